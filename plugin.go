@@ -1,0 +1,574 @@
+// Package introspection is a Traefik middleware that admits a request only when its
+// bearer token is active at an OAuth2 token introspection endpoint (RFC 7662) and
+// satisfies the route's policy, and otherwise answers as RFC 6750 §3 says.
+package introspection
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"log"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the middleware's configuration. Traefik fills it from YAML, TOML, docker labels
+// or a CRD, matching names case-insensitively. Durations are strings: Traefik's plugin
+// decoder has no duration hook, and docker labels deliver every value as a string.
+type Config struct {
+	Endpoint             string            `json:"endpoint,omitempty"`
+	ClientID             string            `json:"clientId,omitempty"`
+	ClientSecret         string            `json:"clientSecret,omitempty"`
+	ClientSecretFile     string            `json:"clientSecretFile,omitempty"`
+	AuthMethod           string            `json:"authMethod,omitempty"`
+	SSLVerify            bool              `json:"sslVerify"`
+	CAFile               string            `json:"caFile,omitempty"`
+	Timeout              string            `json:"timeout,omitempty"`
+	TokenTypeHint        string            `json:"tokenTypeHint,omitempty"`
+	Headers              map[string]string `json:"headers,omitempty"`
+	TokenHeader          string            `json:"tokenHeader,omitempty"`
+	TokenQuery           string            `json:"tokenQuery,omitempty"`
+	TokenCookie          string            `json:"tokenCookie,omitempty"`
+	RequiredScopes       []string          `json:"requiredScopes,omitempty"`
+	Audiences            []string          `json:"audiences,omitempty"`
+	Issuers              []string          `json:"issuers,omitempty"`
+	ClockSkew            string            `json:"clockSkew,omitempty"`
+	ForwardHeaders       map[string]string `json:"forwardHeaders,omitempty"`
+	ForwardAuthorization bool              `json:"forwardAuthorization"`
+	CacheTTL             string            `json:"cacheTTL,omitempty"`
+	NegativeCacheTTL     string            `json:"negativeCacheTTL,omitempty"`
+	CacheSize            int               `json:"cacheSize,omitempty"`
+	StaleIfError         string            `json:"staleIfError,omitempty"`
+	Realm                string            `json:"realm,omitempty"`
+	SkipPreflight        bool              `json:"skipPreflight,omitempty"`
+	MaxTokenLength       int               `json:"maxTokenLength,omitempty"`
+}
+
+// CreateConfig returns the defaults. Maps and slices are new on every call: Traefik's
+// decoder reuses and truncates a default slice, which would leak between routers.
+func CreateConfig() *Config {
+	return &Config{
+		AuthMethod:           authBasic,
+		SSLVerify:            true,
+		Timeout:              "5s",
+		TokenTypeHint:        "access_token",
+		Headers:              map[string]string{},
+		TokenHeader:          "Authorization",
+		RequiredScopes:       []string{},
+		Audiences:            []string{},
+		Issuers:              []string{},
+		ClockSkew:            "30s",
+		ForwardHeaders:       map[string]string{},
+		ForwardAuthorization: true,
+		CacheTTL:             "30s",
+		NegativeCacheTTL:     "5s",
+		CacheSize:            10000,
+		StaleIfError:         "0s",
+		Realm:                "traefik",
+		MaxTokenLength:       8192,
+	}
+}
+
+// The client authentication methods (RFC 6749 §2.3, RFC 7591 §2).
+const (
+	authBasic = "client_secret_basic"
+	authPost  = "client_secret_post"
+	authNone  = "none"
+)
+
+const (
+	// tchars are the characters of an HTTP field name (RFC 9110 §5.6.2).
+	tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	// controlChars may not appear in the header values this plugin writes (CR/LF split headers).
+	controlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" +
+		"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
+)
+
+// A rejection is an RFC 6750 §3 answer: a status and, past "no token", an error code.
+type rejection struct {
+	status int
+	code   string
+}
+
+var (
+	errNoToken        = &rejection{http.StatusUnauthorized, ""}
+	errMalformedToken = &rejection{http.StatusBadRequest, "invalid_request"}
+	errTokenTooLong   = &rejection{http.StatusBadRequest, "invalid_request"}
+	errSeveralTokens  = &rejection{http.StatusBadRequest, "invalid_request"}
+	errInvalidToken   = &rejection{http.StatusUnauthorized, "invalid_token"}
+	errMissingScope   = &rejection{http.StatusForbidden, "insufficient_scope"}
+)
+
+// forwardHeader sets header name upstream from claim.
+type forwardHeader struct {
+	name  string // canonical
+	claim string
+}
+
+// middleware is one configured instance, everything parsed once in New.
+type middleware struct {
+	next http.Handler
+	name string
+
+	tokenHeader          string // canonical; "" when off
+	bearerScheme         bool   // tokenHeader is Authorization
+	tokenQuery           string
+	tokenCookie          string
+	maxTokenLength       int
+	skipPreflight        bool
+	forwardAuthorization bool
+
+	requiredScopes []string
+	audiences      []string
+	issuers        []string
+	clockSkew      time.Duration
+	forwardHeaders []forwardHeader
+	spoofable      map[string]bool // forwardHeaders names, spelled by spoofName
+
+	cacheTTL         time.Duration
+	negativeCacheTTL time.Duration
+	staleIfError     time.Duration
+	keyPrefix        string
+
+	challenge      string // `Bearer realm="..."`
+	scopeChallenge string // the insufficient_scope challenge with its scope attribute
+
+	introspector *introspector
+	state        *endpointState
+	now          func() time.Time
+}
+
+// New checks the configuration and builds the middleware. It makes no network call.
+// Errors name the key and the bad value, never a secret.
+func New(_ context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
+	if config == nil {
+		return nil, fmt.Errorf("no configuration given")
+	}
+	m := &middleware{
+		next:                 next,
+		name:                 name,
+		tokenQuery:           config.TokenQuery,
+		tokenCookie:          config.TokenCookie,
+		maxTokenLength:       config.MaxTokenLength,
+		skipPreflight:        config.SkipPreflight,
+		forwardAuthorization: config.ForwardAuthorization,
+		audiences:            cleanList(config.Audiences),
+		issuers:              cleanList(config.Issuers),
+		spoofable:            map[string]bool{},
+		now:                  time.Now,
+	}
+
+	endpoint, err := url.Parse(config.Endpoint)
+	switch {
+	case config.Endpoint == "":
+		return nil, fmt.Errorf("endpoint is required: the URL of the introspection endpoint")
+	case err != nil || (endpoint.Scheme != "http" && endpoint.Scheme != "https") || endpoint.Host == "":
+		return nil, fmt.Errorf("endpoint %q is not an http or https URL", withoutUserinfo(config.Endpoint))
+	case endpoint.User != nil:
+		return nil, fmt.Errorf("endpoint %q carries credentials: use clientId and clientSecret", withoutUserinfo(config.Endpoint))
+	}
+
+	durations := []struct {
+		key   string
+		value string
+		into  *time.Duration
+	}{
+		{"clockSkew", config.ClockSkew, &m.clockSkew},
+		{"cacheTTL", config.CacheTTL, &m.cacheTTL},
+		{"negativeCacheTTL", config.NegativeCacheTTL, &m.negativeCacheTTL},
+		{"staleIfError", config.StaleIfError, &m.staleIfError},
+	}
+	for _, d := range durations {
+		if *d.into, err = parseDuration(d.key, d.value); err != nil {
+			return nil, err
+		}
+	}
+	timeout, err := parseDuration("timeout", config.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	if timeout == 0 {
+		return nil, fmt.Errorf("timeout %q must be more than 0", config.Timeout)
+	}
+	if config.CacheSize < 1 {
+		return nil, fmt.Errorf("cacheSize %d must be at least 1 (cacheTTL: 0s turns caching off)", config.CacheSize)
+	}
+	if config.MaxTokenLength < 1 {
+		return nil, fmt.Errorf("maxTokenLength %d must be at least 1", config.MaxTokenLength)
+	}
+
+	if config.TokenHeader != "" {
+		if !isFieldName(config.TokenHeader) {
+			return nil, fmt.Errorf("tokenHeader %q is not a valid header name", config.TokenHeader)
+		}
+		m.tokenHeader = http.CanonicalHeaderKey(config.TokenHeader)
+		m.bearerScheme = m.tokenHeader == "Authorization"
+	}
+	if m.tokenHeader == "" && m.tokenQuery == "" && m.tokenCookie == "" {
+		return nil, fmt.Errorf("tokenHeader, tokenQuery and tokenCookie are all empty: the token has nowhere to come from")
+	}
+
+	if !isQuotable(config.Realm) {
+		return nil, fmt.Errorf("realm %q has characters a WWW-Authenticate quoted string cannot carry", config.Realm)
+	}
+	m.challenge = `Bearer realm="` + config.Realm + `"`
+
+	for _, s := range cleanList(config.RequiredScopes) {
+		// A list item may be "read write": scopes are space-separated (RFC 6749 §3.3).
+		for _, scope := range strings.Fields(s) {
+			if !isQuotable(scope) {
+				return nil, fmt.Errorf("requiredScopes: %q is not a valid scope", scope)
+			}
+			m.requiredScopes = append(m.requiredScopes, scope)
+		}
+	}
+	m.scopeChallenge = m.challenge + `, error="insufficient_scope", scope="` + strings.Join(m.requiredScopes, " ") + `"`
+
+	for header, claim := range config.ForwardHeaders {
+		switch {
+		case !isFieldName(header):
+			return nil, fmt.Errorf("forwardHeaders: %q is not a valid header name", header)
+		case strings.TrimSpace(claim) == "":
+			return nil, fmt.Errorf("forwardHeaders.%s: the claim name is empty", header)
+		case spoofName(header) == spoofName(m.tokenHeader):
+			return nil, fmt.Errorf("forwardHeaders.%s: the header is the tokenHeader", header)
+		}
+		m.forwardHeaders = append(m.forwardHeaders, forwardHeader{http.CanonicalHeaderKey(header), strings.TrimSpace(claim)})
+		m.spoofable[spoofName(header)] = true
+	}
+
+	secret, err := clientSecret(config)
+	if err != nil {
+		return nil, err
+	}
+	roots, caDigest, err := readCAFile(config.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	m.introspector, err = newIntrospector(config, secret, timeout)
+	if err != nil {
+		return nil, err
+	}
+
+	// Answers are shared by everything that asks the same endpoint as the same client;
+	// the connections also depend on how the endpoint's certificate is checked.
+	m.keyPrefix = config.Endpoint + "\x00" + config.ClientID + "\x00"
+	stateKey := m.keyPrefix + strconv.FormatBool(config.SSLVerify) + "\x00" + caDigest
+	m.state = sharedState(stateKey, config.CacheSize, func() *http.Client {
+		return newHTTPClient(config.SSLVerify, roots)
+	})
+	m.introspector.client = m.state.client
+	return m, nil
+}
+
+// newIntrospector builds the request shape: the client authentication, the hint and the
+// extra headers. One method per request, never two (lua-resty-openidc PR #561).
+func newIntrospector(config *Config, secret string, timeout time.Duration) (*introspector, error) {
+	in := &introspector{endpoint: config.Endpoint, timeout: timeout, headers: http.Header{}}
+	form := url.Values{}
+	if config.TokenTypeHint != "" {
+		form.Set("token_type_hint", config.TokenTypeHint)
+	}
+	switch config.AuthMethod {
+	case authBasic, authPost:
+		if config.ClientID == "" || secret == "" {
+			return nil, fmt.Errorf("authMethod %q needs clientId and clientSecret (or clientSecretFile); "+
+				"an endpoint without client authentication takes authMethod %q", config.AuthMethod, authNone)
+		}
+		if config.AuthMethod == authBasic {
+			in.authorization = basicCredentials(config.ClientID, secret)
+		} else {
+			form.Set("client_id", config.ClientID)
+			form.Set("client_secret", secret)
+		}
+	case authNone:
+		if secret != "" {
+			return nil, fmt.Errorf("authMethod %q sends no secret, yet clientSecret or clientSecretFile is set", authNone)
+		}
+		if config.ClientID != "" {
+			form.Set("client_id", config.ClientID) // a public client names itself (RFC 6749 §3.2.1)
+		}
+	default:
+		return nil, fmt.Errorf("authMethod %q is not one of %s, %s, %s", config.AuthMethod, authBasic, authPost, authNone)
+	}
+	if len(form) > 0 {
+		in.formSuffix = "&" + form.Encode()
+	}
+
+	for name, value := range config.Headers {
+		canonical := http.CanonicalHeaderKey(name)
+		switch {
+		case !isFieldName(name):
+			return nil, fmt.Errorf("headers: %q is not a valid header name", name)
+		case strings.ContainsAny(value, controlChars):
+			return nil, fmt.Errorf("headers.%s has a control character in its value", name)
+		case canonical == "Authorization" && config.AuthMethod != authNone:
+			return nil, fmt.Errorf("headers.%s would be a second client authentication beside authMethod %q", name, config.AuthMethod)
+		case canonical == "Host":
+			in.host = value
+		default:
+			in.headers.Set(canonical, value)
+		}
+	}
+	return in, nil
+}
+
+// clientSecret returns the secret from clientSecret or clientSecretFile, never both.
+func clientSecret(config *Config) (string, error) {
+	if config.ClientSecretFile == "" {
+		return config.ClientSecret, nil
+	}
+	if config.ClientSecret != "" {
+		return "", fmt.Errorf("clientSecret and clientSecretFile %q are both set: keep one", config.ClientSecretFile)
+	}
+	data, err := os.ReadFile(config.ClientSecretFile)
+	if err != nil {
+		return "", fmt.Errorf("clientSecretFile %q: %w", config.ClientSecretFile, err)
+	}
+	secret := strings.TrimRight(string(data), "\r\n")
+	if secret == "" {
+		return "", fmt.Errorf("clientSecretFile %q is empty", config.ClientSecretFile)
+	}
+	return secret, nil
+}
+
+// readCAFile loads the CAs trusted for the endpoint instead of the system's, and a digest
+// that tells apart the clients of two different bundles.
+func readCAFile(path string) (*x509.CertPool, string, error) {
+	if path == "" {
+		return nil, "", nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("caFile %q: %w", path, err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(data) {
+		return nil, "", fmt.Errorf("caFile %q holds no PEM certificate", path)
+	}
+	digest := sha256.Sum256(data)
+	return roots, hex.EncodeToString(digest[:]), nil
+}
+
+// withoutUserinfo is an endpoint as an error may show it: a password in it is a secret.
+func withoutUserinfo(endpoint string) string {
+	if at := strings.LastIndex(endpoint, "@"); at >= 0 {
+		return "<userinfo>@" + endpoint[at+1:]
+	}
+	return endpoint
+}
+
+func parseDuration(key, value string) (time.Duration, error) {
+	d, err := time.ParseDuration(value)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q is not a duration such as 30s or 5m", key, value)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%s %q is negative", key, value)
+	}
+	return d, nil
+}
+
+// cleanList trims the items of a list and drops the empty ones ("a, b" from a label).
+func cleanList(list []string) []string {
+	cleaned := make([]string, 0, len(list))
+	for _, item := range list {
+		if item = strings.TrimSpace(item); item != "" {
+			cleaned = append(cleaned, item)
+		}
+	}
+	return cleaned
+}
+
+func isFieldName(name string) bool {
+	return name != "" && strings.Trim(name, tchars) == ""
+}
+
+// isQuotable reports whether s fits a quoted-string of RFC 6750 §3 without escapes:
+// %x20-21 / %x23-5B / %x5D-7E.
+func isQuotable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// spoofName folds the spellings a backend may take for one header: Go keeps X_Auth_User and
+// X-Auth-User apart, many backends do not (Traefik CVE-2026-33433, oauth2-proxy CVE-2025-64484).
+func spoofName(name string) string {
+	return spoofFolder.Replace(strings.ToLower(name))
+}
+
+var spoofFolder = strings.NewReplacer("_", "-", ".", "-")
+
+// ServeHTTP runs the request through the steps in order: extract the token, find its
+// introspection result, apply the policy, forward with the identity headers.
+func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	m.removeSpoofable(req.Header)
+	if m.skipPreflight && isPreflight(req) {
+		m.next.ServeHTTP(rw, req)
+		return
+	}
+
+	token, rej := m.extract(req)
+	if rej != nil {
+		m.reject(rw, rej)
+		return
+	}
+
+	now := m.now()
+	res, err := m.resolve(req.Context(), token, now)
+	if err != nil {
+		log.Printf("%s: introspection failed, answering 503: %v", m.name, err)
+		http.Error(rw, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return
+	}
+	if rej := m.check(res, now); rej != nil {
+		m.reject(rw, rej)
+		return
+	}
+
+	for _, h := range m.forwardHeaders {
+		if value, ok := claimValue(res.claims[h.claim]); ok && !strings.ContainsAny(value, controlChars) {
+			req.Header[h.name] = []string{value}
+		}
+	}
+	if !m.forwardAuthorization {
+		m.removeToken(req)
+	}
+	m.next.ServeHTTP(rw, req)
+}
+
+// removeSpoofable drops inbound copies of the headers this plugin sets, in any spelling.
+func (m *middleware) removeSpoofable(header http.Header) {
+	if len(m.spoofable) == 0 {
+		return
+	}
+	for name := range header {
+		if m.spoofable[spoofName(name)] {
+			delete(header, name)
+		}
+	}
+}
+
+// isPreflight spots a CORS preflight, which browsers send without credentials.
+func isPreflight(req *http.Request) bool {
+	return req.Method == http.MethodOptions && req.Header.Get("Origin") != "" &&
+		req.Header.Get("Access-Control-Request-Method") != ""
+}
+
+// resolve returns the token's introspection result: a fresh cached one, or the answer of
+// one call shared by every request waiting for the same token.
+func (m *middleware) resolve(ctx context.Context, token string, now time.Time) (*result, error) {
+	sum := sha256.Sum256([]byte(m.keyPrefix + token)) // never the token itself (RFC 9700 §4.9.3)
+	key := string(sum[:])
+	cached := m.state.cache.get(key, now)
+	if cached != nil && now.Sub(cached.storedAt) < m.ttl(cached.res) {
+		return cached.res, nil
+	}
+
+	// The call is not cancelled when its own client leaves, since others may wait on it and
+	// its answer is cached; the timeout still bounds it.
+	callCtx := context.WithoutCancel(ctx)
+	res, err := m.state.flight.do(ctx, key, func() (*result, error) {
+		res, err := m.introspector.introspect(callCtx, token)
+		if err == nil {
+			m.remember(key, res)
+		}
+		return res, err
+	})
+	if err != nil && cached != nil && cached.res.active && now.Sub(cached.storedAt) < m.cacheTTL+m.staleIfError {
+		log.Printf("%s: introspection failed, serving a cached result (staleIfError): %v", m.name, err)
+		return cached.res, nil
+	}
+	return res, err
+}
+
+// ttl is how long this instance reuses a result: RFC 7662 §4 lets a cache trade freshness
+// (the revocation window) for load.
+func (m *middleware) ttl(res *result) time.Duration {
+	if res.active {
+		return m.cacheTTL
+	}
+	return m.negativeCacheTTL
+}
+
+// remember caches res, never beyond its exp (RFC 7662 §4: "MUST NOT be cached beyond").
+func (m *middleware) remember(key string, res *result) {
+	now := m.now()
+	keep := m.ttl(res)
+	if res.active {
+		keep += m.staleIfError
+	}
+	deadline := now.Add(keep)
+	if res.hasExp {
+		if expiry := time.Unix(res.exp, 0); expiry.Before(deadline) {
+			deadline = expiry
+		}
+	}
+	if deadline.After(now) {
+		m.state.cache.put(&entry{key: key, res: res, storedAt: now, deadline: deadline})
+	}
+}
+
+// check applies the route's policy to a result, on every request, cached or not: routes
+// sharing the cache may ask for different scopes (Oathkeeper CVE-2021-32701).
+func (m *middleware) check(res *result, now time.Time) *rejection {
+	switch {
+	case !res.active || res.refresh: // not "case a, b": yaegi v0.16.1 tests only a in a tagless switch
+		return errInvalidToken
+	case res.hasExp && now.After(time.Unix(res.exp, 0).Add(m.clockSkew)):
+		return errInvalidToken
+	case res.hasNbf && now.Before(time.Unix(res.nbf, 0).Add(-m.clockSkew)):
+		return errInvalidToken
+	case len(m.issuers) > 0 && !contains(m.issuers, res.iss):
+		return errInvalidToken
+	case len(m.audiences) > 0 && !containsAny(m.audiences, res.aud):
+		return errInvalidToken
+	}
+	for _, scope := range m.requiredScopes {
+		if !res.scopes[scope] {
+			return errMissingScope
+		}
+	}
+	return nil
+}
+
+// reject answers with the RFC 6750 §3 challenge.
+func (m *middleware) reject(rw http.ResponseWriter, rej *rejection) {
+	challenge := m.challenge
+	switch {
+	case rej == errMissingScope:
+		challenge = m.scopeChallenge
+	case rej.code != "":
+		challenge += `, error="` + rej.code + `"`
+	}
+	rw.Header().Set("WWW-Authenticate", challenge)
+	http.Error(rw, http.StatusText(rej.status), rej.status)
+}
+
+func contains(list []string, s string) bool {
+	for _, item := range list {
+		if item == s {
+			return true
+		}
+	}
+	return false
+}
+
+func containsAny(list, candidates []string) bool {
+	for _, c := range candidates {
+		if contains(list, c) {
+			return true
+		}
+	}
+	return false
+}
