@@ -1,0 +1,1188 @@
+package introspection
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// authServer is an introspection endpoint for tests. It answers each token from answers
+// (inactive when unknown), or with fail when that is set, and records every call.
+type authServer struct {
+	*httptest.Server
+	mu      sync.Mutex
+	answers map[string]interface{}
+	fail    http.HandlerFunc
+	calls   int64
+	last    *http.Request
+	form    url.Values
+}
+
+func newAuthServer(t *testing.T) *authServer {
+	as := &authServer{answers: map[string]interface{}{}}
+	as.Server = httptest.NewServer(http.HandlerFunc(as.serve))
+	t.Cleanup(as.Close)
+	return as
+}
+
+func (as *authServer) serve(rw http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	form, _ := url.ParseQuery(string(body))
+	atomic.AddInt64(&as.calls, 1)
+	as.mu.Lock()
+	as.last, as.form = req, form
+	answer, ok := as.answers[form.Get("token")]
+	fail := as.fail
+	as.mu.Unlock()
+	if fail != nil {
+		fail(rw, req)
+		return
+	}
+	if !ok {
+		answer = map[string]interface{}{"active": false}
+	}
+	rw.Header().Set("Content-Type", "application/json")
+	if raw, isRaw := answer.(string); isRaw {
+		io.WriteString(rw, raw)
+		return
+	}
+	json.NewEncoder(rw).Encode(answer)
+}
+
+func (as *authServer) answer(token string, answer interface{}) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.answers[token] = answer
+}
+
+func (as *authServer) failWith(fail http.HandlerFunc) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.fail = fail
+}
+
+func (as *authServer) callCount() int {
+	return int(atomic.LoadInt64(&as.calls))
+}
+
+func (as *authServer) lastCall() (*http.Request, url.Values) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.last, as.form
+}
+
+// activeClaims is a healthy answer for a token with the read and write scopes.
+func activeClaims() map[string]interface{} {
+	return map[string]interface{}{
+		"active":    true,
+		"scope":     "read write",
+		"sub":       "alice",
+		"client_id": "app",
+		"iss":       "https://issuer.example",
+		"aud":       []string{"api", "other"},
+		"exp":       time.Now().Add(time.Hour).Unix(),
+		"iat":       time.Now().Unix(),
+	}
+}
+
+func withClaim(name string, value interface{}) map[string]interface{} {
+	claims := activeClaims()
+	if value == nil {
+		delete(claims, name)
+	} else {
+		claims[name] = value
+	}
+	return claims
+}
+
+// backend records what reached the next handler.
+type backend struct {
+	mu       sync.Mutex
+	requests []*http.Request
+}
+
+func (b *backend) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	b.mu.Lock()
+	b.requests = append(b.requests, req)
+	b.mu.Unlock()
+	rw.WriteHeader(http.StatusOK)
+}
+
+func (b *backend) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.requests)
+}
+
+func (b *backend) lastRequest() *http.Request {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.requests) == 0 {
+		return nil
+	}
+	return b.requests[len(b.requests)-1]
+}
+
+// clock is a settable time for the cache tests: tests count calls, they never sleep.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func testConfig(endpoint string) *Config {
+	config := CreateConfig()
+	config.Endpoint = endpoint
+	config.ClientID = "traefik"
+	config.ClientSecret = "s3cret-value"
+	return config
+}
+
+func newMiddleware(t *testing.T, config *Config) (*middleware, *backend) {
+	t.Helper()
+	next := &backend{}
+	handler, err := New(context.Background(), next, config, "auth@test")
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return handler.(*middleware), next
+}
+
+func bearer(token string) func(*http.Request) {
+	return func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+token) }
+}
+
+func serve(m http.Handler, edit func(*http.Request)) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, "http://api.example/anything", nil)
+	if edit != nil {
+		edit(req)
+	}
+	rec := httptest.NewRecorder()
+	m.ServeHTTP(rec, req)
+	return rec
+}
+
+const (
+	challenge        = `Bearer realm="traefik"`
+	challengeRequest = `Bearer realm="traefik", error="invalid_request"`
+	challengeToken   = `Bearer realm="traefik", error="invalid_token"`
+)
+
+// TestBehaviour is the README's behaviour table: one row per situation, with the status,
+// the challenge, whether the backend was reached and how many calls the endpoint got.
+func TestBehaviour(t *testing.T) {
+	hour := time.Hour
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		request   func(*http.Request)
+		answer    interface{} // the endpoint's answer for "tok"
+		status    int
+		challenge string
+		calls     int
+	}{
+		{desc: "no token", status: 401, challenge: challenge},
+		{desc: "another scheme is no bearer token", request: func(r *http.Request) { r.Header.Set("Authorization", "Basic dXNlcjpwYXNz") }, status: 401, challenge: challenge},
+		{desc: "Bearer with nothing after it", request: func(r *http.Request) { r.Header.Set("Authorization", "Bearer") }, status: 400, challenge: challengeRequest},
+		{desc: "Bearer and spaces only", request: func(r *http.Request) { r.Header.Set("Authorization", "Bearer   ") }, status: 400, challenge: challengeRequest},
+		{desc: "bad characters", request: bearer("abc$def"), status: 400, challenge: challengeRequest},
+		{desc: "space inside the token", request: bearer("abc def"), status: 400, challenge: challengeRequest},
+		{desc: "padding first", request: bearer("=abc"), status: 400, challenge: challengeRequest},
+		{desc: "non-ASCII", request: bearer("tökén"), status: 400, challenge: challengeRequest},
+		{desc: "tab after Bearer", request: func(r *http.Request) { r.Header.Set("Authorization", "Bearer\ttok") }, status: 400, challenge: challengeRequest},
+		{desc: "a scheme that starts with Bearer", request: func(r *http.Request) { r.Header.Set("Authorization", "Bearerish tok") }, status: 401, challenge: challenge},
+		{desc: "longer than maxTokenLength", request: bearer(strings.Repeat("a", 8193)), status: 400, challenge: challengeRequest},
+		{desc: "exactly maxTokenLength", request: bearer(strings.Repeat("a", 8192)), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "two Authorization headers", request: func(r *http.Request) {
+			r.Header.Add("Authorization", "Bearer tok")
+			r.Header.Add("Authorization", "Bearer tok")
+		}, answer: activeClaims(), status: 400, challenge: challengeRequest},
+		{desc: "header and query at once", configure: func(c *Config) { c.TokenQuery = "access_token" }, request: func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer tok")
+			r.URL.RawQuery = "access_token=tok"
+		}, answer: activeClaims(), status: 400, challenge: challengeRequest},
+		{desc: "query parameter twice", configure: func(c *Config) { c.TokenQuery = "access_token" }, request: func(r *http.Request) {
+			r.URL.RawQuery = "access_token=tok&access_token=tok"
+		}, answer: activeClaims(), status: 400, challenge: challengeRequest},
+		{desc: "cookie and header at once", configure: func(c *Config) { c.TokenCookie = "session" }, request: func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer tok")
+			r.AddCookie(&http.Cookie{Name: "session", Value: "tok"})
+		}, answer: activeClaims(), status: 400, challenge: challengeRequest},
+		{desc: "query token off by default", request: func(r *http.Request) { r.URL.RawQuery = "access_token=tok" }, answer: activeClaims(), status: 401, challenge: challenge},
+
+		{desc: "active", request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
+		{desc: "bearer in lower case", request: func(r *http.Request) { r.Header.Set("Authorization", "bearer tok") }, answer: activeClaims(), status: 200, calls: 1},
+		{desc: "BEARER and several spaces", request: func(r *http.Request) { r.Header.Set("Authorization", "BEARER   tok") }, answer: activeClaims(), status: 200, calls: 1},
+		{desc: "padded token", request: bearer("tok=="), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "inactive", request: bearer("tok"), answer: map[string]interface{}{"active": false}, status: 401, challenge: challengeToken, calls: 1},
+		{desc: "unknown to the endpoint", request: bearer("nobody-knows"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "expired beyond clockSkew", request: bearer("tok"), answer: withClaim("exp", time.Now().Add(-time.Minute).Unix()), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "expired within clockSkew", request: bearer("tok"), answer: withClaim("exp", time.Now().Add(-10*time.Second).Unix()), status: 200, calls: 1},
+		{desc: "exp as a float", request: bearer("tok"), answer: withClaim("exp", float64(time.Now().Add(hour).Unix())+0.5), status: 200, calls: 1},
+		{desc: "exp as a numeric string", request: bearer("tok"), answer: withClaim("exp", strconv.FormatInt(time.Now().Add(-hour).Unix(), 10)), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "no exp", request: bearer("tok"), answer: withClaim("exp", nil), status: 200, calls: 1},
+		{desc: "not valid before beyond clockSkew", request: bearer("tok"), answer: withClaim("nbf", time.Now().Add(time.Minute).Unix()), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "not valid before within clockSkew", request: bearer("tok"), answer: withClaim("nbf", time.Now().Add(10*time.Second).Unix()), status: 200, calls: 1},
+		{desc: "zero clockSkew", configure: func(c *Config) { c.ClockSkew = "0s" }, request: bearer("tok"), answer: withClaim("exp", time.Now().Add(-10*time.Second).Unix()), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "audience in the list", configure: func(c *Config) { c.Audiences = []string{"api"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
+		{desc: "audience as a string", configure: func(c *Config) { c.Audiences = []string{"nope", "api"} }, request: bearer("tok"), answer: withClaim("aud", "api"), status: 200, calls: 1},
+		{desc: "audience mismatch", configure: func(c *Config) { c.Audiences = []string{"billing"} }, request: bearer("tok"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "audience is a prefix only", configure: func(c *Config) { c.Audiences = []string{"ap"} }, request: bearer("tok"), answer: withClaim("aud", "api"), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "no audience", configure: func(c *Config) { c.Audiences = []string{"api"} }, request: bearer("tok"), answer: withClaim("aud", nil), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "issuer matches", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
+		{desc: "issuer mismatch", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example/"} }, request: bearer("tok"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "refresh token by token_type", request: bearer("tok"), answer: withClaim("token_type", "refresh_token"), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "refresh token by Hydra's token_use", request: bearer("tok"), answer: withClaim("token_use", "refresh_token"), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "access token by Hydra's token_use", request: bearer("tok"), answer: withClaim("token_use", "access_token"), status: 200, calls: 1},
+		{desc: "required scopes present", configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
+		{desc: "scope with extra spaces", configure: func(c *Config) { c.RequiredScopes = []string{"write"} }, request: bearer("tok"), answer: withClaim("scope", "  read   write "), status: 200, calls: 1},
+		{desc: "scope as a list", configure: func(c *Config) { c.RequiredScopes = []string{"write"} }, request: bearer("tok"), answer: withClaim("scope", []string{"read", "write"}), status: 200, calls: 1},
+		{desc: "required scope missing", configure: func(c *Config) { c.RequiredScopes = []string{"read", "admin"} }, request: bearer("tok"), answer: activeClaims(), status: 403,
+			challenge: `Bearer realm="traefik", error="insufficient_scope", scope="read admin"`, calls: 1},
+		{desc: "scope is a prefix only", configure: func(c *Config) { c.RequiredScopes = []string{"rea"} }, request: bearer("tok"), answer: activeClaims(), status: 403,
+			challenge: `Bearer realm="traefik", error="insufficient_scope", scope="rea"`, calls: 1},
+		{desc: "no scope at all", configure: func(c *Config) { c.RequiredScopes = []string{"read"} }, request: bearer("tok"), answer: withClaim("scope", nil), status: 403,
+			challenge: `Bearer realm="traefik", error="insufficient_scope", scope="read"`, calls: 1},
+		{desc: "custom realm", configure: func(c *Config) { c.Realm = "api" }, status: 401, challenge: `Bearer realm="api"`},
+
+		{desc: `active as the string "true"`, request: bearer("tok"), answer: `{"active":"true"}`, status: 503, calls: 1},
+		{desc: "active as 1", request: bearer("tok"), answer: `{"active":1}`, status: 503, calls: 1},
+		{desc: "active null", request: bearer("tok"), answer: `{"active":null}`, status: 503, calls: 1},
+		{desc: "active missing", request: bearer("tok"), answer: `{}`, status: 503, calls: 1},
+		{desc: "JSON array", request: bearer("tok"), answer: `[{"active":true}]`, status: 503, calls: 1},
+		{desc: "JSON null", request: bearer("tok"), answer: `null`, status: 503, calls: 1},
+		{desc: "HTML", request: bearer("tok"), answer: `<html>login</html>`, status: 503, calls: 1},
+		{desc: "data after the object", request: bearer("tok"), answer: `{"active":true}{"active":false}`, status: 503, calls: 1},
+		{desc: "exp not a number", request: bearer("tok"), answer: `{"active":true,"exp":"soon"}`, status: 503, calls: 1},
+		{desc: "exp an object", request: bearer("tok"), answer: `{"active":true,"exp":{}}`, status: 503, calls: 1},
+	}
+	for _, tc := range cases {
+		tc := tc // yaegi v0.16.1 shares loop variables between iterations
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			if tc.answer != nil {
+				as.answer("tok", tc.answer)
+				as.answer(strings.Repeat("a", 8192), map[string]interface{}{"active": false})
+			}
+			config := testConfig(as.URL)
+			if tc.configure != nil {
+				tc.configure(config)
+			}
+			m, next := newMiddleware(t, config)
+
+			rec := serve(m, tc.request)
+
+			if rec.Code != tc.status {
+				t.Errorf("status = %d, want %d", rec.Code, tc.status)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != tc.challenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
+			}
+			if got := as.callCount(); got != tc.calls {
+				t.Errorf("endpoint calls = %d, want %d", got, tc.calls)
+			}
+			wantNext := 0
+			if tc.status == http.StatusOK {
+				wantNext = 1
+			}
+			if next.count() != wantNext {
+				t.Errorf("backend requests = %d, want %d", next.count(), wantNext)
+			}
+			if strings.Contains(rec.Body.String(), "tok") {
+				t.Errorf("the answer's body echoes the token: %q", rec.Body.String())
+			}
+		})
+	}
+}
+
+// TestEndpointFailures: every way the endpoint can fail is a 503 without a challenge, and
+// nothing from a failure is cached: the next request calls again.
+func TestEndpointFailures(t *testing.T) {
+	cases := []struct {
+		desc string
+		fail http.HandlerFunc
+	}{
+		{"500", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(500) }},
+		{"502", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(502) }},
+		{"429", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(429) }},
+		{"401: our credentials are wrong", func(rw http.ResponseWriter, _ *http.Request) {
+			rw.WriteHeader(401)
+			io.WriteString(rw, `{"error":"invalid_client"}`)
+		}},
+		{"400", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(400) }},
+		{"body over 1 MiB", func(rw http.ResponseWriter, _ *http.Request) {
+			io.WriteString(rw, `{"active":true,"pad":"`+strings.Repeat("x", maxResponseBytes)+`"}`)
+		}},
+		{"connection closed mid-body", func(rw http.ResponseWriter, _ *http.Request) {
+			rw.Header().Set("Content-Length", "100")
+			io.WriteString(rw, `{"active":tr`)
+			conn, _, err := rw.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		}},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer("tok", activeClaims())
+			as.failWith(tc.fail)
+			m, next := newMiddleware(t, testConfig(as.URL))
+
+			for i := 1; i <= 2; i++ {
+				rec := serve(m, bearer("tok"))
+				if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("WWW-Authenticate") != "" {
+					t.Fatalf("request %d: status %d, challenge %q; want 503 and none", i, rec.Code, rec.Header().Get("WWW-Authenticate"))
+				}
+				if as.callCount() != i {
+					t.Fatalf("request %d: endpoint calls = %d, want %d (failures are not cached)", i, as.callCount(), i)
+				}
+			}
+			if next.count() != 0 {
+				t.Errorf("backend reached %d times", next.count())
+			}
+
+			as.failWith(nil) // the endpoint recovers: no restart needed
+			if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK {
+				t.Errorf("after recovery: status %d, want 200", rec.Code)
+			}
+		})
+	}
+}
+
+func TestEndpointUnreachable(t *testing.T) {
+	as := newAuthServer(t)
+	as.Close()
+	m, _ := newMiddleware(t, testConfig(as.URL))
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status = %d, want 503", rec.Code)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	as := newAuthServer(t)
+	as.failWith(func(rw http.ResponseWriter, req *http.Request) {
+		done := req.Context().Done()
+		select {
+		case <-release:
+		case <-done:
+		}
+	})
+	config := testConfig(as.URL)
+	config.Timeout = "50ms"
+	m, _ := newMiddleware(t, config)
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status = %d, want 503", rec.Code)
+	}
+}
+
+// TestRedirectsNotFollowed: a redirect is a failure, and the target never sees the token
+// or the client credentials (Go re-sends a POST body on 307/308).
+func TestRedirectsNotFollowed(t *testing.T) {
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		code := code
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			target := newAuthServer(t)
+			target.answer("tok", activeClaims())
+			as := newAuthServer(t)
+			as.failWith(func(rw http.ResponseWriter, req *http.Request) {
+				http.Redirect(rw, req, target.URL+"/introspect", code)
+			})
+			m, next := newMiddleware(t, testConfig(as.URL))
+			if rec := serve(m, bearer("tok")); rec.Code != http.StatusServiceUnavailable {
+				t.Errorf("status = %d, want 503", rec.Code)
+			}
+			if target.callCount() != 0 || next.count() != 0 {
+				t.Errorf("redirect target got %d calls, backend %d requests; want none", target.callCount(), next.count())
+			}
+		})
+	}
+}
+
+// TestIntrospectionRequest: what the endpoint receives (RFC 7662 §2.1, RFC 6749 §2.3).
+func TestIntrospectionRequest(t *testing.T) {
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		auth      string     // the Authorization header the endpoint must see
+		form      url.Values // the form it must see, beside the token
+	}{
+		{
+			desc: "client_secret_basic, the RFC 6749 §2.3.1 vector",
+			configure: func(c *Config) {
+				c.ClientID = "1PpG/Q 1"
+				c.ClientSecret = "z/tZ9VwFZqApmIQ+ZH1I5pLk/uB4ud:X2/8bL+wfFTt1rFw="
+			},
+			auth: "Basic MVBwRyUyRlErMTp6JTJGdFo5VndGWnFBcG1JUSUyQlpIMUk1cExrJTJGdUI0dWQlM0FYMiUyRjhiTCUyQndmRlR0MXJGdyUzRA==",
+			form: url.Values{"token_type_hint": {"access_token"}},
+		},
+		{
+			desc:      "client_secret_post",
+			configure: func(c *Config) { c.AuthMethod = "client_secret_post" },
+			form:      url.Values{"token_type_hint": {"access_token"}, "client_id": {"traefik"}, "client_secret": {"s3cret-value"}},
+		},
+		{
+			desc:      "none with a client id",
+			configure: func(c *Config) { c.AuthMethod = "none"; c.ClientSecret = "" },
+			form:      url.Values{"token_type_hint": {"access_token"}, "client_id": {"traefik"}},
+		},
+		{
+			desc:      "none, no hint",
+			configure: func(c *Config) { c.AuthMethod = "none"; c.ClientSecret = ""; c.ClientID = ""; c.TokenTypeHint = "" },
+			form:      url.Values{},
+		},
+		{
+			desc: "another hint",
+			configure: func(c *Config) {
+				c.AuthMethod = "none"
+				c.ClientSecret = ""
+				c.ClientID = ""
+				c.TokenTypeHint = "urn:example:token"
+			},
+			form: url.Values{"token_type_hint": {"urn:example:token"}},
+		},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer("to+k/=", activeClaims())
+			config := testConfig(as.URL + "/oauth2/introspect?tenant=a")
+			tc.configure(config)
+			m, _ := newMiddleware(t, config)
+
+			if rec := serve(m, bearer("to+k/=")); rec.Code != http.StatusOK {
+				t.Fatalf("status = %d, want 200", rec.Code)
+			}
+			req, form := as.lastCall()
+			if req.Method != http.MethodPost || req.URL.Path != "/oauth2/introspect" || req.URL.RawQuery != "tenant=a" {
+				t.Errorf("request = %s %s, want POST /oauth2/introspect?tenant=a", req.Method, req.URL)
+			}
+			if got := req.Header.Get("Content-Type"); got != "application/x-www-form-urlencoded" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			if got := req.Header.Get("Accept"); got != "application/json" {
+				t.Errorf("Accept = %q", got)
+			}
+			if got := req.Header.Get("Authorization"); got != tc.auth {
+				t.Errorf("Authorization = %q, want %q", got, tc.auth)
+			}
+			if form.Get("token") != "to+k/=" {
+				t.Errorf("token = %q, want to+k/=", form.Get("token"))
+			}
+			form.Del("token")
+			if form.Encode() != tc.form.Encode() {
+				t.Errorf("form = %q, want %q", form.Encode(), tc.form.Encode())
+			}
+		})
+	}
+}
+
+func TestExtraHeaders(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	config := testConfig(as.URL)
+	config.Headers = map[string]string{"x-tenant": "blue", "Host": "auth.internal"}
+	m, _ := newMiddleware(t, config)
+	serve(m, bearer("tok"))
+	req, _ := as.lastCall()
+	if req.Header.Get("X-Tenant") != "blue" || req.Host != "auth.internal" {
+		t.Errorf("X-Tenant = %q, Host = %q; want blue, auth.internal", req.Header.Get("X-Tenant"), req.Host)
+	}
+}
+
+func TestClientSecretFile(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(path, []byte("from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := testConfig(as.URL)
+	config.ClientSecret = ""
+	config.ClientSecretFile = path
+	config.AuthMethod = "client_secret_post"
+	m, _ := newMiddleware(t, config)
+	serve(m, bearer("tok"))
+	if _, form := as.lastCall(); form.Get("client_secret") != "from-a-file" {
+		t.Errorf("client_secret = %q, want from-a-file", form.Get("client_secret"))
+	}
+}
+
+func TestTLS(t *testing.T) {
+	as := &authServer{answers: map[string]interface{}{"tok": activeClaims()}}
+	as.Server = httptest.NewTLSServer(http.HandlerFunc(as.serve))
+	defer as.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: as.Certificate().Raw})
+	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		status    int
+	}{
+		{"verified by default: an unknown CA fails", func(*Config) {}, 503},
+		{"caFile trusts the server", func(c *Config) { c.CAFile = caFile }, 200},
+		{"sslVerify false", func(c *Config) { c.SSLVerify = false }, 200},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			config := testConfig(as.URL)
+			tc.configure(config)
+			m, _ := newMiddleware(t, config)
+			if rec := serve(m, bearer("tok")); rec.Code != tc.status {
+				t.Errorf("status = %d, want %d", rec.Code, tc.status)
+			}
+		})
+	}
+}
+
+// TestTokenSources: where the token comes from, and what goes upstream.
+func TestTokenSources(t *testing.T) {
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		request   func(*http.Request)
+		upstream  func(*http.Request) string // what the backend got of the token
+		want      string
+	}{
+		{
+			desc:     "Authorization forwarded by default",
+			request:  bearer("tok"),
+			upstream: func(r *http.Request) string { return r.Header.Get("Authorization") },
+			want:     "Bearer tok",
+		},
+		{
+			desc:      "Authorization removed",
+			configure: func(c *Config) { c.ForwardAuthorization = false },
+			request:   bearer("tok"),
+			upstream:  func(r *http.Request) string { return r.Header.Get("Authorization") },
+			want:      "",
+		},
+		{
+			desc:      "custom header holds the bare token",
+			configure: func(c *Config) { c.TokenHeader = "x-api-token" },
+			request:   func(r *http.Request) { r.Header.Set("X-Api-Token", "tok") },
+			upstream:  func(r *http.Request) string { return r.Header.Get("X-Api-Token") },
+			want:      "tok",
+		},
+		{
+			desc:      "query parameter removed, the rest kept",
+			configure: func(c *Config) { c.TokenQuery = "access_token"; c.ForwardAuthorization = false },
+			request:   func(r *http.Request) { r.URL.RawQuery = "a=1&access_token=tok&b=2" },
+			upstream:  func(r *http.Request) string { return r.URL.RawQuery + " " + r.RequestURI },
+			want:      "a=1&b=2 /anything?a=1&b=2",
+		},
+		{
+			desc:      "cookie removed, other cookies kept",
+			configure: func(c *Config) { c.TokenCookie = "session"; c.ForwardAuthorization = false },
+			request: func(r *http.Request) {
+				r.AddCookie(&http.Cookie{Name: "theme", Value: "dark"})
+				r.AddCookie(&http.Cookie{Name: "session", Value: "tok"})
+				r.AddCookie(&http.Cookie{Name: "lang", Value: "en"})
+			},
+			upstream: func(r *http.Request) string { return r.Header.Get("Cookie") },
+			want:     "theme=dark; lang=en",
+		},
+		{
+			desc:      "only a cookie: the Authorization header is not required",
+			configure: func(c *Config) { c.TokenCookie = "session"; c.TokenHeader = "" },
+			request: func(r *http.Request) {
+				r.AddCookie(&http.Cookie{Name: "session", Value: "tok"})
+			},
+			upstream: func(r *http.Request) string { return r.Header.Get("Cookie") },
+			want:     "session=tok",
+		},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer("tok", activeClaims())
+			config := testConfig(as.URL)
+			if tc.configure != nil {
+				tc.configure(config)
+			}
+			m, next := newMiddleware(t, config)
+			if rec := serve(m, tc.request); rec.Code != http.StatusOK {
+				t.Fatalf("status = %d, want 200", rec.Code)
+			}
+			if got := tc.upstream(next.lastRequest()); got != tc.want {
+				t.Errorf("upstream got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestForwardHeaders: claims become upstream headers, and clients cannot spoof them.
+func TestForwardHeaders(t *testing.T) {
+	as := newAuthServer(t)
+	claims := activeClaims()
+	claims["uid"] = 9007199254740993 // beyond float64's exact integers
+	claims["roles"] = []interface{}{"admin", "dev"}
+	claims["org"] = map[string]interface{}{"name": "acme", "id": 7}
+	claims["evil"] = "alice\r\nX-Admin: true"
+	claims["verified"] = true
+	as.answer("tok", claims)
+	config := testConfig(as.URL)
+	config.ForwardHeaders = map[string]string{
+		"X-Auth-Subject": "sub",
+		"X-Auth-Uid":     "uid",
+		"X-Auth-Roles":   "roles",
+		"X-Auth-Org":     "org",
+		"X-Auth-Evil":    "evil",
+		"X-Auth-Missing": "nothing",
+		"x-auth-client":  "client_id",
+		"X-Verified":     "verified",
+	}
+	m, next := newMiddleware(t, config)
+
+	rec := serve(m, func(r *http.Request) {
+		bearer("tok")(r)
+		r.Header["X-Auth-Subject"] = []string{"mallory"}
+		r.Header["x-auth-subject"] = []string{"mallory"}
+		r.Header["X_Auth_Subject"] = []string{"mallory"}
+		r.Header["X.Auth.Subject"] = []string{"mallory"}
+		r.Header["X-AUTH-MISSING"] = []string{"mallory"}
+		r.Header["X_auth_evil"] = []string{"mallory"}
+		r.Header["X-Unrelated"] = []string{"kept"}
+	})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status = %d, want 200", rec.Code)
+	}
+	got := next.lastRequest().Header
+	want := http.Header{
+		"Authorization":  {"Bearer tok"},
+		"X-Auth-Subject": {"alice"},
+		"X-Auth-Uid":     {"9007199254740993"},
+		"X-Auth-Roles":   {"admin,dev"},
+		"X-Auth-Org":     {`{"id":7,"name":"acme"}`},
+		"X-Auth-Client":  {"app"},
+		"X-Verified":     {"true"},
+		"X-Unrelated":    {"kept"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("backend headers:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestSpoofedHeadersOnEveryPath: inbound identity headers are removed also from requests
+// that pass without a token (preflight) and never reach the backend otherwise.
+func TestSpoofedHeadersOnEveryPath(t *testing.T) {
+	as := newAuthServer(t)
+	config := testConfig(as.URL)
+	config.SkipPreflight = true
+	config.ForwardHeaders = map[string]string{"X-Auth-Subject": "sub"}
+	m, next := newMiddleware(t, config)
+	rec := serve(m, func(r *http.Request) {
+		r.Method = http.MethodOptions
+		r.Header.Set("Origin", "https://app.example")
+		r.Header.Set("Access-Control-Request-Method", "GET")
+		r.Header["X_Auth_Subject"] = []string{"mallory"}
+	})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status = %d, want 200", rec.Code)
+	}
+	if _, ok := next.lastRequest().Header["X_Auth_Subject"]; ok {
+		t.Errorf("the spoofed header reached the backend")
+	}
+}
+
+func TestSkipPreflight(t *testing.T) {
+	preflight := func(r *http.Request) {
+		r.Method = http.MethodOptions
+		r.Header.Set("Origin", "https://app.example")
+		r.Header.Set("Access-Control-Request-Method", "POST")
+	}
+	plainOptions := func(r *http.Request) { r.Method = http.MethodOptions }
+	cases := []struct {
+		desc    string
+		skip    bool
+		request func(*http.Request)
+		status  int
+	}{
+		{"preflight passes with skipPreflight", true, preflight, 200},
+		{"preflight needs a token by default", false, preflight, 401},
+		{"OPTIONS that is no preflight needs a token", true, plainOptions, 401},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			config := testConfig(as.URL)
+			config.SkipPreflight = tc.skip
+			m, _ := newMiddleware(t, config)
+			if rec := serve(m, tc.request); rec.Code != tc.status {
+				t.Errorf("status = %d, want %d", rec.Code, tc.status)
+			}
+			if as.callCount() != 0 {
+				t.Errorf("endpoint calls = %d, want 0", as.callCount())
+			}
+		})
+	}
+}
+
+// TestCache: reuse within the TTLs, never past exp, counted in endpoint calls.
+func TestCache(t *testing.T) {
+	type step struct {
+		advance time.Duration
+		status  int
+		calls   int // total endpoint calls after this request
+	}
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		answer    map[string]interface{}
+		steps     []step
+	}{
+		{
+			desc:   "active reused for cacheTTL",
+			answer: activeClaims(),
+			steps:  []step{{0, 200, 1}, {29 * time.Second, 200, 1}, {2 * time.Second, 200, 2}, {time.Second, 200, 2}},
+		},
+		{
+			desc:      "cacheTTL 0s calls every time",
+			configure: func(c *Config) { c.CacheTTL = "0s" },
+			answer:    activeClaims(),
+			steps:     []step{{0, 200, 1}, {0, 200, 2}, {0, 200, 3}},
+		},
+		{
+			desc:      "never past exp, even within clockSkew",
+			configure: func(c *Config) { c.CacheTTL = "5m"; c.ClockSkew = "1m" },
+			answer:    withClaim("exp", time.Now().Add(10*time.Second).Unix()),
+			steps:     []step{{0, 200, 1}, {5 * time.Second, 200, 1}, {10 * time.Second, 200, 2}},
+		},
+		{
+			desc:   "inactive reused for negativeCacheTTL",
+			answer: map[string]interface{}{"active": false},
+			steps:  []step{{0, 401, 1}, {4 * time.Second, 401, 1}, {2 * time.Second, 401, 2}},
+		},
+		{
+			desc:      "negativeCacheTTL 0s",
+			configure: func(c *Config) { c.NegativeCacheTTL = "0s" },
+			answer:    map[string]interface{}{"active": false},
+			steps:     []step{{0, 401, 1}, {0, 401, 2}},
+		},
+		{
+			desc:   "expiry is checked on every hit",
+			answer: withClaim("exp", time.Now().Add(5*time.Second).Unix()),
+			steps:  []step{{0, 200, 1}, {4 * time.Second, 200, 1}, {40 * time.Second, 401, 2}},
+		},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer("tok", tc.answer)
+			config := testConfig(as.URL)
+			if tc.configure != nil {
+				tc.configure(config)
+			}
+			m, _ := newMiddleware(t, config)
+			clk := &clock{t: time.Now()}
+			m.now = clk.now
+			for i, s := range tc.steps {
+				clk.advance(s.advance)
+				if rec := serve(m, bearer("tok")); rec.Code != s.status {
+					t.Errorf("step %d: status = %d, want %d", i, rec.Code, s.status)
+				}
+				if as.callCount() != s.calls {
+					t.Errorf("step %d: endpoint calls = %d, want %d", i, as.callCount(), s.calls)
+				}
+			}
+		})
+	}
+}
+
+// TestCacheHoldsNoToken: keys are hashes; the raw token is nowhere in the cache.
+func TestCacheHoldsNoToken(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("secret-token-value", activeClaims())
+	m, _ := newMiddleware(t, testConfig(as.URL))
+	serve(m, bearer("secret-token-value"))
+	if m.state.cache.len() != 1 {
+		t.Fatalf("cache entries = %d, want 1", m.state.cache.len())
+	}
+	for key := range m.state.cache.items {
+		if strings.Contains(key, "secret-token-value") || len(key) != 32 {
+			t.Errorf("cache key is not a SHA-256 digest: %q", key)
+		}
+	}
+}
+
+func TestCacheSize(t *testing.T) {
+	as := newAuthServer(t)
+	for _, tok := range []string{"a", "b", "c"} {
+		as.answer(tok, activeClaims())
+	}
+	config := testConfig(as.URL)
+	config.CacheSize = 2
+	m, _ := newMiddleware(t, config)
+
+	for _, tok := range []string{"a", "b", "a", "c"} { // "b" is now the least recently used
+		serve(m, bearer(tok))
+	}
+	if m.state.cache.len() != 2 || as.callCount() != 3 {
+		t.Fatalf("entries = %d, calls = %d; want 2 and 3", m.state.cache.len(), as.callCount())
+	}
+	serve(m, bearer("a"))
+	serve(m, bearer("c"))
+	if as.callCount() != 3 {
+		t.Errorf("a and c were evicted: calls = %d, want 3", as.callCount())
+	}
+	serve(m, bearer("b"))
+	if as.callCount() != 4 {
+		t.Errorf("b was kept: calls = %d, want 4", as.callCount())
+	}
+}
+
+// TestFloodOfRandomTokens: inactive answers for random tokens never grow the cache past cacheSize.
+func TestFloodOfRandomTokens(t *testing.T) {
+	as := newAuthServer(t)
+	config := testConfig(as.URL)
+	config.CacheSize = 50
+	m, _ := newMiddleware(t, config)
+	for i := 0; i < 500; i++ {
+		if rec := serve(m, bearer("random-"+strconv.Itoa(i))); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("status = %d, want 401", rec.Code)
+		}
+	}
+	if m.state.cache.len() != 50 || len(m.state.cache.items) != 50 {
+		t.Errorf("cache entries = %d (map %d), want 50", m.state.cache.len(), len(m.state.cache.items))
+	}
+}
+
+func TestStaleIfError(t *testing.T) {
+	cases := []struct {
+		desc         string
+		staleIfError string
+		exp          time.Duration
+		advance      time.Duration
+		status       int
+	}{
+		{"off: the endpoint's failure is a 503", "0s", time.Hour, 40 * time.Second, 503},
+		{"on: the cached active result is served", "1m", time.Hour, 40 * time.Second, 200},
+		{"on, but not longer than staleIfError past cacheTTL", "1m", time.Hour, 100 * time.Second, 503},
+		{"on, but never past exp", "1m", 35 * time.Second, 40 * time.Second, 503},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer("tok", withClaim("exp", time.Now().Add(tc.exp).Unix()))
+			config := testConfig(as.URL)
+			config.StaleIfError = tc.staleIfError
+			config.ClockSkew = "0s"
+			m, _ := newMiddleware(t, config)
+			clk := &clock{t: time.Now()}
+			m.now = clk.now
+
+			if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK {
+				t.Fatalf("first request: status = %d", rec.Code)
+			}
+			as.failWith(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(500) })
+			clk.advance(tc.advance)
+			if rec := serve(m, bearer("tok")); rec.Code != tc.status {
+				t.Errorf("status = %d, want %d", rec.Code, tc.status)
+			}
+			if tc.status == http.StatusOK && as.callCount() != 2 {
+				t.Errorf("endpoint calls = %d, want 2: the stale result is served only after a try", as.callCount())
+			}
+		})
+	}
+}
+
+// TestSingleFlight: concurrent requests for one new token make one call.
+func TestSingleFlight(t *testing.T) {
+	const requests = 20
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	release := make(chan struct{})
+	m, next := newMiddleware(t, testConfig(as.URL))
+	as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
+		<-release
+		json.NewEncoder(rw).Encode(activeClaims())
+	})
+
+	var wg sync.WaitGroup
+	codes := make([]int, requests)
+	for i := 0; i < requests; i++ {
+		i := i
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = serve(m, bearer("tok")).Code
+		}()
+	}
+	// Let the endpoint answer once every other request waits on the call in flight.
+	for deadline := time.Now().Add(10 * time.Second); waiting(m) < requests-1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+
+	if as.callCount() != 1 {
+		t.Errorf("endpoint calls = %d, want 1", as.callCount())
+	}
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("request %d: status = %d", i, code)
+		}
+	}
+	if next.count() != requests {
+		t.Errorf("backend requests = %d, want %d", next.count(), requests)
+	}
+}
+
+// waiting counts the requests waiting on calls in flight.
+func waiting(m *middleware) int {
+	f := m.state.flight
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		n += c.dups
+	}
+	return n
+}
+
+// TestSharedAcrossInstances: routers and reloads (new instances of one endpoint and client)
+// start warm, each with its own policy; another client has its own answers.
+func TestSharedAcrossInstances(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	first, _ := newMiddleware(t, testConfig(as.URL))
+	reload := testConfig(as.URL)
+	reload.RequiredScopes = []string{"admin"}
+	reload.ClientSecret = "rotated-secret"
+	second, _ := newMiddleware(t, reload)
+	otherClient := testConfig(as.URL)
+	otherClient.ClientID = "another-client"
+	third, _ := newMiddleware(t, otherClient)
+
+	if rec := serve(first, bearer("tok")); rec.Code != http.StatusOK {
+		t.Fatalf("first: status = %d", rec.Code)
+	}
+	if rec := serve(second, bearer("tok")); rec.Code != http.StatusForbidden {
+		t.Errorf("second: status = %d, want 403 from the cached result", rec.Code)
+	}
+	if as.callCount() != 1 {
+		t.Errorf("after two instances: endpoint calls = %d, want 1", as.callCount())
+	}
+	if rec := serve(third, bearer("tok")); rec.Code != http.StatusOK {
+		t.Errorf("third: status = %d", rec.Code)
+	}
+	if as.callCount() != 2 {
+		t.Errorf("another clientId shares no answers: endpoint calls = %d, want 2", as.callCount())
+	}
+	if first.state != second.state || first.state == third.state {
+		t.Errorf("state shared by endpoint and client: first==second %v, first==third %v", first.state == second.state, first.state == third.state)
+	}
+}
+
+// TestInstanceTTLOnSharedCache: an instance with a shorter cacheTTL does not reuse an
+// entry another instance stored for longer.
+func TestInstanceTTLOnSharedCache(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	long := testConfig(as.URL)
+	long.CacheTTL = "10m"
+	short := testConfig(as.URL)
+	short.CacheTTL = "10s"
+	a, _ := newMiddleware(t, long)
+	b, _ := newMiddleware(t, short)
+	clk := &clock{t: time.Now()}
+	a.now, b.now = clk.now, clk.now
+
+	serve(a, bearer("tok"))
+	clk.advance(20 * time.Second)
+	serve(b, bearer("tok"))
+	if as.callCount() != 2 {
+		t.Errorf("endpoint calls = %d, want 2", as.callCount())
+	}
+}
+
+// TestNewErrors: a bad configuration is an error that names the key and the value and
+// never shows the secret.
+func TestNewErrors(t *testing.T) {
+	missing := filepath.Join(os.TempDir(), "no-such-tokengate-file")
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		want      string
+	}{
+		{"endpoint missing", func(c *Config) { c.Endpoint = "" }, "endpoint is required"},
+		{"endpoint not a URL", func(c *Config) { c.Endpoint = "auth.example/introspect" }, `endpoint "auth.example/introspect"`},
+		{"endpoint ftp", func(c *Config) { c.Endpoint = "ftp://auth.example/" }, `endpoint "ftp://auth.example/"`},
+		{"endpoint with credentials", func(c *Config) { c.Endpoint = "https://u:pw@auth.example/" }, `endpoint "<userinfo>@auth.example/" carries credentials`},
+		{"endpoint ftp with credentials", func(c *Config) { c.Endpoint = "ftp://u:pw@auth.example/" }, `endpoint "<userinfo>@auth.example/"`},
+		{"endpoint unparsable with credentials", func(c *Config) { c.Endpoint = "http://u:pw@auth.example:port/" }, `endpoint "<userinfo>@auth.example:port/"`},
+		{"authMethod unknown", func(c *Config) { c.AuthMethod = "client_secret_jwt" }, `authMethod "client_secret_jwt"`},
+		{"basic without clientId", func(c *Config) { c.ClientID = "" }, `authMethod "client_secret_basic" needs clientId`},
+		{"post without secret", func(c *Config) { c.AuthMethod = "client_secret_post"; c.ClientSecret = "" }, `authMethod "client_secret_post" needs`},
+		{"none with a secret", func(c *Config) { c.AuthMethod = "none" }, `authMethod "none"`},
+		{"secret and secret file", func(c *Config) { c.ClientSecretFile = missing }, "clientSecret and clientSecretFile"},
+		{"secret file missing", func(c *Config) { c.ClientSecret = ""; c.ClientSecretFile = missing }, `clientSecretFile "` + missing},
+		{"caFile missing", func(c *Config) { c.CAFile = missing }, `caFile "` + missing},
+		{"caFile not PEM", func(c *Config) { c.CAFile = notPEM }, `caFile "` + notPEM + `" holds no PEM`},
+		{"timeout not a duration", func(c *Config) { c.Timeout = "5" }, `timeout "5"`},
+		{"timeout zero", func(c *Config) { c.Timeout = "0s" }, `timeout "0s"`},
+		{"clockSkew negative", func(c *Config) { c.ClockSkew = "-1s" }, `clockSkew "-1s"`},
+		{"cacheTTL not a duration", func(c *Config) { c.CacheTTL = "forever" }, `cacheTTL "forever"`},
+		{"negativeCacheTTL", func(c *Config) { c.NegativeCacheTTL = "5 s" }, `negativeCacheTTL "5 s"`},
+		{"staleIfError", func(c *Config) { c.StaleIfError = "x" }, `staleIfError "x"`},
+		{"cacheSize zero", func(c *Config) { c.CacheSize = 0 }, "cacheSize 0"},
+		{"maxTokenLength zero", func(c *Config) { c.MaxTokenLength = 0 }, "maxTokenLength 0"},
+		{"tokenHeader invalid", func(c *Config) { c.TokenHeader = "X Token" }, `tokenHeader "X Token"`},
+		{"no token source", func(c *Config) { c.TokenHeader = "" }, "tokenHeader, tokenQuery and tokenCookie"},
+		{"realm with a quote", func(c *Config) { c.Realm = `a"b` }, `realm "a\"b"`},
+		{"scope with a quote", func(c *Config) { c.RequiredScopes = []string{`re"ad`} }, `requiredScopes: "re\"ad"`},
+		{"forwardHeaders bad name", func(c *Config) { c.ForwardHeaders = map[string]string{"X Bad": "sub"} }, `forwardHeaders: "X Bad"`},
+		{"forwardHeaders empty claim", func(c *Config) { c.ForwardHeaders = map[string]string{"X-Sub": " "} }, "forwardHeaders.X-Sub"},
+		{"forwardHeaders the tokenHeader", func(c *Config) { c.ForwardHeaders = map[string]string{"authorization": "sub"} }, "forwardHeaders.authorization"},
+		{"headers bad name", func(c *Config) { c.Headers = map[string]string{"X:Y": "1"} }, `headers: "X:Y"`},
+		{"headers CRLF", func(c *Config) { c.Headers = map[string]string{"X-Y": "a\r\nb"} }, "headers.X-Y"},
+		{"headers second authentication", func(c *Config) { c.Headers = map[string]string{"authorization": "Bearer x"} }, "headers.authorization"},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			config := testConfig("https://auth.example/introspect")
+			tc.configure(config)
+			_, err := New(context.Background(), &backend{}, config, "auth@test")
+			if err == nil {
+				t.Fatalf("New accepted the configuration, want an error with %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret-value") || strings.Contains(err.Error(), "pw@") {
+				t.Errorf("error %q shows a secret", err)
+			}
+		})
+	}
+}
+
+// TestConfigForms: values as Traefik decodes them from labels ("a, b" lists).
+func TestConfigForms(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	config := testConfig(as.URL)
+	config.RequiredScopes = []string{" read ", "", "write"}
+	config.Audiences = []string{" api"}
+	m, _ := newMiddleware(t, config)
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK {
+		t.Errorf("status = %d, want 200", rec.Code)
+	}
+	if fmt.Sprint(m.requiredScopes) != "[read write]" {
+		t.Errorf("requiredScopes = %q", m.requiredScopes)
+	}
+
+	config.RequiredScopes = []string{"read admin"}
+	m, _ = newMiddleware(t, config)
+	rec := serve(m, bearer("tok"))
+	if want := `Bearer realm="traefik", error="insufficient_scope", scope="read admin"`; rec.Header().Get("WWW-Authenticate") != want {
+		t.Errorf("WWW-Authenticate = %q, want %q", rec.Header().Get("WWW-Authenticate"), want)
+	}
+}
+
+func TestCreateConfigIsFresh(t *testing.T) {
+	a, b := CreateConfig(), CreateConfig()
+	a.RequiredScopes = append(a.RequiredScopes, "read")
+	a.ForwardHeaders["X-Sub"] = "sub"
+	a.Headers["X-Tenant"] = "a"
+	if len(b.RequiredScopes) != 0 || len(b.ForwardHeaders) != 0 || len(b.Headers) != 0 {
+		t.Errorf("CreateConfig shares maps or slices between calls")
+	}
+}
+
+// TestLogsHoldNoSecrets: failures are logged without the token, the secret or an
+// Authorization value.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	var logs bytes.Buffer
+	log.SetOutput(&logs)
+	defer log.SetOutput(os.Stderr)
+
+	as := newAuthServer(t)
+	as.answer("token-in-the-log", activeClaims())
+	config := testConfig(as.URL)
+	config.StaleIfError = "1m"
+	m, _ := newMiddleware(t, config)
+	clk := &clock{t: time.Now()}
+	m.now = clk.now
+	serve(m, bearer("token-in-the-log"))
+	for _, status := range []int{401, 500, 302} {
+		status := status
+		as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
+			rw.Header().Set("Location", "http://127.0.0.1:1/?token=token-in-the-log")
+			rw.WriteHeader(status)
+			io.WriteString(rw, "token-in-the-log s3cret-value")
+		})
+		clk.advance(31 * time.Second)
+		serve(m, bearer("token-in-the-log"))
+	}
+	as.Close()
+	serve(m, bearer("token-in-the-log"))
+
+	out := logs.String()
+	if !strings.Contains(out, "401") {
+		t.Errorf("the endpoint's 401 was not logged: %q", out)
+	}
+	for _, secret := range []string{"token-in-the-log", "s3cret-value", basicCredentials("traefik", "s3cret-value")} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log shows %q: %s", secret, out)
+		}
+	}
+}
+
+// TestReloadResizesCache: a reload with a smaller cacheSize shrinks the shared cache.
+func TestReloadResizesCache(t *testing.T) {
+	as := newAuthServer(t)
+	config := testConfig(as.URL)
+	m, _ := newMiddleware(t, config)
+	for _, tok := range []string{"a", "b", "c", "d"} {
+		serve(m, bearer(tok))
+	}
+	config.CacheSize = 2
+	reloaded, _ := newMiddleware(t, config)
+	if reloaded.state.cache.len() != 2 {
+		t.Errorf("cache entries after the reload = %d, want 2", reloaded.state.cache.len())
+	}
+}
