@@ -174,11 +174,13 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		return nil, fmt.Errorf("endpoint %q carries credentials: use clientId and clientSecret", withoutUserinfo(config.Endpoint))
 	}
 
+	var timeout time.Duration
 	durations := []struct {
 		key   string
 		value string
 		into  *time.Duration
 	}{
+		{"timeout", config.Timeout, &timeout},
 		{"clockSkew", config.ClockSkew, &m.clockSkew},
 		{"cacheTTL", config.CacheTTL, &m.cacheTTL},
 		{"negativeCacheTTL", config.NegativeCacheTTL, &m.negativeCacheTTL},
@@ -188,10 +190,6 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		if *d.into, err = parseDuration(d.key, d.value); err != nil {
 			return nil, err
 		}
-	}
-	timeout, err := parseDuration("timeout", config.Timeout)
-	if err != nil {
-		return nil, err
 	}
 	if timeout == 0 {
 		return nil, fmt.Errorf("timeout %q must be more than 0", config.Timeout)
