@@ -766,6 +766,7 @@ func TestCache(t *testing.T) {
 		desc      string
 		configure func(*Config)
 		answer    map[string]interface{}
+		expIn     time.Duration // when set, exp is this long after the clock's start
 		steps     []step
 	}{
 		{
@@ -782,7 +783,8 @@ func TestCache(t *testing.T) {
 		{
 			desc:      "never past exp, even within clockSkew",
 			configure: func(c *Config) { c.CacheTTL = "5m"; c.ClockSkew = "1m" },
-			answer:    withClaim("exp", time.Now().Add(10*time.Second).Unix()),
+			answer:    activeClaims(),
+			expIn:     10 * time.Second,
 			steps:     []step{{0, 200, 1}, {5 * time.Second, 200, 1}, {10 * time.Second, 200, 2}},
 		},
 		{
@@ -798,7 +800,8 @@ func TestCache(t *testing.T) {
 		},
 		{
 			desc:   "expiry is checked on every hit",
-			answer: withClaim("exp", time.Now().Add(5*time.Second).Unix()),
+			answer: activeClaims(),
+			expIn:  5 * time.Second,
 			steps:  []step{{0, 200, 1}, {4 * time.Second, 200, 1}, {40 * time.Second, 401, 2}},
 		},
 	}
@@ -806,13 +809,17 @@ func TestCache(t *testing.T) {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
 			as := newAuthServer(t)
+			// exp is in whole seconds: start the clock on one, so steps are exact.
+			clk := &clock{t: time.Unix(time.Now().Unix(), 0)}
+			if tc.expIn != 0 {
+				tc.answer["exp"] = clk.now().Add(tc.expIn).Unix()
+			}
 			as.answer("tok", tc.answer)
 			config := testConfig(as.URL)
 			if tc.configure != nil {
 				tc.configure(config)
 			}
 			m, _ := newMiddleware(t, config)
-			clk := &clock{t: time.Now()}
 			m.now = clk.now
 			for i, s := range tc.steps {
 				clk.advance(s.advance)
