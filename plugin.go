@@ -98,9 +98,7 @@ type rejection struct {
 
 var (
 	errNoToken        = &rejection{http.StatusUnauthorized, ""}
-	errMalformedToken = &rejection{http.StatusBadRequest, "invalid_request"}
-	errTokenTooLong   = &rejection{http.StatusBadRequest, "invalid_request"}
-	errSeveralTokens  = &rejection{http.StatusBadRequest, "invalid_request"}
+	errInvalidRequest = &rejection{http.StatusBadRequest, "invalid_request"} // malformed, too long, or several tokens
 	errInvalidToken   = &rejection{http.StatusUnauthorized, "invalid_token"}
 	errMissingScope   = &rejection{http.StatusForbidden, "insufficient_scope"}
 )

@@ -288,7 +288,6 @@ func TestBehaviour(t *testing.T) {
 			as := newAuthServer(t)
 			if tc.answer != nil {
 				as.answer("tok", tc.answer)
-				as.answer(strings.Repeat("a", 8192), map[string]interface{}{"active": false})
 			}
 			config := testConfig(as.URL)
 			if tc.configure != nil {
@@ -708,9 +707,7 @@ func TestSpoofedHeadersOnEveryPath(t *testing.T) {
 	config.ForwardHeaders = map[string]string{"X-Auth-Subject": "sub"}
 	m, next := newMiddleware(t, config)
 	rec := serve(m, func(r *http.Request) {
-		r.Method = http.MethodOptions
-		r.Header.Set("Origin", "https://app.example")
-		r.Header.Set("Access-Control-Request-Method", "GET")
+		preflight(r)
 		r.Header["X_Auth_Subject"] = []string{"mallory"}
 	})
 	if rec.Code != http.StatusOK {
@@ -721,12 +718,14 @@ func TestSpoofedHeadersOnEveryPath(t *testing.T) {
 	}
 }
 
+// preflight makes a request a CORS preflight.
+func preflight(r *http.Request) {
+	r.Method = http.MethodOptions
+	r.Header.Set("Origin", "https://app.example")
+	r.Header.Set("Access-Control-Request-Method", "POST")
+}
+
 func TestSkipPreflight(t *testing.T) {
-	preflight := func(r *http.Request) {
-		r.Method = http.MethodOptions
-		r.Header.Set("Origin", "https://app.example")
-		r.Header.Set("Access-Control-Request-Method", "POST")
-	}
 	plainOptions := func(r *http.Request) { r.Method = http.MethodOptions }
 	cases := []struct {
 		desc    string

@@ -16,7 +16,7 @@ func (m *middleware) extract(req *http.Request) (string, *rejection) {
 	if m.tokenHeader != "" {
 		values := req.Header[m.tokenHeader]
 		if len(values) > 1 {
-			return "", errSeveralTokens
+			return "", errInvalidRequest
 		}
 		if len(values) == 1 {
 			if t, ok := m.headerToken(values[0]); ok {
@@ -28,7 +28,7 @@ func (m *middleware) extract(req *http.Request) (string, *rejection) {
 	if m.tokenQuery != "" {
 		if values, ok := req.URL.Query()[m.tokenQuery]; ok {
 			if len(values) > 1 {
-				return "", errSeveralTokens
+				return "", errInvalidRequest
 			}
 			token, found = values[0], found+1
 		}
@@ -46,11 +46,11 @@ func (m *middleware) extract(req *http.Request) (string, *rejection) {
 	case found == 0:
 		return "", errNoToken
 	case found > 1:
-		return "", errSeveralTokens
+		return "", errInvalidRequest
 	case len(token) > m.maxTokenLength:
-		return "", errTokenTooLong
+		return "", errInvalidRequest
 	case !isB64token(token):
-		return "", errMalformedToken
+		return "", errInvalidRequest
 	}
 	return token, nil
 }
