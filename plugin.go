@@ -22,32 +22,32 @@ import (
 // or a CRD, matching names case-insensitively. Durations are strings: Traefik's plugin
 // decoder has no duration hook, and docker labels deliver every value as a string.
 type Config struct {
-	Endpoint             string            `json:"endpoint,omitempty"`
-	ClientID             string            `json:"clientId,omitempty"`
-	ClientSecret         string            `json:"clientSecret,omitempty"`
-	ClientSecretFile     string            `json:"clientSecretFile,omitempty"`
-	AuthMethod           string            `json:"authMethod,omitempty"`
-	SSLVerify            bool              `json:"sslVerify"`
-	CAFile               string            `json:"caFile,omitempty"`
-	Timeout              string            `json:"timeout,omitempty"`
-	TokenTypeHint        string            `json:"tokenTypeHint,omitempty"`
-	Headers              map[string]string `json:"headers,omitempty"`
-	TokenHeader          string            `json:"tokenHeader,omitempty"`
-	TokenQuery           string            `json:"tokenQuery,omitempty"`
-	TokenCookie          string            `json:"tokenCookie,omitempty"`
-	RequiredScopes       []string          `json:"requiredScopes,omitempty"`
-	Audiences            []string          `json:"audiences,omitempty"`
-	Issuers              []string          `json:"issuers,omitempty"`
-	ClockSkew            string            `json:"clockSkew,omitempty"`
-	ForwardHeaders       map[string]string `json:"forwardHeaders,omitempty"`
-	ForwardAuthorization bool              `json:"forwardAuthorization"`
-	CacheTTL             string            `json:"cacheTTL,omitempty"`
-	NegativeCacheTTL     string            `json:"negativeCacheTTL,omitempty"`
-	CacheSize            int               `json:"cacheSize,omitempty"`
-	StaleIfError         string            `json:"staleIfError,omitempty"`
-	Realm                string            `json:"realm,omitempty"`
-	SkipPreflight        bool              `json:"skipPreflight,omitempty"`
-	MaxTokenLength       int               `json:"maxTokenLength,omitempty"`
+	Endpoint             string            `json:"endpoint,omitempty" mapstructure:"endpoint"`
+	ClientID             string            `json:"clientId,omitempty" mapstructure:"clientId"`
+	ClientSecret         string            `json:"clientSecret,omitempty" mapstructure:"clientSecret"`
+	ClientSecretFile     string            `json:"clientSecretFile,omitempty" mapstructure:"clientSecretFile"`
+	AuthMethod           string            `json:"authMethod,omitempty" mapstructure:"authMethod"`
+	SSLVerify            bool              `json:"sslVerify" mapstructure:"sslVerify"`
+	CAFile               string            `json:"caFile,omitempty" mapstructure:"caFile"`
+	Timeout              string            `json:"timeout,omitempty" mapstructure:"timeout"`
+	TokenTypeHint        string            `json:"tokenTypeHint,omitempty" mapstructure:"tokenTypeHint"`
+	Headers              map[string]string `json:"headers,omitempty" mapstructure:"headers"`
+	TokenHeader          string            `json:"tokenHeader,omitempty" mapstructure:"tokenHeader"`
+	TokenQuery           string            `json:"tokenQuery,omitempty" mapstructure:"tokenQuery"`
+	TokenCookie          string            `json:"tokenCookie,omitempty" mapstructure:"tokenCookie"`
+	RequiredScopes       []string          `json:"requiredScopes,omitempty" mapstructure:"requiredScopes"`
+	Audiences            []string          `json:"audiences,omitempty" mapstructure:"audiences"`
+	Issuers              []string          `json:"issuers,omitempty" mapstructure:"issuers"`
+	ClockSkew            string            `json:"clockSkew,omitempty" mapstructure:"clockSkew"`
+	ForwardHeaders       map[string]string `json:"forwardHeaders,omitempty" mapstructure:"forwardHeaders"`
+	ForwardAuthorization bool              `json:"forwardAuthorization" mapstructure:"forwardAuthorization"`
+	CacheTTL             string            `json:"cacheTTL,omitempty" mapstructure:"cacheTTL"`
+	NegativeCacheTTL     string            `json:"negativeCacheTTL,omitempty" mapstructure:"negativeCacheTTL"`
+	CacheSize            int               `json:"cacheSize,omitempty" mapstructure:"cacheSize"`
+	StaleIfError         string            `json:"staleIfError,omitempty" mapstructure:"staleIfError"`
+	Realm                string            `json:"realm,omitempty" mapstructure:"realm"`
+	SkipPreflight        bool              `json:"skipPreflight,omitempty" mapstructure:"skipPreflight"`
+	MaxTokenLength       int               `json:"maxTokenLength,omitempty" mapstructure:"maxTokenLength"`
 }
 
 // CreateConfig returns the defaults. Maps and slices are new on every call: Traefik's
@@ -263,6 +263,19 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	return m, nil
 }
 
+// missingCredentials names what client authentication lacks, so a misspelled key shows.
+func missingCredentials(clientID, secret string) string {
+	switch {
+	case clientID == "" && secret == "":
+		return "clientId and clientSecret are"
+	case clientID == "":
+		return "clientId is"
+	case secret == "":
+		return "clientSecret is"
+	}
+	return ""
+}
+
 // newIntrospector builds the request shape: the client authentication, the hint and the
 // extra headers. One method per request, never two (lua-resty-openidc PR #561).
 func newIntrospector(config *Config, secret string, timeout time.Duration) (*introspector, error) {
@@ -273,9 +286,9 @@ func newIntrospector(config *Config, secret string, timeout time.Duration) (*int
 	}
 	switch config.AuthMethod {
 	case authBasic, authPost:
-		if config.ClientID == "" || secret == "" {
-			return nil, fmt.Errorf("authMethod %q needs clientId and clientSecret (or clientSecretFile); "+
-				"an endpoint without client authentication takes authMethod %q", config.AuthMethod, authNone)
+		if missing := missingCredentials(config.ClientID, secret); missing != "" {
+			return nil, fmt.Errorf("%s missing: authMethod %q needs clientId and clientSecret (or clientSecretFile); "+
+				"an endpoint without client authentication takes authMethod %q", missing, config.AuthMethod, authNone)
 		}
 		if config.AuthMethod == authBasic {
 			in.authorization = basicCredentials(config.ClientID, secret)
