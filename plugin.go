@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -252,9 +253,11 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		return nil, err
 	}
 
-	// Answers are shared by everything that asks the same endpoint as the same client;
-	// the connections also depend on how the endpoint's certificate is checked.
-	m.keyPrefix = config.Endpoint + "\x00" + config.ClientID + "\x00"
+	// Answers are shared by everything that asks the same endpoint as the same client with
+	// the same extra headers (a Host or tenant header can select another authorization
+	// server behind one URL); the connections also depend on how the endpoint's certificate
+	// is checked. The secret is left out, so a reload with a rotated secret starts warm.
+	m.keyPrefix = config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00"
 	stateKey := m.keyPrefix + strconv.FormatBool(config.SSLVerify) + "\x00" + caDigest
 	m.state = sharedState(stateKey, config.CacheSize, func() *http.Client {
 		return newHTTPClient(config.SSLVerify, roots)
@@ -274,6 +277,16 @@ func missingCredentials(clientID, secret string) string {
 		return "clientSecret is"
 	}
 	return ""
+}
+
+// headersKey spells the extra headers the same way whatever their order and letter case.
+func headersKey(headers map[string]string) string {
+	lines := make([]string, 0, len(headers))
+	for name, value := range headers {
+		lines = append(lines, http.CanonicalHeaderKey(name)+": "+value)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 // newIntrospector builds the request shape: the client authentication, the hint and the

@@ -998,6 +998,9 @@ func TestSharedAcrossInstances(t *testing.T) {
 	otherClient := testConfig(as.URL)
 	otherClient.ClientID = "another-client"
 	third, _ := newMiddleware(t, otherClient)
+	otherTenant := testConfig(as.URL)
+	otherTenant.Headers = map[string]string{"Host": "tenant-b.example"}
+	fourth, _ := newMiddleware(t, otherTenant)
 
 	if rec := serve(first, bearer("tok")); rec.Code != http.StatusOK {
 		t.Fatalf("first: status = %d", rec.Code)
@@ -1013,6 +1016,13 @@ func TestSharedAcrossInstances(t *testing.T) {
 	}
 	if as.callCount() != 2 {
 		t.Errorf("another clientId shares no answers: endpoint calls = %d, want 2", as.callCount())
+	}
+	// The extra headers can select what answers (a virtual host, a tenant): another answer.
+	if rec := serve(fourth, bearer("tok")); rec.Code != http.StatusOK {
+		t.Errorf("fourth: status = %d", rec.Code)
+	}
+	if as.callCount() != 3 {
+		t.Errorf("other extra headers share no answers: endpoint calls = %d, want 3", as.callCount())
 	}
 	if first.state != second.state || first.state == third.state {
 		t.Errorf("state shared by endpoint and client: first==second %v, first==third %v", first.state == second.state, first.state == third.state)
