@@ -1,23 +1,35 @@
-# Tools the tests need are installed with `go install` into a cache outside the
-# checkout, so a clean clone (CI) reuses them and a fresh machine builds them once.
-CACHE_DIR    ?= $(HOME)/.cache/tokengate
-YAEGI_VERSION = v0.16.1
-YAEGI         = $(CACHE_DIR)/bin/yaegi-$(YAEGI_VERSION)
-MODULE        = github.com/tokengate/traefik-oauth2-introspection
+# What the tests need is built into a cache outside the checkout, so a clean clone (CI)
+# reuses it and a fresh machine builds it once: yaegi with `go install`, the peers from
+# their modules on the Go module proxy.
+CACHE_DIR ?= $(HOME)/.cache/tokengate
+override CACHE_DIR := $(abspath $(CACHE_DIR))
+MODULE     = github.com/tokengate/traefik-oauth2-introspection
 
-.PHONY: test lint unit yaegi-test fuzz
+# Pinned versions, named by the README's compatibility line. yaegi (the interpreter in
+# Traefik v3.6/v3.7) and zitadel/oidc (its example OP runs inside the tests) are pinned in
+# e2e/go.mod, which the loader tests also build against.
+TRAEFIK_VERSION = v3.6.12
+HYDRA_VERSION   = v2.3.0
+YAEGI_VERSION  := $(shell awk '$$1 == "github.com/traefik/yaegi" { print $$2 }' e2e/go.mod)
 
-test: lint yaegi-test unit
+YAEGI   = $(CACHE_DIR)/bin/yaegi-$(YAEGI_VERSION)
+TRAEFIK = $(CACHE_DIR)/bin/traefik-$(TRAEFIK_VERSION)
+HYDRA   = $(CACHE_DIR)/bin/hydra-$(HYDRA_VERSION)
+
+.PHONY: test lint unit yaegi-test e2e demo peers fuzz
+
+test: lint yaegi-test unit e2e
 
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	@! grep -qE '^\s*require' go.mod || { echo "go.mod must not require anything"; exit 1; }
 	go vet ./...
+	cd e2e && go vet ./...
 
 unit:
 	go test -race -count=1 ./...
 
-# Runs the package and its tests inside yaegi v0.16.1, the interpreter in Traefik v3.6/v3.7.
+# Runs the package and its tests inside yaegi, as Traefik runs the plugin.
 # yaegi finds the package under GOPATH/src/<module>, so a temporary GOPATH links to here.
 yaegi-test: $(YAEGI)
 	@gopath=$$(mktemp -d) && trap 'rm -rf "$$gopath"' EXIT && \
@@ -26,10 +38,29 @@ yaegi-test: $(YAEGI)
 	cd "$$gopath/src/$(MODULE)" && \
 	GOPATH="$$gopath" GO111MODULE=off "$(YAEGI)" test -v .
 
+# The loader tests (Traefik's plugin loader and config decoding, no network) and the
+# end-to-end tests through a real Traefik with Hydra, the zitadel/oidc example OP and the
+# demo servers.
+e2e: $(TRAEFIK) $(HYDRA)
+	cd e2e && TRAEFIK_BIN=$(TRAEFIK) HYDRA_BIN=$(HYDRA) go test -race -count=1 -timeout 30m ./...
+
+# The seed scenario, to watch and try by hand; stays up until Ctrl-C.
+demo: $(TRAEFIK)
+	cd e2e && TRAEFIK_BIN=$(TRAEFIK) go run ./demo
+
+peers: $(YAEGI) $(TRAEFIK) $(HYDRA)
+
 $(YAEGI):
 	@mkdir -p $(CACHE_DIR)/bin
 	GOBIN=$(CACHE_DIR)/bin.tmp go install github.com/traefik/yaegi/cmd/yaegi@$(YAEGI_VERSION)
 	mv $(CACHE_DIR)/bin.tmp/yaegi $@ && rm -rf $(CACHE_DIR)/bin.tmp
+
+# About 4 minutes on 2 cores the first time.
+$(TRAEFIK):
+	e2e/build-peer.sh github.com/traefik/traefik/v3 $(TRAEFIK_VERSION) ./cmd/traefik $@
+
+$(HYDRA):
+	e2e/build-peer.sh github.com/ory/hydra/v2 $(HYDRA_VERSION) . $@ -tags sqlite
 
 # Runs each fuzz target for FUZZTIME (development, not part of make test).
 FUZZTIME ?= 1m

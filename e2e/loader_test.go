@@ -27,6 +27,8 @@ import (
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
 	"gopkg.in/yaml.v3"
+
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
 )
 
 // loaderRepo is the plugin's repository root, seen from the e2e module (the test's working directory).
@@ -192,25 +194,8 @@ func loadPlugin(ctx context.Context, t *testing.T, env []string) *loaderPlugin {
 	manifest := loaderReadManifest(t)
 	goPath := t.TempDir()
 	dst := filepath.Join(goPath, "src", filepath.FromSlash(loaderModulePath(t)))
-	if err := os.MkdirAll(dst, 0o755); err != nil {
+	if err := harness.InstallPlugin(loaderRepo, dst); err != nil {
 		t.Fatal(err)
-	}
-	entries, err := os.ReadDir(loaderRepo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		source := strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
-		if e.Type().IsRegular() && (source || name == "go.mod" || name == ".traefik.yml") {
-			data, err := os.ReadFile(filepath.Join(loaderRepo, name))
-			if err == nil {
-				err = os.WriteFile(filepath.Join(dst, name), data, 0o644)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 
 	i := interp.New(interp.Options{GoPath: goPath, Env: env})
@@ -221,6 +206,7 @@ func loadPlugin(ctx context.Context, t *testing.T, env []string) *loaderPlugin {
 		t.Fatalf("failed to import plugin code %q: %v", manifest.Import, err)
 	}
 	p := &loaderPlugin{interp: i, basePkg: manifest.BasePkg}
+	var err error
 	if p.basePkg == "" {
 		p.basePkg = strings.ReplaceAll(path.Base(manifest.Import), "-", "_")
 	}

@@ -1,0 +1,257 @@
+// Package harness runs the plugin the way users do: inside a real Traefik binary, loaded
+// as a local plugin, with every process on 127.0.0.1 and ports picked free at run time.
+// The end-to-end tests and `make demo` share it.
+package harness
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Module is the plugin's module path; Alias is the name the static configuration gives it.
+const (
+	Module = "github.com/tokengate/traefik-oauth2-introspection"
+	Alias  = "introspection"
+)
+
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// Traefik is a running Traefik process with its own working directory.
+type Traefik struct {
+	Dir string // working directory: static config, dynamic config, plugins-local, log
+	URL string // the web entry point, http://127.0.0.1:port
+	API string // the API and ping entry point
+
+	cmd  *exec.Cmd
+	done chan error
+}
+
+const staticConfig = `global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+log:
+  level: DEBUG
+  noColor: true
+accessLog: {}
+entryPoints:
+  web:
+    address: %q
+  traefik:
+    address: %q
+api:
+  insecure: true
+  dashboard: false
+ping: {}
+providers:
+  file:
+    filename: dynamic.yml
+    watch: true
+experimental:
+  localPlugins:
+    %s:
+      moduleName: %s
+`
+
+// StartTraefik installs the plugin from repoRoot as a local plugin in a new directory under
+// dir, writes the static configuration and the given dynamic configuration (file provider,
+// YAML), starts bin there and waits until Traefik answers its ping. Stop it with Stop.
+func StartTraefik(bin, repoRoot, dir, dynamic string) (*Traefik, error) {
+	web, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	api, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	t := &Traefik{Dir: dir, URL: "http://" + web, API: "http://" + api, done: make(chan error, 1)}
+	if err := InstallPlugin(repoRoot, filepath.Join(dir, "plugins-local", "src", Module)); err != nil {
+		return nil, err
+	}
+	static := fmt.Sprintf(staticConfig, web, api, Alias, Module)
+	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o644); err != nil {
+		return nil, err
+	}
+	if err := t.SetDynamic(dynamic); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(t.LogPath())
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+
+	t.cmd = exec.Command(bin, "--configFile=traefik.yml")
+	t.cmd.Dir = dir
+	t.cmd.Stdout = logFile
+	t.cmd.Stderr = logFile
+	// Pdeathsig: Traefik dies with us even when the test binary is killed by -timeout.
+	t.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := t.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { t.done <- t.cmd.Wait() }()
+
+	if err := t.waitFor(func() bool { return get(t.API+"/ping") == http.StatusOK }); err != nil {
+		t.Stop()
+		return nil, fmt.Errorf("traefik did not start: %w\n%s", err, t.Logs())
+	}
+	return t, nil
+}
+
+// SetDynamic replaces the file provider's configuration. It writes a new file and renames it
+// over the old one, so Traefik's watcher never reads half a file.
+func (t *Traefik) SetDynamic(dynamic string) error {
+	tmp := filepath.Join(t.Dir, ".dynamic.yml.tmp")
+	if err := os.WriteFile(tmp, []byte(dynamic), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(t.Dir, "dynamic.yml"))
+}
+
+// WaitRouted waits until a request for host gets past Traefik's router table, that is until
+// Traefik no longer answers with its own 404 because no router matches.
+func (t *Traefik) WaitRouted(host string) error {
+	err := t.waitFor(func() bool {
+		a, err := t.Send(host, "/", "")
+		return err == nil && (a.Status != http.StatusNotFound || a.Seen != nil)
+	})
+	if err != nil {
+		return fmt.Errorf("no router for %s: %w", host, err)
+	}
+	return nil
+}
+
+// Answer is what a client of Traefik sees.
+type Answer struct {
+	Status    int
+	Challenge string // WWW-Authenticate
+	Seen      *Seen  // what the demo backend received; nil if the request never reached it
+}
+
+// Send makes a request to the web entry point for host and path, with the bearer token if
+// one is given.
+func (t *Traefik) Send(host, path, token string) (Answer, error) {
+	req, err := http.NewRequest(http.MethodGet, t.URL+path, nil)
+	if err != nil {
+		return Answer{}, err
+	}
+	req.Host = host
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Answer{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Answer{}, err
+	}
+	a := Answer{Status: resp.StatusCode, Challenge: resp.Header.Get("WWW-Authenticate")}
+	if resp.Header.Get(BackendHeader) != "" {
+		a.Seen = &Seen{}
+		if err := json.Unmarshal(body, a.Seen); err != nil {
+			return Answer{}, fmt.Errorf("backend answer %q: %v", body, err)
+		}
+	}
+	return a, nil
+}
+
+// waitFor polls ready until it holds, Traefik exits, or 60 s pass (a deadline, not a timing).
+func (t *Traefik) waitFor(ready func() bool) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-t.done:
+			t.done <- err
+			return fmt.Errorf("traefik exited: %v", err)
+		default:
+		}
+		if ready() {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("gave up after 60s")
+}
+
+// LogPath is where Traefik's output goes.
+func (t *Traefik) LogPath() string { return filepath.Join(t.Dir, "traefik.log") }
+
+// Logs returns what Traefik has printed so far.
+func (t *Traefik) Logs() string {
+	b, _ := os.ReadFile(t.LogPath())
+	return string(b)
+}
+
+// Stop ends Traefik and waits for it.
+func (t *Traefik) Stop() {
+	if t.cmd == nil || t.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-t.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL)
+		<-t.done
+	}
+	t.cmd = nil
+}
+
+// InstallPlugin copies what a user copies for a local plugin: the non-test Go sources,
+// go.mod and .traefik.yml.
+func InstallPlugin(repoRoot, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(repoRoot)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		wanted := name == "go.mod" || name == ".traefik.yml" ||
+			(strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go"))
+		if e.IsDir() || !wanted {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(repoRoot, name))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func get(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
