@@ -32,44 +32,15 @@ func TestHydra(t *testing.T) {
 	client := hydra.createClient(t, "read write")
 	backend := serve(t, harness.Backend())
 	// Hydra's admin introspection takes no client authentication: authMethod none.
-	tr := startTraefik(t, fmt.Sprintf(`
-http:
-  routers:
-    read:
-      rule: Host(%[3]s)
-      service: backend
-      middlewares: [read-auth]
-    write:
-      rule: Host(%[4]s)
-      service: backend
-      middlewares: [write-auth]
-  middlewares:
-    read-auth:
-      plugin:
-        introspection:
-          endpoint: %[1]s/admin/oauth2/introspect
-          authMethod: none
-          requiredScopes: [read]
-          forwardHeaders:
-            X-Auth-Subject: sub
-          forwardAuthorization: false
-          cacheTTL: 1s
-    write-auth:
-      plugin:
-        introspection:
-          endpoint: %[1]s/admin/oauth2/introspect
-          authMethod: none
-          requiredScopes: [write]
-          forwardHeaders:
-            X-Auth-Subject: sub
-          forwardAuthorization: false
-          cacheTTL: 10m
-  services:
-    backend:
-      loadBalancer:
-        servers:
-          - url: %[2]s
-`, hydra.admin, backend, "`"+readHost+"`", "`"+writeHost+"`"))
+	options := func(scope, cacheTTL string) string {
+		return fmt.Sprintf("endpoint: %s/admin/oauth2/introspect\nauthMethod: none\nrequiredScopes: [%s]\n"+
+			"forwardHeaders: {X-Auth-Subject: sub}\nforwardAuthorization: false\ncacheTTL: %s",
+			hydra.admin, scope, cacheTTL)
+	}
+	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+		readHost:  options("read", "1s"),
+		writeHost: options("write", "10m"),
+	}))
 	waitRouted(t, tr, readHost)
 	waitRouted(t, tr, writeHost)
 

@@ -59,15 +59,13 @@ func TestEndpointTLS(t *testing.T) {
 		"noca.localhost":     "sslVerify: true",
 		"insecure.localhost": "sslVerify: false",
 	}
-	var routers, middlewares strings.Builder
+	routes := map[string]string{}
 	for host, options := range tls {
-		name := strings.TrimSuffix(host, ".localhost")
-		fmt.Fprintf(&routers, "    %s:\n      rule: Host(`%s`)\n      service: backend\n      middlewares: [%s-auth]\n", name, host, name)
-		fmt.Fprintf(&middlewares, "    %s-auth:\n      plugin:\n        introspection:\n          endpoint: %s/oauth2-introspect\n          clientId: %s\n          clientSecret: %s\n          forwardHeaders:\n            X-Auth-Subject: sub\n          forwardAuthorization: false\n          %s\n",
-			name, srv.URL, harness.DemoClientID, harness.DemoClientSecret, options)
+		routes[host] = fmt.Sprintf("endpoint: %s/oauth2-introspect\nclientId: %s\nclientSecret: %s\n"+
+			"forwardHeaders: {X-Auth-Subject: sub}\nforwardAuthorization: false\n%s",
+			srv.URL, harness.DemoClientID, harness.DemoClientSecret, options)
 	}
-	tr := startTraefik(t, fmt.Sprintf("http:\n  routers:\n%s  middlewares:\n%s  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: %s\n",
-		routers.String(), middlewares.String(), backend))
+	tr := startTraefik(t, harness.Routes(backend, routes))
 	for host := range tls {
 		waitRouted(t, tr, host)
 	}

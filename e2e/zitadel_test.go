@@ -34,42 +34,16 @@ func TestZitadel(t *testing.T) {
 	disc := zitadelDiscover(t, startZitadel(t))
 	token := zitadelToken(t, disc)
 	backend := serve(t, harness.Backend())
-	tr := startTraefik(t, fmt.Sprintf(`
-http:
-  routers:
-    good:
-      rule: Host(%[3]s)
-      service: backend
-      middlewares: [good-auth]
-    wrong:
-      rule: Host(%[4]s)
-      service: backend
-      middlewares: [wrong-auth]
-  middlewares:
-    good-auth:
-      plugin:
-        introspection:
-          endpoint: %[1]q
-          authMethod: client_secret_basic
-          clientId: %[5]q
-          clientSecret: %[6]q
-          forwardHeaders:
-            X-Auth-Subject: sub
-          forwardAuthorization: false
-    wrong-auth:
-      plugin:
-        introspection:
-          endpoint: %[1]q
-          authMethod: client_secret_basic
-          clientId: %[5]q
-          clientSecret: %[7]q
-  services:
-    backend:
-      loadBalancer:
-        servers:
-          - url: %[2]s
-`, disc.IntrospectionEndpoint, backend, "`good.localhost`", "`wrong.localhost`",
-		zitadelClientID, zitadelSecret, zitadelWrongSecret))
+	// Double-quoted YAML strings carry the reserved characters as they are.
+	options := func(secret string) string {
+		return fmt.Sprintf("endpoint: %q\nauthMethod: client_secret_basic\nclientId: %q\nclientSecret: %q\n"+
+			"forwardHeaders: {X-Auth-Subject: sub}\nforwardAuthorization: false",
+			disc.IntrospectionEndpoint, zitadelClientID, secret)
+	}
+	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+		"good.localhost":  options(zitadelSecret),
+		"wrong.localhost": options(zitadelWrongSecret),
+	}))
 	waitRouted(t, tr, "good.localhost")
 
 	// First, while nothing is cached: answers are shared per endpoint, client ID and extra

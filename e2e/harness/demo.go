@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -100,36 +102,32 @@ const (
 // DemoDynamic is the file-provider configuration of the seed scenario, for the demo
 // authorization server at asURL and the demo backend at backendURL.
 func DemoDynamic(asURL, backendURL string) string {
-	return fmt.Sprintf(`http:
-  routers:
-    good:
-      rule: Host(%[3]s)
-      service: backend
-      middlewares: [good-auth]
-    bad:
-      rule: Host(%[4]s)
-      service: backend
-      middlewares: [bad-auth]
-  middlewares:
-    good-auth:
-      plugin:
-        introspection:
-          endpoint: %[1]s/oauth2-introspect
-          clientId: %[5]s
-          clientSecret: %[6]s
-          forwardHeaders:
-            X-Auth-Subject: sub
-          forwardAuthorization: false
-    bad-auth:
-      plugin:
-        introspection:
-          endpoint: %[1]s/bad-oauth2-introspect
-          clientId: %[5]s
-          clientSecret: %[6]s
-  services:
-    backend:
-      loadBalancer:
-        servers:
-          - url: %[2]s
-`, asURL, backendURL, "`"+GoodHost+"`", "`"+BadHost+"`", DemoClientID, DemoClientSecret)
+	client := fmt.Sprintf("clientId: %s\nclientSecret: %s\n", DemoClientID, DemoClientSecret)
+	return Routes(backendURL, map[string]string{
+		GoodHost: "endpoint: " + asURL + "/oauth2-introspect\n" + client +
+			"forwardHeaders: {X-Auth-Subject: sub}\nforwardAuthorization: false",
+		BadHost: "endpoint: " + asURL + "/bad-oauth2-introspect\n" + client,
+	})
+}
+
+// Routes is a file-provider configuration with one router per host, each behind its own
+// middleware named after the host's first label, all to the backend at backendURL. The
+// options of each host's middleware are YAML lines as under plugin.<alias>.
+func Routes(backendURL string, options map[string]string) string {
+	hosts := make([]string, 0, len(options))
+	for host := range options {
+		hosts = append(hosts, host)
+	}
+	sort.Strings(hosts)
+	var routers, middlewares strings.Builder
+	for _, host := range hosts {
+		name := strings.SplitN(host, ".", 2)[0]
+		fmt.Fprintf(&routers, "    %s:\n      rule: Host(`%s`)\n      service: backend\n      middlewares: [%s-auth]\n", name, host, name)
+		fmt.Fprintf(&middlewares, "    %s-auth:\n      plugin:\n        %s:\n", name, Alias)
+		for _, line := range strings.Split(strings.TrimSpace(options[host]), "\n") {
+			middlewares.WriteString("          " + line + "\n")
+		}
+	}
+	return "http:\n  routers:\n" + routers.String() + "  middlewares:\n" + middlewares.String() +
+		"  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: " + backendURL + "\n"
 }
