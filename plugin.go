@@ -21,7 +21,8 @@ import (
 
 // Config is the middleware's configuration. Traefik fills it from YAML, TOML, docker labels
 // or a CRD, matching names case-insensitively. Durations are strings: Traefik's plugin
-// decoder has no duration hook, and docker labels deliver every value as a string.
+// decoder has no duration hook, and docker labels deliver every value as a string. That
+// decoder reads the mapstructure tags, so its errors name the key as users write it.
 type Config struct {
 	Endpoint             string            `json:"endpoint,omitempty" mapstructure:"endpoint"`
 	ClientID             string            `json:"clientId,omitempty" mapstructure:"clientId"`
