@@ -36,9 +36,9 @@ func FreeAddr() (string, error) {
 
 // Traefik is a running Traefik process with its own working directory.
 type Traefik struct {
-	Dir string // working directory: static config, dynamic config, plugins-local, log
-	URL string // the web entry point, http://127.0.0.1:port
-	API string // the API and ping entry point
+	Dir  string // working directory: static config, dynamic config, plugins-local, log
+	URL  string // the web entry point, http://127.0.0.1:port
+	Ping string // Traefik's own entry point, where /ping answers
 
 	cmd  *exec.Cmd
 	done chan error
@@ -56,9 +56,6 @@ entryPoints:
     address: %q
   traefik:
     address: %q
-api:
-  insecure: true
-  dashboard: false
 ping: {}
 providers:
   file:
@@ -78,15 +75,15 @@ func StartTraefik(bin, repoRoot, dir, dynamic string) (*Traefik, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := FreeAddr()
+	ping, err := FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	t := &Traefik{Dir: dir, URL: "http://" + web, API: "http://" + api, done: make(chan error, 1)}
+	t := &Traefik{Dir: dir, URL: "http://" + web, Ping: "http://" + ping, done: make(chan error, 1)}
 	if err := InstallPlugin(repoRoot, filepath.Join(dir, "plugins-local", "src", Module)); err != nil {
 		return nil, err
 	}
-	static := fmt.Sprintf(staticConfig, web, api, Alias, Module)
+	static := fmt.Sprintf(staticConfig, web, ping, Alias, Module)
 	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o644); err != nil {
 		return nil, err
 	}
@@ -110,7 +107,7 @@ func StartTraefik(bin, repoRoot, dir, dynamic string) (*Traefik, error) {
 	}
 	go func() { t.done <- t.cmd.Wait() }()
 
-	if err := t.waitFor(func() bool { return get(t.API+"/ping") == http.StatusOK }); err != nil {
+	if err := t.waitFor(func() bool { return get(t.Ping+"/ping") == http.StatusOK }); err != nil {
 		t.Stop()
 		return nil, fmt.Errorf("traefik did not start: %w\n%s", err, t.Logs())
 	}
