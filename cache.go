@@ -116,12 +116,13 @@ func (c *cache) len() int {
 // errLeaderFailed is what waiters see if the call they waited on ended without a result.
 var errLeaderFailed = errors.New("the introspection call this request waited for did not finish")
 
-// call is one introspection in flight; dups counts the requests waiting on it.
+// call is one introspection in flight. Each request waiting on it has its own channel,
+// woken when the call ends or when the request itself ends.
 type call struct {
-	done chan struct{}
-	res  *result
-	err  error
-	dups int
+	res     *result
+	err     error
+	done    bool
+	waiters []chan struct{}
 }
 
 // flight makes concurrent requests for one uncached token share one introspection call
@@ -137,31 +138,54 @@ func newFlight() *flight {
 
 // do runs fn once for all concurrent callers with the same key. A waiter whose own
 // request ends stops waiting; the call goes on for the others.
+//
+// No select: yaegi v0.16.1 keeps one array of cases per select statement, shared by every
+// goroutine running it (interp/run.go _select), so under load a waiter could wake on another
+// call's channel and read a result that is not there yet. Each waiter has a channel instead.
 func (f *flight) do(ctx context.Context, key string, fn func() (*result, error)) (*result, error) {
 	f.mu.Lock()
-	if c, ok := f.calls[key]; ok {
-		c.dups++
+	c, ok := f.calls[key]
+	if ok {
+		// Room for both wake-ups: the call's end and the request's end.
+		wake := make(chan struct{}, 2)
+		c.waiters = append(c.waiters, wake)
 		f.mu.Unlock()
-		// yaegi v0.16.1 never evaluates a call in a select case (#1728): take the channel first.
-		cancelled := ctx.Done()
-		select {
-		case <-c.done:
-			return c.res, c.err
-		case <-cancelled:
-			return nil, ctx.Err()
-		}
+		return f.wait(ctx, c, wake)
 	}
-	c := &call{done: make(chan struct{}), err: errLeaderFailed}
+	c = &call{err: errLeaderFailed}
 	f.calls[key] = c
 	f.mu.Unlock()
+	f.lead(key, c, fn)
+	return c.res, c.err
+}
 
-	// Release the waiters even if fn panics, or they would block forever.
-	defer func() {
-		f.mu.Lock()
-		delete(f.calls, key)
-		f.mu.Unlock()
-		close(c.done)
-	}()
+// lead makes the call, then wakes its waiters, even if fn panics: they would block forever.
+func (f *flight) lead(key string, c *call, fn func() (*result, error)) {
+	defer f.finish(key, c)
 	c.res, c.err = fn()
+}
+
+func (f *flight) finish(key string, c *call) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.calls, key)
+	c.done = true
+	// An index, not range: yaegi v0.16.1 cannot range over a slice of channels.
+	for i := 0; i < len(c.waiters); i++ {
+		c.waiters[i] <- struct{}{}
+	}
+}
+
+// wait returns the call's result once it ends, or the request's error if that ends first.
+func (f *flight) wait(ctx context.Context, c *call, wake chan struct{}) (*result, error) {
+	stop := context.AfterFunc(ctx, func() { wake <- struct{}{} })
+	<-wake
+	stop()
+	f.mu.Lock()
+	done := c.done
+	f.mu.Unlock()
+	if !done {
+		return nil, ctx.Err()
+	}
 	return c.res, c.err
 }

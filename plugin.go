@@ -494,7 +494,7 @@ func (m *middleware) resolve(ctx context.Context, token string, now time.Time) (
 	sum := sha256.Sum256([]byte(m.keyPrefix + token)) // never the token itself (RFC 9700 §4.9.3)
 	key := string(sum[:])
 	cached := m.state.cache.get(key, now)
-	if cached != nil && now.Sub(cached.storedAt) < m.ttl(cached.res) {
+	if m.fresh(cached, now) {
 		return cached.res, nil
 	}
 
@@ -502,6 +502,11 @@ func (m *middleware) resolve(ctx context.Context, token string, now time.Time) (
 	// its answer is cached; the timeout still bounds it.
 	callCtx := context.WithoutCancel(ctx)
 	res, err := m.state.flight.do(ctx, key, func() (*result, error) {
+		// A call for this token that ended since the lookup above has cached its answer:
+		// one call per token, however the herd's requests interleave.
+		if again := m.state.cache.get(key, now); m.fresh(again, now) {
+			return again.res, nil
+		}
 		res, err := m.introspector.introspect(callCtx, token)
 		if err == nil {
 			m.remember(key, res)
@@ -513,6 +518,11 @@ func (m *middleware) resolve(ctx context.Context, token string, now time.Time) (
 		return cached.res, nil
 	}
 	return res, err
+}
+
+// fresh reports whether this instance may still use a cached entry.
+func (m *middleware) fresh(cached *entry, now time.Time) bool {
+	return cached != nil && now.Sub(cached.storedAt) < m.ttl(cached.res)
 }
 
 // ttl is how long this instance reuses a result: RFC 7662 §4 lets a cache trade freshness

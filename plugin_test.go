@@ -33,7 +33,7 @@ type authServer struct {
 	form    url.Values
 }
 
-func newAuthServer(t *testing.T) *authServer {
+func newAuthServer(t testing.TB) *authServer {
 	as := &authServer{answers: map[string]interface{}{}}
 	as.Server = httptest.NewServer(http.HandlerFunc(as.serve))
 	t.Cleanup(as.Close)
@@ -164,7 +164,7 @@ func testConfig(endpoint string) *Config {
 	return config
 }
 
-func newMiddleware(t *testing.T, config *Config) (*middleware, *backend) {
+func newMiddleware(t testing.TB, config *Config) (*middleware, *backend) {
 	t.Helper()
 	next := &backend{}
 	handler, err := New(context.Background(), next, config, "auth@test")
@@ -973,6 +973,55 @@ func TestSingleFlight(t *testing.T) {
 	}
 }
 
+// TestWaiterLeaves: a request waiting on another's call stops waiting when it ends itself;
+// the call goes on, and its answer serves the request that made it.
+func TestWaiterLeaves(t *testing.T) {
+	as := newAuthServer(t)
+	release := make(chan struct{})
+	as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
+		<-release
+		json.NewEncoder(rw).Encode(activeClaims())
+	})
+	m, next := newMiddleware(t, testConfig(as.URL))
+
+	leader := make(chan int, 1)
+	go func() { leader <- serve(m, bearer("tok")).Code }()
+	for deadline := time.Now().Add(10 * time.Second); as.callCount() < 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	waiter := make(chan int, 1)
+	go func() {
+		req := httptest.NewRequest(http.MethodGet, "http://api.example/anything", nil).WithContext(ctx)
+		req.Header.Set("Authorization", "Bearer tok")
+		rec := httptest.NewRecorder()
+		m.ServeHTTP(rec, req)
+		waiter <- rec.Code
+	}()
+	for deadline := time.Now().Add(10 * time.Second); waiting(m) < 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+
+	// A deadline, not a timing: without it a waiter that never leaves would hang the test.
+	timeout := time.After(10 * time.Second)
+	select {
+	case code := <-waiter:
+		if code != http.StatusServiceUnavailable {
+			t.Errorf("the waiter whose request ended got %d, want 503", code)
+		}
+	case <-timeout:
+		t.Fatal("the waiter kept waiting after its request ended")
+	}
+	close(release)
+	if code := <-leader; code != http.StatusOK {
+		t.Errorf("the request that made the call got %d, want 200", code)
+	}
+	if as.callCount() != 1 || next.count() != 1 {
+		t.Errorf("endpoint calls = %d, backend requests = %d; want 1 and 1", as.callCount(), next.count())
+	}
+}
+
 // waiting counts the requests waiting on calls in flight.
 func waiting(m *middleware) int {
 	f := m.state.flight
@@ -980,7 +1029,7 @@ func waiting(m *middleware) int {
 	defer f.mu.Unlock()
 	n := 0
 	for _, c := range f.calls {
-		n += c.dups
+		n += len(c.waiters)
 	}
 	return n
 }

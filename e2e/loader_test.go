@@ -87,7 +87,7 @@ type (
 )
 
 // pluginConf returns http.middlewares.<middleware>.plugin.<alias>, failing if it is absent.
-func (c *loaderDynamic) pluginConf(t *testing.T, middleware, alias string) map[string]interface{} {
+func (c *loaderDynamic) pluginConf(t testing.TB, middleware, alias string) map[string]interface{} {
 	t.Helper()
 	if c.HTTP != nil && c.HTTP.Middlewares[middleware] != nil && c.HTTP.Middlewares[middleware].Plugin[alias] != nil {
 		return c.HTTP.Middlewares[middleware].Plugin[alias]
@@ -133,7 +133,7 @@ func loaderKeys(endpoint string, extra map[string]string) map[string]string {
 }
 
 // decodePluginLabels is the raw plugin map Traefik builds from those labels.
-func decodePluginLabels(t *testing.T, keys map[string]string) map[string]interface{} {
+func decodePluginLabels(t testing.TB, keys map[string]string) map[string]interface{} {
 	t.Helper()
 	conf, err := decodeLabels(loaderPluginLabels(keys))
 	if err != nil {
@@ -146,7 +146,7 @@ func decodePluginLabels(t *testing.T, keys map[string]string) map[string]interfa
 // provider does: the API server stores it as JSON (apiextensionv1.JSON), and
 // createPluginMiddleware (pkg/provider/kubernetes/crd/kubernetes.go) unmarshals that into
 // dynamic.PluginConf, so values keep their JSON types.
-func decodeCRDMiddleware(t *testing.T, manifest string) map[string]loaderPluginConf {
+func decodeCRDMiddleware(t testing.TB, manifest string) map[string]loaderPluginConf {
 	t.Helper()
 	var doc interface{}
 	if err := yaml.Unmarshal([]byte(manifest), &doc); err != nil {
@@ -189,7 +189,7 @@ type loaderPlugin struct {
 // plugin (<GOPATH>/src/<module>, like ./plugins-local) and interprets them as Traefik's
 // newInterpreter and newYaegiMiddlewareBuilder do (pkg/plugins/middlewareyaegi.go). env is
 // the interpreter's environment: Traefik passes os.Environ(), piceus passes none.
-func loadPlugin(ctx context.Context, t *testing.T, env []string) *loaderPlugin {
+func loadPlugin(ctx context.Context, t testing.TB, env []string) *loaderPlugin {
 	t.Helper()
 	manifest := loaderReadManifest(t)
 	goPath := t.TempDir()
@@ -286,7 +286,7 @@ func loaderCallNew(ctx context.Context, fnNew, vConfig reflect.Value, next http.
 }
 
 // loaderReadManifest reads .traefik.yml as Traefik's ReadManifest does (yaml.v3).
-func loaderReadManifest(t *testing.T) loaderManifest {
+func loaderReadManifest(t testing.TB) loaderManifest {
 	t.Helper()
 	var m loaderManifest
 	if err := yaml.Unmarshal([]byte(loaderReadFile(t, ".traefik.yml")), &m); err != nil {
@@ -296,7 +296,7 @@ func loaderReadManifest(t *testing.T) loaderManifest {
 }
 
 // loaderModulePath is the module path of the plugin's go.mod.
-func loaderModulePath(t *testing.T) string {
+func loaderModulePath(t testing.TB) string {
 	t.Helper()
 	for _, line := range strings.Split(loaderReadFile(t, "go.mod"), "\n") {
 		if module, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
@@ -307,7 +307,7 @@ func loaderModulePath(t *testing.T) string {
 	return ""
 }
 
-func loaderReadFile(t *testing.T, name string) string {
+func loaderReadFile(t testing.TB, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(loaderRepo, name))
 	if err != nil {
@@ -332,7 +332,7 @@ type loaderAuthServer struct {
 
 // loaderStartAuth starts an RFC 7662 endpoint that requires a POSTed form with a token and
 // the README's client credentials sent with client_secret_basic.
-func loaderStartAuth(t *testing.T, useTLS bool) *loaderAuthServer {
+func loaderStartAuth(t testing.TB, useTLS bool) *loaderAuthServer {
 	t.Helper()
 	as := &loaderAuthServer{}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
