@@ -1,12 +1,11 @@
 package introspection
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"net/http"
 	"sync"
-	"time"
+	"sync/atomic"
 )
 
 // endpointState is what all middleware instances calling one endpoint as one client share.
@@ -39,78 +38,120 @@ func sharedState(key string, cacheSize int, newClient func() *http.Client) *endp
 	return state
 }
 
-// entry is one remembered answer; entries are never changed once stored. storedAt lets
-// each instance sharing the cache apply its own cacheTTL; deadline is when the entry goes.
+// entry is one remembered answer; only its used flag changes once it is stored. storedAt
+// lets each instance sharing the cache apply its own cacheTTL; deadline is when the entry
+// goes. Times are Unix nanoseconds: comparing integers is one interpreted step under yaegi,
+// where each time.Time method is a call.
 type entry struct {
 	key      string
 	res      *result
-	storedAt time.Time
-	deadline time.Time
+	storedAt int64
+	deadline int64
+	slot     int         // its place on the clock, guarded by the cache's mu
+	used     atomic.Bool // read since the clock's hand last passed
 }
 
-// cache is a least-recently-used map of keys (hashes, never tokens) to entries. Expiry is
-// lazy: no goroutine per New (Traefik v2 never cancels the ctx it gives New).
+// cache maps keys (hashes, never tokens) to at most capacity entries. A read takes no lock:
+// it is one sync.Map load, compiled code even under yaegi, and a flag. A store evicts by the
+// CLOCK algorithm, an approximation of least recently used that needs nothing else from
+// reads: the hand sweeps the slots, gives a used entry a second chance by clearing its flag,
+// and evicts the first entry that is unused or expired. There is no expiry goroutine (Traefik
+// v2 never cancels the ctx it gives New): expired entries are skipped, then swept.
 type cache struct {
-	mu       sync.Mutex
-	capacity int
-	items    map[string]*list.Element
-	order    *list.List // front: most recently used
+	entries sync.Map   // key → *entry
+	mu      sync.Mutex // serialises stores
+	slots   []*entry
+	hand    int
 }
 
 func newCache(capacity int) *cache {
-	return &cache{capacity: capacity, items: map[string]*list.Element{}, order: list.New()}
+	return &cache{slots: make([]*entry, capacity)}
 }
 
-// get returns the live entry for key, or nil.
-func (c *cache) get(key string, now time.Time) *entry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	element, ok := c.items[key]
+// get returns the entry for key that is live at now, or nil.
+func (c *cache) get(key string, now int64) *entry {
+	v, ok := c.entries.Load(key)
 	if !ok {
 		return nil
 	}
-	e := element.Value.(*entry)
-	if !now.Before(e.deadline) {
-		c.order.Remove(element)
-		delete(c.items, key)
+	e := v.(*entry)
+	if now >= e.deadline {
 		return nil
 	}
-	c.order.MoveToFront(element)
+	if !e.used.Load() {
+		e.used.Store(true)
+	}
 	return e
 }
 
-// put stores e, pushing out the least recently used entries beyond capacity.
-func (c *cache) put(e *entry) {
+// put stores e in the slot of the entry it replaces, or in the one the hand frees.
+func (c *cache) put(e *entry, now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if element, ok := c.items[e.key]; ok {
-		element.Value = e
-		c.order.MoveToFront(element)
-		return
+	if v, ok := c.entries.Load(e.key); ok {
+		e.slot = v.(*entry).slot
+	} else {
+		e.slot = c.sweep(now)
 	}
-	c.items[e.key] = c.order.PushFront(e)
-	c.evict()
+	c.slots[e.slot] = e
+	c.entries.Store(e.key, e)
 }
 
+// sweep moves the hand on to a free slot, evicting the first entry that is expired or was
+// not used since the hand last passed it. It stops within two turns: the first clears flags.
+func (c *cache) sweep(now int64) int {
+	for {
+		slot := c.hand
+		c.hand = (c.hand + 1) % len(c.slots)
+		e := c.slots[slot]
+		if e == nil {
+			return slot
+		}
+		if now < e.deadline && e.used.Load() {
+			e.used.Store(false)
+			continue
+		}
+		c.entries.Delete(e.key)
+		c.slots[slot] = nil
+		return slot
+	}
+}
+
+// resize changes the capacity, keeping the entries stored last.
 func (c *cache) resize(capacity int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.capacity = capacity
-	c.evict()
-}
-
-func (c *cache) evict() {
-	for c.order.Len() > c.capacity {
-		oldest := c.order.Back()
-		c.order.Remove(oldest)
-		delete(c.items, oldest.Value.(*entry).key)
+	if capacity == len(c.slots) {
+		return
 	}
+	slots := make([]*entry, capacity)
+	kept := 0
+	for i := 1; i <= len(c.slots); i++ {
+		e := c.slots[(c.hand-i+len(c.slots))%len(c.slots)]
+		switch {
+		case e == nil:
+		case kept == capacity:
+			c.entries.Delete(e.key)
+		default:
+			e.slot = kept
+			slots[kept] = e
+			kept++
+		}
+	}
+	c.slots = slots
+	c.hand = kept % capacity
 }
 
 func (c *cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.order.Len()
+	n := 0
+	for _, e := range c.slots {
+		if e != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // errLeaderFailed is what waiters see if the call they waited on ended without a result.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -32,18 +33,24 @@ type introspector struct {
 	headers       http.Header // extra headers for the endpoint
 }
 
+const (
+	inactiveKind = 0
+	activeKind   = 1
+)
+
 // result is an introspection answer, checked for shape and reduced to what the policy reads.
 type result struct {
+	kind    int // inactiveKind or activeKind: indexes per-kind settings such as the TTLs
 	active  bool
 	refresh bool
 	scopes  map[string]bool
 	aud     []string
 	iss     string
-	exp     int64
-	hasExp  bool
-	nbf     int64
-	hasNbf  bool
-	claims  map[string]interface{}
+	// exp and nbf in Unix nanoseconds, like every time the request path compares; without
+	// them the window is open at that end.
+	notAfter  int64
+	notBefore int64
+	claims    map[string]interface{}
 }
 
 // basicCredentials encodes client_secret_basic: RFC 6749 §2.3.1 form-urlencodes the id
@@ -137,15 +144,15 @@ func parseResult(data []byte) (*result, error) {
 		return nil, errors.New(`the endpoint's answer has no boolean "active"`)
 	}
 	if !active {
-		return &result{}, nil
+		return &result{notBefore: math.MinInt64, notAfter: math.MaxInt64}, nil
 	}
 
-	res := &result{active: true, claims: claims, scopes: map[string]bool{}}
+	res := &result{kind: activeKind, active: true, claims: claims, scopes: map[string]bool{}}
 	var err error
-	if res.exp, res.hasExp, err = numericDate(claims, "exp"); err != nil {
+	if res.notAfter, err = numericDate(claims, "exp", math.MaxInt64); err != nil {
 		return nil, err
 	}
-	if res.nbf, res.hasNbf, err = numericDate(claims, "nbf"); err != nil {
+	if res.notBefore, err = numericDate(claims, "nbf", math.MinInt64); err != nil {
 		return nil, err
 	}
 	res.iss, _ = claims["iss"].(string)
@@ -164,25 +171,32 @@ func parseResult(data []byte) (*result, error) {
 	return res, nil
 }
 
-// numericDate reads a time claim in seconds since the epoch (RFC 7662 §2.2). A number in
-// a string is accepted, since it is still checked; anything else is a broken answer.
-func numericDate(claims map[string]interface{}, name string) (int64, bool, error) {
+// numericDate reads a time claim in seconds since the epoch (RFC 7662 §2.2) and returns it
+// in Unix nanoseconds, or absent when there is none. A number in a string is accepted, since
+// it is still checked; anything else is a broken answer.
+func numericDate(claims map[string]interface{}, name string, absent int64) (int64, error) {
 	var text string
 	switch v := claims[name].(type) {
 	case nil:
-		return 0, false, nil
+		return absent, nil
 	case json.Number:
 		text = v.String()
 	case string:
 		text = v
 	default:
-		return 0, false, fmt.Errorf("the endpoint's answer has a non-numeric %q", name)
+		return 0, fmt.Errorf("the endpoint's answer has a non-numeric %q", name)
 	}
 	seconds, err := strconv.ParseFloat(text, 64)
 	if err != nil || seconds != seconds || seconds > 1e15 || seconds < -1e15 {
-		return 0, false, fmt.Errorf("the endpoint's answer has a non-numeric %q", name)
+		return 0, fmt.Errorf("the endpoint's answer has a non-numeric %q", name)
 	}
-	return int64(seconds), true, nil
+	// In nanoseconds, held within ±9e18 (year 2255) so that adding a clock skew cannot overflow.
+	if seconds > 9e9 {
+		seconds = 9e9
+	} else if seconds < -9e9 {
+		seconds = -9e9
+	}
+	return int64(seconds) * int64(time.Second), nil
 }
 
 // stringList reads a claim that is a string or a list of strings, like "aud" (RFC 7519 §4.1.3).

@@ -833,6 +833,17 @@ func TestCache(t *testing.T) {
 	}
 }
 
+// cacheKeys lists the keys of the cache's map, which its slots bound.
+func cacheKeys(m *middleware) []string {
+	var keys []string
+	// Named parameters: yaegi v0.16.1 panics calling a func literal with unnamed ones.
+	m.state.cache.entries.Range(func(key, value interface{}) bool {
+		keys = append(keys, key.(string))
+		return true
+	})
+	return keys
+}
+
 // TestCacheHoldsNoToken: keys are hashes; the raw token is nowhere in the cache.
 func TestCacheHoldsNoToken(t *testing.T) {
 	as := newAuthServer(t)
@@ -842,7 +853,7 @@ func TestCacheHoldsNoToken(t *testing.T) {
 	if m.state.cache.len() != 1 {
 		t.Fatalf("cache entries = %d, want 1", m.state.cache.len())
 	}
-	for key := range m.state.cache.items {
+	for _, key := range cacheKeys(m) {
 		if strings.Contains(key, "secret-token-value") || len(key) != 32 {
 			t.Errorf("cache key is not a SHA-256 digest: %q", key)
 		}
@@ -886,8 +897,8 @@ func TestFloodOfRandomTokens(t *testing.T) {
 			t.Fatalf("status = %d, want 401", rec.Code)
 		}
 	}
-	if m.state.cache.len() != 50 || len(m.state.cache.items) != 50 {
-		t.Errorf("cache entries = %d (map %d), want 50", m.state.cache.len(), len(m.state.cache.items))
+	if m.state.cache.len() != 50 || len(cacheKeys(m)) != 50 {
+		t.Errorf("cache entries = %d (map %d), want 50", m.state.cache.len(), len(cacheKeys(m)))
 	}
 }
 
@@ -1234,6 +1245,30 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Errorf("the log shows %q: %s", secret, out)
 		}
+	}
+}
+
+// TestFloodKeepsHotTokens: a token in use stays cached through a flood of random tokens that
+// fills the cache many times over; the flood's own entries are what gets evicted.
+func TestFloodKeepsHotTokens(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("hot", activeClaims())
+	config := testConfig(as.URL)
+	config.CacheSize = 50
+	m, _ := newMiddleware(t, config)
+	for i := 0; i < 500; i++ {
+		if i%10 == 0 {
+			if rec := serve(m, bearer("hot")); rec.Code != http.StatusOK {
+				t.Fatalf("hot token: status = %d, want 200", rec.Code)
+			}
+		}
+		serve(m, bearer("random-"+strconv.Itoa(i)))
+	}
+	if calls := as.callCount(); calls != 501 {
+		t.Errorf("endpoint calls = %d, want 501: one for the hot token, one per random token", calls)
+	}
+	if m.state.cache.len() != 50 {
+		t.Errorf("cache entries = %d, want 50", m.state.cache.len())
 	}
 }
 
