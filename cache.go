@@ -196,16 +196,13 @@ func (f *flight) do(ctx context.Context, key string, fn func() (*result, error))
 	c = &call{err: errLeaderFailed}
 	f.calls[key] = c
 	f.mu.Unlock()
-	f.lead(key, c, fn)
+	// The waiters are woken even if fn panics: they would block forever.
+	defer f.finish(key, c)
+	c.res, c.err = fn()
 	return c.res, c.err
 }
 
-// lead makes the call, then wakes its waiters, even if fn panics: they would block forever.
-func (f *flight) lead(key string, c *call, fn func() (*result, error)) {
-	defer f.finish(key, c)
-	c.res, c.err = fn()
-}
-
+// finish ends the call for key and wakes its waiters.
 func (f *flight) finish(key string, c *call) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

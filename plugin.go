@@ -304,7 +304,8 @@ func headersKey(headers map[string]string) string {
 // newIntrospector builds the request shape: the client authentication, the hint and the
 // extra headers. One method per request, never two (lua-resty-openidc PR #561).
 func newIntrospector(config *Config, secret string, timeout time.Duration) (*introspector, error) {
-	in := &introspector{endpoint: config.Endpoint, timeout: timeout, headers: http.Header{}}
+	in := &introspector{endpoint: config.Endpoint, timeout: timeout, header: http.Header{}}
+	authorization := ""
 	form := url.Values{}
 	if config.TokenTypeHint != "" {
 		form.Set("token_type_hint", config.TokenTypeHint)
@@ -316,7 +317,7 @@ func newIntrospector(config *Config, secret string, timeout time.Duration) (*int
 				"an endpoint without client authentication takes authMethod %q", missing, config.AuthMethod, authNone)
 		}
 		if config.AuthMethod == authBasic {
-			in.authorization = basicCredentials(config.ClientID, secret)
+			authorization = basicCredentials(config.ClientID, secret)
 		} else {
 			form.Set("client_id", config.ClientID)
 			form.Set("client_secret", secret)
@@ -347,8 +348,14 @@ func newIntrospector(config *Config, secret string, timeout time.Duration) (*int
 		case canonical == "Host":
 			in.host = value
 		default:
-			in.headers.Set(canonical, value)
+			in.header.Set(canonical, value)
 		}
+	}
+	// After the extra headers, which may not replace these.
+	in.header.Set("Content-Type", "application/x-www-form-urlencoded")
+	in.header.Set("Accept", "application/json")
+	if authorization != "" {
+		in.header.Set("Authorization", authorization)
 	}
 	return in, nil
 }
