@@ -16,7 +16,7 @@ YAEGI   = $(CACHE_DIR)/bin/yaegi-$(YAEGI_VERSION)
 TRAEFIK = $(CACHE_DIR)/bin/traefik-$(TRAEFIK_VERSION)
 HYDRA   = $(CACHE_DIR)/bin/hydra-$(HYDRA_VERSION)
 
-.PHONY: test lint unit yaegi-test e2e demo peers fuzz
+.PHONY: test lint unit yaegi-test e2e demo bench wrk peers fuzz
 
 test: lint yaegi-test unit e2e
 
@@ -31,16 +31,19 @@ unit:
 
 # Runs the package and its tests inside yaegi, as Traefik runs the plugin.
 # yaegi finds the package under GOPATH/src/<module>, so a temporary GOPATH links to here.
-yaegi-test: $(YAEGI)
-	@gopath=$$(mktemp -d) && trap 'rm -rf "$$gopath"' EXIT && \
+IN_YAEGI = gopath=$$(mktemp -d) && trap 'rm -rf "$$gopath"' EXIT && \
 	mkdir -p "$$gopath/src/$$(dirname $(MODULE))" && \
 	ln -s "$(CURDIR)" "$$gopath/src/$(MODULE)" && \
 	cd "$$gopath/src/$(MODULE)" && \
-	GOPATH="$$gopath" GO111MODULE=off "$(YAEGI)" test -v .
+	GOPATH="$$gopath" GO111MODULE=off "$(YAEGI)"
+
+yaegi-test: $(YAEGI)
+	@$(IN_YAEGI) test -v .
 
 # The loader tests (Traefik's plugin loader and config decoding, no network) and the
-# end-to-end tests through a real Traefik with Hydra, the zitadel/oidc example OP and the
-# demo servers; then, without -race, the interpreted herd (see e2e/interp_herd_test.go).
+# end-to-end tests through a real Traefik with Hydra, the zitadel/oidc example OP, the demo
+# servers and the benchmark's checks; then, without -race, the interpreted herd (see
+# e2e/interp_herd_test.go).
 e2e: $(TRAEFIK) $(HYDRA)
 	cd e2e && TRAEFIK_BIN=$(TRAEFIK) HYDRA_BIN=$(HYDRA) go test -race -count=1 -timeout 30m ./...
 	cd e2e && go test -count=1 -run '^TestInterpretedHerd$$' .
@@ -48,6 +51,22 @@ e2e: $(TRAEFIK) $(HYDRA)
 # The seed scenario, to watch and try by hand; stays up until Ctrl-C.
 demo: $(TRAEFIK)
 	cd e2e && TRAEFIK_BIN=$(TRAEFIK) go run ./demo
+
+# The cost per request through a real Traefik, beside a no-op plugin and ForwardAuth, after
+# the micro-benchmarks of the cache-hit path compiled, under yaegi test, and loaded as
+# Traefik loads it. BENCHFLAGS goes to the benchmark (go run ./bench -h lists them).
+BENCHFLAGS ?=
+bench: $(TRAEFIK) $(YAEGI) wrk
+	go test -run '^$$' -bench . -benchmem .
+	@$(IN_YAEGI) test -run '^$$' -bench . -benchtime 20000x -benchmem .
+	cd e2e && go test -run '^$$' -bench Interpreted -benchmem .
+	cd e2e && TRAEFIK_BIN=$(TRAEFIK) go run ./bench $(BENCHFLAGS)
+
+# wrk, the benchmark's load generator, from Debian's packages.
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+wrk:
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
 
 peers: $(YAEGI) $(TRAEFIK) $(HYDRA)
 

@@ -183,3 +183,26 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchSmoke runs the benchmark's checks without its timings (`go run ./bench -smoke`):
+// every row of its table answers as it should through Traefik, and herds of concurrent
+// requests for new tokens make one introspection call per token.
+func TestBenchSmoke(t *testing.T) {
+	cmd := exec.Command("go", "run", "./bench", "-smoke")
+	cmd.Env = append(os.Environ(), "TRAEFIK_BIN="+peer(t, "TRAEFIK_BIN"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench -smoke: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"ok     this plugin, token cached: 3 requests reach the backend and make 1 introspection calls",
+		"ok     ForwardAuth + introspecting adapter: 3 requests reach the backend and make 3 introspection calls",
+		"ok     herd: 1 distinct new tokens, each in 1000 concurrent requests, make 1 introspection calls",
+		"ok     herd: 100 distinct new tokens, each in 50 concurrent requests, make 100 introspection calls",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("bench -smoke output lacks %q:\n%s", want, out)
+		}
+	}
+}

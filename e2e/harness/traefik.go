@@ -44,14 +44,28 @@ type Traefik struct {
 	done chan error
 }
 
+// LocalPlugin is a plugin Traefik loads from plugins-local besides this one: its source
+// files by name, go.mod and .traefik.yml included.
+type LocalPlugin struct {
+	Alias  string
+	Module string
+	Files  map[string]string
+}
+
+// Options says how to run Traefik beyond the plugin and the dynamic configuration.
+type Options struct {
+	Plugins []LocalPlugin // more local plugins, such as the benchmark's no-op one
+	Quiet   bool          // ERROR log level and no access log, as under load
+	CPUs    string        // taskset's CPU list to pin Traefik to; "" leaves it unpinned
+}
+
 const staticConfig = `global:
   checkNewVersion: false
   sendAnonymousUsage: false
 log:
-  level: DEBUG
+  level: %s
   noColor: true
-accessLog: {}
-entryPoints:
+%sentryPoints:
   web:
     address: %q
   traefik:
@@ -63,14 +77,17 @@ providers:
     watch: true
 experimental:
   localPlugins:
-    %s:
-      moduleName: %s
-`
+%s`
 
 // StartTraefik installs the plugin from repoRoot as a local plugin in a new directory under
 // dir, writes the static configuration and the given dynamic configuration (file provider,
 // YAML), starts bin there and waits until Traefik answers its ping. Stop it with Stop.
 func StartTraefik(bin, repoRoot, dir, dynamic string) (*Traefik, error) {
+	return Start(bin, repoRoot, dir, dynamic, Options{})
+}
+
+// Start is StartTraefik with options.
+func Start(bin, repoRoot, dir, dynamic string, opts Options) (*Traefik, error) {
 	web, err := FreeAddr()
 	if err != nil {
 		return nil, err
@@ -83,7 +100,18 @@ func StartTraefik(bin, repoRoot, dir, dynamic string) (*Traefik, error) {
 	if err := InstallPlugin(repoRoot, filepath.Join(dir, "plugins-local", "src", Module)); err != nil {
 		return nil, err
 	}
-	static := fmt.Sprintf(staticConfig, web, ping, Alias, Module)
+	level, accessLog := "DEBUG", "accessLog: {}\n"
+	if opts.Quiet {
+		level, accessLog = "ERROR", ""
+	}
+	plugins := fmt.Sprintf("    %s:\n      moduleName: %s\n", Alias, Module)
+	for _, p := range opts.Plugins {
+		if err := writeFiles(filepath.Join(dir, "plugins-local", "src", p.Module), p.Files); err != nil {
+			return nil, err
+		}
+		plugins += fmt.Sprintf("    %s:\n      moduleName: %s\n", p.Alias, p.Module)
+	}
+	static := fmt.Sprintf(staticConfig, level, accessLog, web, ping, plugins)
 	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o644); err != nil {
 		return nil, err
 	}
@@ -97,6 +125,10 @@ func StartTraefik(bin, repoRoot, dir, dynamic string) (*Traefik, error) {
 	defer logFile.Close()
 
 	t.cmd = exec.Command(bin, "--configFile=traefik.yml")
+	if opts.CPUs != "" {
+		// taskset execs Traefik in its own place, so the pid stays Traefik's.
+		t.cmd = exec.Command("taskset", "-c", opts.CPUs, bin, "--configFile=traefik.yml")
+	}
 	t.cmd.Dir = dir
 	t.cmd.Stdout = logFile
 	t.cmd.Stderr = logFile
@@ -192,6 +224,9 @@ func (t *Traefik) waitFor(ready func() bool) error {
 	return errors.New("gave up after 60s")
 }
 
+// Pid is Traefik's process id.
+func (t *Traefik) Pid() int { return t.cmd.Process.Pid }
+
 // LogPath is where Traefik's output goes.
 func (t *Traefik) LogPath() string { return filepath.Join(t.Dir, "traefik.log") }
 
@@ -219,13 +254,11 @@ func (t *Traefik) Stop() {
 // InstallPlugin copies what a user copies for a local plugin: the non-test Go sources,
 // go.mod and .traefik.yml.
 func InstallPlugin(repoRoot, dst string) error {
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
 	entries, err := os.ReadDir(repoRoot)
 	if err != nil {
 		return err
 	}
+	files := map[string]string{}
 	for _, e := range entries {
 		name := e.Name()
 		wanted := name == "go.mod" || name == ".traefik.yml" ||
@@ -237,7 +270,17 @@ func InstallPlugin(repoRoot, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
+		files[name] = string(b)
+	}
+	return writeFiles(dst, files)
+}
+
+func writeFiles(dir string, files map[string]string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			return err
 		}
 	}

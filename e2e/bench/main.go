@@ -1,0 +1,351 @@
+// Command bench measures what the plugin costs per request inside a real Traefik, beside
+// what users would run instead, and prints a Markdown table: `make bench`. All rows go
+// through one Traefik process to one backend; wrk drives the load in interleaved rounds
+// (A B C D E, A B C D E, ...), and each figure is the median over the rounds, as a ratio to
+// the baseline of the same round, since absolute numbers drift on a shared machine.
+//
+// With -smoke it checks only what can be counted: every row answers as it should, a herd
+// of requests for one new token makes one introspection call. `make test` runs that; the
+// timings stay out of tests.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
+)
+
+type options struct {
+	smoke       bool
+	rounds      int
+	duration    time.Duration
+	connections int
+	flood       int64
+}
+
+func main() {
+	var o options
+	flag.BoolVar(&o.smoke, "smoke", false, "check the rows and the herd counts only, without wrk and without timings")
+	flag.IntVar(&o.rounds, "rounds", 5, "interleaved rounds per row")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of one row's run in a round")
+	flag.IntVar(&o.connections, "connections", 64, "wrk's open connections")
+	flag.Int64Var(&o.flood, "flood", 200000, "requests with random tokens in the flood, then as many again")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// The rows of the table, in the order of each round.
+type row struct {
+	name   string
+	host   string
+	unique bool // a new token per request: no cache or shared call may answer for another
+}
+
+var rows = []row{
+	{"no middleware (baseline)", "base.localhost", false},
+	{"no-op Yaegi plugin", "noop.localhost", false},
+	{"this plugin, token cached", "warm.localhost", false},
+	{"this plugin, cacheTTL: 0s", "nocache.localhost", true},
+	{"ForwardAuth + introspecting adapter", "forward.localhost", true},
+}
+
+const (
+	baseRow, noopRow, warmRow, nocacheRow, forwardRow = 0, 1, 2, 3, 4
+
+	herdHost  = "herd.localhost"  // the plugin at /slow: calls stay in flight while the herd arrives
+	floodHost = "flood.localhost" // the plugin at /inactive, with the default cacheSize
+)
+
+// dynamic is the file-provider configuration: one router per row and for the herd and the
+// flood, every one to the same backend.
+func dynamic(asURL, adapterURL, backendURL string) string {
+	plugin := func(name, path, extra string) string {
+		return fmt.Sprintf("    %s:\n      plugin:\n        %s:\n          endpoint: %s%s\n"+
+			"          clientId: %s\n          clientSecret: %s\n%s", name, harness.Alias, asURL, path, clientID, clientSecret, extra)
+	}
+	var routers strings.Builder
+	for _, host := range []string{"base", "noop", "warm", "nocache", "forward", "herd", "flood"} {
+		fmt.Fprintf(&routers, "    %s:\n      rule: Host(`%s.localhost`)\n      service: backend\n", host, host)
+		if host != "base" {
+			fmt.Fprintf(&routers, "      middlewares: [%s]\n", host)
+		}
+	}
+	return "http:\n  routers:\n" + routers.String() + "  middlewares:\n" +
+		"    noop:\n      plugin:\n        noop: {}\n" +
+		plugin("warm", "/active", "") +
+		plugin("nocache", "/active", "          cacheTTL: 0s\n") +
+		plugin("herd", "/slow", "") +
+		plugin("flood", "/inactive", "") +
+		"    forward:\n      forwardAuth:\n        address: " + adapterURL + "\n" +
+		"  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: " + backendURL + "\n"
+}
+
+// noopPlugin is the floor of any Yaegi plugin: New and a ServeHTTP that calls next.
+var noopPlugin = harness.LocalPlugin{
+	Alias:  "noop",
+	Module: "github.com/tokengate/noop",
+	Files: map[string]string{
+		"go.mod":       "module github.com/tokengate/noop\n\ngo 1.22\n",
+		".traefik.yml": "displayName: no-op\ntype: middleware\nimport: github.com/tokengate/noop\nsummary: Passes every request on.\ntestData: {}\n",
+		"noop.go": `package noop
+
+import (
+	"context"
+	"net/http"
+)
+
+type Config struct{}
+
+func CreateConfig() *Config { return &Config{} }
+
+type noop struct{ next http.Handler }
+
+func New(_ context.Context, next http.Handler, _ *Config, _ string) (http.Handler, error) {
+	return &noop{next: next}, nil
+}
+
+func (n *noop) ServeHTTP(rw http.ResponseWriter, req *http.Request) { n.next.ServeHTTP(rw, req) }
+`,
+	},
+}
+
+func run(o options) error {
+	bin := os.Getenv("TRAEFIK_BIN")
+	if bin == "" {
+		return fmt.Errorf("TRAEFIK_BIN is not set: run the benchmark with `make bench`")
+	}
+	var pin pinning
+	if !o.smoke {
+		var err error
+		if pin, err = pinCPUs(); err != nil {
+			return err
+		}
+	}
+
+	as := newAuthServer()
+	asServer := httptest.NewServer(as)
+	defer asServer.Close()
+	adapter := httptest.NewServer(forwardAuthAdapter(asServer.URL + "/active"))
+	defer adapter.Close()
+	backendServer := httptest.NewServer(backend())
+	defer backendServer.Close()
+	dir, err := os.MkdirTemp("", "tokengate-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	tr, err := harness.Start(bin, "..", dir, dynamic(asServer.URL, adapter.URL, backendServer.URL), harness.Options{
+		Plugins: []harness.LocalPlugin{noopPlugin},
+		Quiet:   true,
+		CPUs:    pin.traefik,
+	})
+	if err != nil {
+		return err
+	}
+	defer tr.Stop()
+	for _, r := range rows {
+		if err := tr.WaitRouted(r.host); err != nil {
+			return fmt.Errorf("%v; Traefik's log:\n%s", err, tr.Logs())
+		}
+	}
+	c := newClient(tr.URL, 1)
+
+	fmt.Println("Checks (counts, no timings)")
+	wrong := checkRows(c, as)
+	wrong += checkHerd(tr.URL, as)
+	if wrong > 0 {
+		return fmt.Errorf("%d checks failed; Traefik's log:\n%s", wrong, tr.Logs())
+	}
+	if o.smoke {
+		return nil
+	}
+
+	script, err := writeScript(dir)
+	if err != nil {
+		return err
+	}
+	l := load{url: tr.URL + "/", threads: pin.loadThreads, connections: o.connections, cpus: pin.load, script: script}
+	fmt.Printf("\n%s\n", describeRun(o, pin, filepath.Base(bin)))
+	table, err := measureRows(o, l, as, tr.Pid())
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	table.print()
+	flood, err := measureFlood(o, l, as, tr.Pid())
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	flood.print()
+	fmt.Println()
+	printTargets(table, flood)
+	return nil
+}
+
+// client sends single requests to Traefik's web entry point.
+type client struct {
+	url  string
+	http *http.Client
+}
+
+func newClient(url string, connections int) client {
+	return client{url: url, http: &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: connections},
+		Timeout:   30 * time.Second,
+	}}
+}
+
+// answer is what a client of Traefik saw.
+type answer struct {
+	status    int
+	reached   bool // the backend answered
+	challenge string
+}
+
+func (c client) send(host, token string) (answer, error) {
+	req, err := http.NewRequest(http.MethodGet, c.url+"/", nil)
+	if err != nil {
+		return answer{}, err
+	}
+	req.Host = host
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
+	resp.Body.Close()
+	return answer{resp.StatusCode, resp.Header.Get(backendHeader) != "", resp.Header.Get("WWW-Authenticate")}, nil
+}
+
+// checkRows sends three requests to each row, as the table's runs will, and one to the
+// flood's route, and counts what the endpoint was asked. It prints each check and returns
+// how many failed.
+func checkRows(c client, as *authServer) int {
+	wrong := 0
+	nonce := time.Now().UnixNano()
+	for i, r := range rows {
+		calls := as.calls.Load()
+		reached := 0
+		for n := 0; n < 3; n++ {
+			token := fmt.Sprintf("check-%d-%d", nonce, i)
+			if r.unique {
+				token = fmt.Sprintf("%s-%d", token, n)
+			}
+			a, err := c.send(r.host, token)
+			if err == nil && a.status == http.StatusOK && a.reached {
+				reached++
+			}
+		}
+		want := int64(0)
+		switch i {
+		case warmRow:
+			want = 1
+		case nocacheRow, forwardRow:
+			want = 3
+		}
+		wrong += report(fmt.Sprintf("%s: 3 requests reach the backend and make %d introspection calls", r.name, want),
+			fmt.Sprintf("%d reached, %d calls", reached, as.calls.Load()-calls), reached == 3 && as.calls.Load()-calls == want)
+	}
+
+	calls := as.calls.Load()
+	a, err := c.send(floodHost, fmt.Sprintf("check-%d-flood", nonce))
+	wantChallenge := `Bearer realm="traefik", error="invalid_token"`
+	wrong += report("an inactive token is refused with 401 invalid_token after 1 call",
+		fmt.Sprintf("%d %q, %d calls, err %v", a.status, a.challenge, as.calls.Load()-calls, err),
+		err == nil && a.status == http.StatusUnauthorized && a.challenge == wantChallenge && as.calls.Load()-calls == 1)
+	return wrong
+}
+
+// checkHerd sends herds of concurrent requests with new tokens to the route whose endpoint
+// is slow, so that they arrive while the first call for their token is in flight.
+func checkHerd(url string, as *authServer) int {
+	nonce := time.Now().UnixNano()
+	one := []string{fmt.Sprintf("herd-%d", nonce)}
+	var hundred []string
+	for i := 0; i < 100; i++ {
+		hundred = append(hundred, fmt.Sprintf("herd-%d-%d", nonce, i))
+	}
+	wrong := 0
+	for _, h := range []struct {
+		tokens []string
+		copies int
+	}{{one, 1000}, {hundred, 50}} {
+		calls := as.calls.Load()
+		reached := herd(url, h.tokens, h.copies)
+		made := as.calls.Load() - calls
+		total := len(h.tokens) * h.copies
+		wrong += report(fmt.Sprintf("herd: %d distinct new tokens, each in %d concurrent requests, make %d introspection calls",
+			len(h.tokens), h.copies, len(h.tokens)),
+			fmt.Sprintf("%d calls, %d of %d requests reached the backend", made, reached, total),
+			made == int64(len(h.tokens)) && reached == total)
+	}
+	return wrong
+}
+
+// herd sends copies requests with each token, all at once, each on its own connection, and
+// returns how many reached the backend.
+func herd(url string, tokens []string, copies int) int {
+	c := newClient(url, len(tokens)*copies)
+	defer c.http.CloseIdleConnections()
+	start := make(chan struct{})
+	results := make(chan bool)
+	for _, token := range tokens {
+		for n := 0; n < copies; n++ {
+			go func() {
+				<-start
+				a, err := c.send(herdHost, token)
+				results <- err == nil && a.status == http.StatusOK && a.reached
+			}()
+		}
+	}
+	close(start)
+	reached := 0
+	for i := 0; i < len(tokens)*copies; i++ {
+		if <-results {
+			reached++
+		}
+	}
+	return reached
+}
+
+func report(what, got string, ok bool) int {
+	if ok {
+		fmt.Printf("  ok     %s\n", what)
+		return 0
+	}
+	fmt.Printf("  WRONG  %s: got %s\n", what, got)
+	return 1
+}
+
+func median(values []float64) float64 {
+	sorted := append([]float64(nil), values...)
+	sort.Float64s(sorted)
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+// describeRun says what the table was measured on and how.
+func describeRun(o options, pin pinning, traefik string) string {
+	return fmt.Sprintf("Date: %s\nMachine: %s, %d CPUs, Linux %s\nPeers: %s, %s, Go %s\nPinning: %s\n"+
+		"Load: wrk, %d thread(s), %d connections, %s per row and round, %d interleaved rounds; each figure the median over the rounds",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), cpuModel(), runtime.NumCPU(), osRelease(),
+		traefik, wrkVersion(), strings.TrimPrefix(runtime.Version(), "go"), pin.describe,
+		pin.loadThreads, o.connections, o.duration, o.rounds)
+}

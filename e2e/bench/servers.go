@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// The client the middlewares and the ForwardAuth adapter authenticate as.
+const (
+	clientID     = "bench"
+	clientSecret = "bench-secret"
+)
+
+// backendHeader marks answers that come from the backend rather than from Traefik.
+const backendHeader = "X-Bench-Backend"
+
+// backend answers every request with a short 200: the cheapest thing to proxy to.
+func backend() http.Handler {
+	body := []byte("ok\n")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(backendHeader, "reached")
+		_, _ = w.Write(body)
+	})
+}
+
+// herdPause is how long /slow holds its answers, so that a herd of requests for one new
+// token arrives while the first introspection is still in flight.
+const herdPause = 200 * time.Millisecond
+
+// authServer is a fast RFC 7662 endpoint that counts the calls it answers. /active says
+// every token is active with scope "read", /slow says the same after herdPause, /inactive
+// says no token is. It requires client_secret_basic.
+type authServer struct {
+	calls  atomic.Int64
+	active []byte
+}
+
+func newAuthServer() *authServer {
+	active, _ := json.Marshal(map[string]interface{}{
+		"active": true, "sub": "bench-user", "client_id": clientID, "scope": "read",
+		"exp": time.Now().Add(24 * time.Hour).Unix(),
+	})
+	return &authServer{active: active}
+}
+
+func (a *authServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if id, secret, ok := r.BasicAuth(); !ok || id != clientID || secret != clientSecret {
+		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+		return
+	}
+	if r.Method != http.MethodPost || r.PostFormValue("token") == "" {
+		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+		return
+	}
+	body := a.active
+	switch r.URL.Path {
+	case "/active":
+	case "/slow":
+		time.Sleep(herdPause)
+	case "/inactive":
+		body = []byte(`{"active":false}`)
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	a.calls.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
+
+// settledCalls is the count of calls once the calls still in flight when wrk stopped have
+// been answered: the count has not moved for 100 ms (or 5 s passed).
+func (a *authServer) settledCalls() int64 {
+	calls := a.calls.Load()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		now := a.calls.Load()
+		if now == calls {
+			break
+		}
+		calls = now
+	}
+	return calls
+}
+
+// forwardAuthAdapter is what users put behind Traefik's ForwardAuth today: it takes the
+// bearer token from the Authorization header ForwardAuth passes on, introspects it at
+// endpoint on every request (keep-alive connections, as a careful adapter would) and
+// answers 200 to let the request through or 401 to refuse it.
+func forwardAuthAdapter(endpoint string) http.Handler {
+	client := &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256},
+		Timeout:   5 * time.Second,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(url.Values{"token": {token}}.Encode()))
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(clientID, clientSecret)
+		resp, err := client.Do(req)
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		defer resp.Body.Close()
+		var answer struct {
+			Active bool `json:"active"`
+		}
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&answer) != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if !answer.Active {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
