@@ -103,19 +103,16 @@ func benchPolicyConfig() *Config {
 
 // BenchmarkCacheHit is one request with a cached token, default configuration.
 func BenchmarkCacheHit(b *testing.B) {
-	f := newBenchFixture(b, testConfig(""))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		f.m.ServeHTTP(f.rw, f.req)
-	}
-	b.StopTimer()
-	f.verify(b, b.N)
+	benchmarkCacheHit(b, testConfig(""))
 }
 
 // BenchmarkCacheHitPolicy is BenchmarkCacheHit with scopes and an audience to check.
 func BenchmarkCacheHitPolicy(b *testing.B) {
-	f := newBenchFixture(b, benchPolicyConfig())
+	benchmarkCacheHit(b, benchPolicyConfig())
+}
+
+func benchmarkCacheHit(b *testing.B, config *Config) {
+	f := newBenchFixture(b, config)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

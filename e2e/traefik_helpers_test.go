@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
@@ -105,4 +107,18 @@ func assertLogHoldsNo(t *testing.T, tr *harness.Traefik, secrets ...string) {
 			}
 		}
 	}
+}
+
+// goRun runs a command of the e2e module with the Traefik the tests use, and returns its
+// output; the test fails if it fails.
+func goRun(t *testing.T, pkg string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"run", pkg}, args...)...)
+	cmd.Env = append(os.Environ(), "TRAEFIK_BIN="+peer(t, "TRAEFIK_BIN"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run %s %s: %v\n%s", pkg, strings.Join(args, " "), err, out)
+	}
+	return out
 }

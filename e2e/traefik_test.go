@@ -6,10 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
@@ -167,13 +165,7 @@ func TestReloadKeepsCacheWarm(t *testing.T) {
 // `make demo` runs the demo program; with -check it makes the seed's requests and exits,
 // failing if an answer is not the expected one.
 func TestDemo(t *testing.T) {
-	cmd := exec.Command("go", "run", "./demo", "-check")
-	cmd.Env = append(os.Environ(), "TRAEFIK_BIN="+peer(t, "TRAEFIK_BIN"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo -check: %v\n%s", err, out)
-	}
+	out := goRun(t, "./demo", "-check")
 	for _, want := range []string{
 		"401 Unauthorized from the middleware, WWW-Authenticate: Bearer realm=\"traefik\", error=\"invalid_token\"",
 		"404 Not Found from the backend, which received X-Auth-Subject: \"demo-user\" and no Authorization header",
@@ -188,13 +180,7 @@ func TestDemo(t *testing.T) {
 // every row of its table answers as it should through Traefik, and herds of concurrent
 // requests for new tokens make one introspection call per token.
 func TestBenchSmoke(t *testing.T) {
-	cmd := exec.Command("go", "run", "./bench", "-smoke")
-	cmd.Env = append(os.Environ(), "TRAEFIK_BIN="+peer(t, "TRAEFIK_BIN"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("bench -smoke: %v\n%s", err, out)
-	}
+	out := goRun(t, "./bench", "-smoke")
 	for _, want := range []string{
 		"ok     this plugin, token cached: 3 requests reach the backend and make 1 introspection calls",
 		"ok     ForwardAuth + introspecting adapter: 3 requests reach the backend and make 3 introspection calls",
