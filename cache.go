@@ -38,10 +38,10 @@ func sharedState(key string, cacheSize int, newClient func() *http.Client) *endp
 	return state
 }
 
-// entry is one remembered answer; only its used flag changes once it is stored. storedAt
-// lets each instance sharing the cache apply its own cacheTTL; deadline is when the entry
-// goes. Times are Unix nanoseconds: comparing integers is one interpreted step under yaegi,
-// where each time.Time method is a call.
+// entry is one remembered answer; only its used flag and its slot change once it is stored.
+// storedAt lets each instance sharing the cache apply its own cacheTTL; deadline is when the
+// entry goes. Times are Unix nanoseconds: comparing integers is one interpreted step under
+// yaegi, where each time.Time method is a call.
 type entry struct {
 	key      string
 	res      *result

@@ -92,6 +92,9 @@ const (
 		"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 )
 
+// maxClockSkew is a century: more would let now ± clockSkew overflow an int64.
+const maxClockSkew = int64(100 * 365 * 24 * time.Hour)
+
 // A rejection is an RFC 6750 §3 answer: a status and, past "no token", an error code.
 type rejection struct {
 	status int
@@ -127,11 +130,12 @@ type middleware struct {
 
 	// Durations in nanoseconds, as int64 like the times they are compared with: under yaegi
 	// each time.Time or time.Duration method is a call, integer arithmetic is not.
-	clockSkew        int64
-	cacheTTL         int64
-	negativeCacheTTL int64
-	staleIfError     int64
-	ttls             [2]int64
+	clockSkew    int64
+	staleIfError int64
+	// How long this instance reuses a result, by its kind: negativeCacheTTL for inactive,
+	// cacheTTL for active. RFC 7662 §4 lets a cache trade freshness (the revocation window)
+	// for load.
+	ttls [2]int64
 
 	requiredScopes []string
 	audiences      []string
@@ -188,8 +192,8 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	}{
 		{"timeout", config.Timeout, &timeout},
 		{"clockSkew", config.ClockSkew, &m.clockSkew},
-		{"cacheTTL", config.CacheTTL, &m.cacheTTL},
-		{"negativeCacheTTL", config.NegativeCacheTTL, &m.negativeCacheTTL},
+		{"cacheTTL", config.CacheTTL, &m.ttls[activeKind]},
+		{"negativeCacheTTL", config.NegativeCacheTTL, &m.ttls[inactiveKind]},
 		{"staleIfError", config.StaleIfError, &m.staleIfError},
 	}
 	for _, d := range durations {
@@ -199,7 +203,9 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		}
 		*d.into = int64(duration)
 	}
-	m.ttls[inactiveKind], m.ttls[activeKind] = m.negativeCacheTTL, m.cacheTTL
+	if m.clockSkew > maxClockSkew {
+		m.clockSkew = maxClockSkew
+	}
 	if timeout == 0 {
 		return nil, fmt.Errorf("timeout %q must be more than 0", config.Timeout)
 	}
@@ -453,7 +459,7 @@ var spoofFolder = strings.NewReplacer("_", "-", ".", "-")
 // ServeHTTP runs the request through the steps in order: extract the token, find its
 // introspection result, apply the policy, forward with the identity headers.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
-	if len(m.spoofable) > 0 { // here, not in the method: under yaegi a call costs a microsecond
+	if len(m.spoofable) > 0 { // here, not in the method: under yaegi a call costs about 2 µs
 		m.removeSpoofable(req.Header)
 	}
 	if m.skipPreflight && isPreflight(req) {
@@ -548,7 +554,7 @@ func (m *middleware) resolve(req *http.Request, token string, now int64) (*resul
 		}
 		return res, err
 	})
-	if err != nil && cached != nil && cached.res.active && now-cached.storedAt < m.cacheTTL+m.staleIfError {
+	if err != nil && cached != nil && cached.res.active && now-cached.storedAt < m.ttls[activeKind]+m.staleIfError {
 		log.Printf("%s: introspection failed, serving a cached result (staleIfError): %v", m.name, err)
 		return cached.res, nil
 	}

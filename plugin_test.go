@@ -1112,6 +1112,20 @@ func TestInstanceTTLOnSharedCache(t *testing.T) {
 }
 
 // TestNewErrors: a bad configuration is an error that names the key and the value and
+
+// TestHugeClockSkew: a clockSkew near the largest duration still admits a token within its
+// exp and nbf, rather than overflowing the time arithmetic.
+func TestHugeClockSkew(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", withClaim("nbf", time.Now().Add(-time.Hour).Unix()))
+	config := testConfig(as.URL)
+	config.ClockSkew = "2562047h"
+	m, next := newMiddleware(t, config)
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK || next.count() != 1 {
+		t.Errorf("status = %d, backend requests = %d; want 200 and 1", rec.Code, next.count())
+	}
+}
+
 // never shows the secret.
 func TestNewErrors(t *testing.T) {
 	missing := filepath.Join(os.TempDir(), "no-such-tokengate-file")
