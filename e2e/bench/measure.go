@@ -223,34 +223,33 @@ func (f flood) print() {
 func printTargets(t table, f flood) {
 	fmt.Println("Targets (a miss is a finding to report, not a failure)")
 	target := func(what string, got, want float64) {
-		verdict := "pass"
-		if got < want {
-			verdict = "MISS"
-		}
-		fmt.Printf("  %s  %s: %.2f (target ≥ %.2f)\n", verdict, what, got, want)
+		fmt.Printf("  %s  %s: %.2f (target ≥ %.2f)\n", verdict(got >= want), what, got, want)
 	}
 	target("token cached vs baseline", t.ratio(warmRow, baseRow), 0.85)
 	target("token cached vs no-op Yaegi plugin", t.ratio(warmRow, noopRow), 0.90)
 	target("token cached vs ForwardAuth", t.ratio(warmRow, forwardRow), 2)
 	target("cacheTTL 0s vs ForwardAuth", t.ratio(nocacheRow, forwardRow), 1.5)
-	growth := float64(f.after-f.before) / mib
-	verdict := "pass"
-	if growth >= 64 {
-		verdict = "MISS"
-	}
-	fmt.Printf("  %s  flood: memory grows by %.1f MiB (target < 64 MiB)\n", verdict, growth)
-	more := float64(f.afterTwice-f.after) / mib
-	verdict = "pass"
-	if more >= floodSlack {
-		verdict = "MISS"
-	}
-	fmt.Printf("  %s  doubled flood: %.1f MiB more (target < %d MiB: the cache is full by then, so memory stays put)\n", verdict, more, floodSlack)
+	growth, more := float64(f.after-f.before)/mib, float64(f.afterTwice-f.after)/mib
+	fmt.Printf("  %s  flood: memory grows by %.1f MiB (target < %d MiB)\n", verdict(growth < floodGrowth), growth, floodGrowth)
+	fmt.Printf("  %s  doubled flood: %.1f MiB more (target < %d MiB: the cache is full by then, so memory stays put)\n",
+		verdict(more < floodSlack), more, floodSlack)
 	fmt.Println("  The herd targets are the checks above.")
 }
 
-// floodSlack is how much the second flood may add: the cache is already full, so what is
-// left is the garbage collector's headroom.
-const floodSlack = 16
+func verdict(met bool) string {
+	if met {
+		return "pass"
+	}
+	return "MISS"
+}
+
+// floodGrowth is how much the first flood may add to Traefik's memory; floodSlack is how much
+// the second may add: the cache is already full, so what is left is the garbage collector's
+// headroom.
+const (
+	floodGrowth = 64
+	floodSlack  = 16
+)
 
 // cpuTime is the user and system CPU time process pid has used (/proc/pid/stat, in clock
 // ticks of 1/100 s on Linux).
