@@ -11,12 +11,14 @@ import (
 // endpointState is what all middleware instances calling one endpoint as one client share.
 // Traefik calls New once per router, per chain use and again on every configuration
 // reload, so this registry is what lets a new router or a reload start with a warm cache,
-// open keep-alive connections and one in-flight call per token. It lives as long as the
-// process; it holds one entry per distinct endpoint, client and TLS setting.
+// open keep-alive connections, one in-flight call per token and one bound on those calls.
+// It lives as long as the process; it holds one entry per distinct endpoint, client and TLS
+// setting.
 type endpointState struct {
-	client *http.Client
-	cache  *cache
-	flight *flight
+	client   *http.Client
+	cache    *cache
+	flight   *flight
+	failures failureLog
 }
 
 var (
@@ -24,9 +26,9 @@ var (
 	registry   = map[string]*endpointState{}
 )
 
-// sharedState returns the state for key, creating it with newClient on first use. The
-// cache takes the latest cacheSize, so a reload that changes it takes effect.
-func sharedState(key string, cacheSize int, newClient func() *http.Client) *endpointState {
+// sharedState returns the state for key, creating it with newClient on first use. It takes
+// the latest cacheSize and maxCalls, so a reload that changes them takes effect.
+func sharedState(key string, cacheSize, maxCalls int, newClient func() *http.Client) *endpointState {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	state, ok := registry[key]
@@ -35,6 +37,7 @@ func sharedState(key string, cacheSize int, newClient func() *http.Client) *endp
 		registry[key] = state
 	}
 	state.cache.resize(cacheSize)
+	state.flight.setLimit(maxCalls)
 	return state
 }
 
@@ -154,8 +157,14 @@ func (c *cache) len() int {
 	return n
 }
 
-// errLeaderFailed is what waiters see if the call they waited on ended without a result.
-var errLeaderFailed = errors.New("the introspection call this request waited for did not finish")
+var (
+	// errLeaderFailed is what waiters see if the call they waited on ended without a result.
+	errLeaderFailed = errors.New("the introspection call this request waited for did not finish")
+	// errBusy answers a new token at once while the bound is reached: queued, its request
+	// would hold memory and a socket until timeout, and a flood of random tokens against a
+	// slow endpoint would pile them up (OWASP API4:2023).
+	errBusy = errors.New("maxConcurrentIntrospections calls are already in flight: not calling")
+)
 
 // call is one introspection in flight. Each request waiting on it has its own channel,
 // woken when the call ends or when the request itself ends.
@@ -167,18 +176,27 @@ type call struct {
 }
 
 // flight makes concurrent requests for one uncached token share one introspection call
-// (lua-resty-openidc #573: a burst of new tokens must not become a burst of calls).
+// (lua-resty-openidc #573: a burst of new tokens must not become a burst of calls), and
+// bounds the calls in flight, which are one per token.
 type flight struct {
 	mu    sync.Mutex
 	calls map[string]*call
+	limit int
 }
 
 func newFlight() *flight {
 	return &flight{calls: map[string]*call{}}
 }
 
-// do runs fn once for all concurrent callers with the same key. A waiter whose own
-// request ends stops waiting; the call goes on for the others.
+func (f *flight) setLimit(limit int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.limit = limit
+}
+
+// do runs fn once for all concurrent callers with the same key, unless limit calls are in
+// flight already. A waiter whose own request ends stops waiting; the call goes on for the
+// others. Waiters take no share of the limit.
 //
 // No select: yaegi v0.16.1 keeps one array of cases per select statement, shared by every
 // goroutine running it (interp/run.go _select), so under load a waiter could wake on another
@@ -192,6 +210,10 @@ func (f *flight) do(ctx context.Context, key string, fn func() (*result, error))
 		c.waiters = append(c.waiters, wake)
 		f.mu.Unlock()
 		return f.wait(ctx, c, wake)
+	}
+	if len(f.calls) >= f.limit {
+		f.mu.Unlock()
+		return nil, errBusy
 	}
 	c = &call{err: errLeaderFailed}
 	f.calls[key] = c

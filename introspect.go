@@ -63,9 +63,9 @@ func basicCredentials(clientID, clientSecret string) string {
 
 // newHTTPClient builds the one client an endpoint gets: redirects are never followed,
 // since Go re-sends a POST body (the token) on 307/308 (CVE-2023-45289, CVE-2024-45336).
-func newHTTPClient(sslVerify bool, roots *x509.CertPool) *http.Client {
+func newHTTPClient(sslVerify bool, roots *x509.CertPool, maxCalls int) *http.Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 64 // one host takes all the traffic
+	transport.MaxIdleConnsPerHost = maxCalls // one host takes all the calls: each may keep its connection
 	transport.TLSClientConfig = &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		RootCAs:            roots,

@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,6 +52,8 @@ type Config struct {
 	Realm                string            `json:"realm,omitempty" mapstructure:"realm"`
 	SkipPreflight        bool              `json:"skipPreflight,omitempty" mapstructure:"skipPreflight"`
 	MaxTokenLength       int               `json:"maxTokenLength,omitempty" mapstructure:"maxTokenLength"`
+	// Bounds the calls in flight to the endpoint, shared by the instances that share its cache.
+	MaxConcurrentIntrospections int `json:"maxConcurrentIntrospections,omitempty" mapstructure:"maxConcurrentIntrospections"`
 }
 
 // CreateConfig returns the defaults. Maps and slices are new on every call: Traefik's
@@ -74,6 +78,10 @@ func CreateConfig() *Config {
 		StaleIfError:         "0s",
 		Realm:                "traefik",
 		MaxTokenLength:       8192,
+		// One connection per call: 128 calls of 10 ms each are 12,800 new tokens a second,
+		// beyond what most authorization servers answer, while a hung endpoint holds no more
+		// than 128 requests and sockets.
+		MaxConcurrentIntrospections: 128,
 	}
 }
 
@@ -142,7 +150,9 @@ type middleware struct {
 	issuers        []string
 	hasPolicy      bool // any of the three
 	forwardHeaders []forwardHeader
-	spoofable      map[string]bool // forwardHeaders names, spelled by spoofName
+	// Inbound headers to remove, by their spoofName: the forwardHeaders, and the spellings of
+	// the tokenHeader other than its own. Each maps to the one name kept ("" for none).
+	spoofable map[string]string
 
 	keyPrefix string
 
@@ -170,7 +180,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		forwardAuthorization: config.ForwardAuthorization,
 		audiences:            cleanList(config.Audiences),
 		issuers:              cleanList(config.Issuers),
-		spoofable:            map[string]bool{},
+		spoofable:            map[string]string{},
 		now:                  time.Now,
 	}
 
@@ -215,6 +225,9 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if config.MaxTokenLength < 1 {
 		return nil, fmt.Errorf("maxTokenLength %d must be at least 1", config.MaxTokenLength)
 	}
+	if config.MaxConcurrentIntrospections < 1 {
+		return nil, fmt.Errorf("maxConcurrentIntrospections %d must be at least 1", config.MaxConcurrentIntrospections)
+	}
 
 	if config.TokenHeader != "" {
 		if !isFieldName(config.TokenHeader) {
@@ -255,7 +268,13 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 			return nil, fmt.Errorf("forwardHeaders.%s: the header is the tokenHeader", header)
 		}
 		m.forwardHeaders = append(m.forwardHeaders, forwardHeader{http.CanonicalHeaderKey(header), strings.TrimSpace(claim)})
-		m.spoofable[spoofName(header)] = true
+		m.spoofable[spoofName(header)] = ""
+	}
+	// A backend that reads X_Api_Token as X-Api-Token would see a token nobody checked.
+	// Only for names that have such spellings: Authorization has none, and an empty
+	// spoofable keeps the usual request from looking at every header.
+	if strings.ContainsAny(m.tokenHeader, "-_.") {
+		m.spoofable[spoofName(m.tokenHeader)] = m.tokenHeader
 	}
 
 	secret, err := clientSecret(config)
@@ -277,8 +296,8 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	// is checked. The secret is left out, so a reload with a rotated secret starts warm.
 	m.keyPrefix = config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00"
 	stateKey := m.keyPrefix + strconv.FormatBool(config.SSLVerify) + "\x00" + caDigest
-	m.state = sharedState(stateKey, config.CacheSize, func() *http.Client {
-		return newHTTPClient(config.SSLVerify, roots)
+	m.state = sharedState(stateKey, config.CacheSize, config.MaxConcurrentIntrospections, func() *http.Client {
+		return newHTTPClient(config.SSLVerify, roots, config.MaxConcurrentIntrospections)
 	})
 	m.introspector.client = m.state.client
 	return m, nil
@@ -476,7 +495,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	now := m.now().UnixNano()
 	res, err := m.resolve(req, token, now)
 	if err != nil {
-		log.Printf("%s: introspection failed, answering 503: %v", m.name, err)
+		m.state.failures.failed(m.name, "answering 503", err, now)
 		http.Error(rw, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}
@@ -504,10 +523,11 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	m.next.ServeHTTP(rw, req)
 }
 
-// removeSpoofable drops inbound copies of the headers this plugin sets, in any spelling.
+// removeSpoofable drops inbound copies of the headers this plugin sets, in any spelling,
+// and the spellings of the token header other than the one it reads.
 func (m *middleware) removeSpoofable(header http.Header) {
 	for name := range header {
-		if m.spoofable[spoofName(name)] {
+		if keep, ok := m.spoofable[spoofName(name)]; ok && name != keep {
 			delete(header, name)
 		}
 	}
@@ -551,11 +571,12 @@ func (m *middleware) resolve(req *http.Request, token string, now int64) (*resul
 		res, err := m.introspector.introspect(callCtx, token)
 		if err == nil {
 			m.remember(key, res)
+			m.state.failures.succeeded(m.name)
 		}
 		return res, err
 	})
 	if err != nil && cached != nil && cached.res.active && now-cached.storedAt < m.ttls[activeKind]+m.staleIfError {
-		log.Printf("%s: introspection failed, serving a cached result (staleIfError): %v", m.name, err)
+		m.state.failures.failed(m.name, "serving a cached result (staleIfError)", err, now)
 		return cached.res, nil
 	}
 	return res, err
@@ -624,4 +645,52 @@ func containsAny(list, candidates []string) bool {
 		}
 	}
 	return false
+}
+
+// failureLogInterval spaces the lines failureLog writes about one endpoint.
+const failureLogInterval = int64(10 * time.Second)
+
+// failureLog reports an endpoint's failures: the first at once, then at most one line per
+// failureLogInterval saying how many requests it stands for, and one line when a call
+// succeeds again. An outage under load would otherwise write a line per request.
+type failureLog struct {
+	failing  atomic.Bool // read by every successful call, so it takes no lock
+	mu       sync.Mutex
+	lastLine int64 // Unix ns
+	unlogged int   // failed requests since the last line
+	total    int   // failed requests since the endpoint last answered
+}
+
+// failed reports a request whose introspection failed with err, and what it got instead.
+func (l *failureLog) failed(name, outcome string, err error, now int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failing.Store(true)
+	l.total++
+	l.unlogged++
+	if l.total > 1 && now-l.lastLine < failureLogInterval {
+		return
+	}
+	more := ""
+	if l.unlogged > 1 {
+		more = fmt.Sprintf(" (%d requests failed since the last report)", l.unlogged)
+	}
+	log.Printf("%s: introspection failed, %s: %v%s", name, outcome, err, more)
+	l.lastLine = now
+	l.unlogged = 0
+}
+
+// succeeded reports a call that got an answer, which ends a run of failures.
+func (l *failureLog) succeeded(name string) {
+	if !l.failing.Load() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.total > 0 {
+		log.Printf("%s: introspection works again, after %d failed requests", name, l.total)
+	}
+	l.total = 0
+	l.unlogged = 0
+	l.failing.Store(false)
 }

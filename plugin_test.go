@@ -1,19 +1,16 @@
 package introspection
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -197,7 +194,6 @@ const (
 // TestBehaviour is the README's behaviour table: one row per situation, with the status,
 // the challenge, whether the backend was reached and how many calls the endpoint got.
 func TestBehaviour(t *testing.T) {
-	hour := time.Hour
 	cases := []struct {
 		desc      string
 		configure func(*Config)
@@ -209,59 +205,31 @@ func TestBehaviour(t *testing.T) {
 	}{
 		{desc: "no token", status: 401, challenge: challenge},
 		{desc: "another scheme is no bearer token", request: func(r *http.Request) { r.Header.Set("Authorization", "Basic dXNlcjpwYXNz") }, status: 401, challenge: challenge},
-		{desc: "Bearer with nothing after it", request: func(r *http.Request) { r.Header.Set("Authorization", "Bearer") }, status: 400, challenge: challengeRequest},
-		{desc: "Bearer and spaces only", request: func(r *http.Request) { r.Header.Set("Authorization", "Bearer   ") }, status: 400, challenge: challengeRequest},
 		{desc: "bad characters", request: bearer("abc$def"), status: 400, challenge: challengeRequest},
-		{desc: "space inside the token", request: bearer("abc def"), status: 400, challenge: challengeRequest},
 		{desc: "padding first", request: bearer("=abc"), status: 400, challenge: challengeRequest},
-		{desc: "non-ASCII", request: bearer("tökén"), status: 400, challenge: challengeRequest},
-		{desc: "tab after Bearer", request: func(r *http.Request) { r.Header.Set("Authorization", "Bearer\ttok") }, status: 400, challenge: challengeRequest},
 		{desc: "a scheme that starts with Bearer", request: func(r *http.Request) { r.Header.Set("Authorization", "Bearerish tok") }, status: 401, challenge: challenge},
-		{desc: "longer than maxTokenLength", request: bearer(strings.Repeat("a", 8193)), status: 400, challenge: challengeRequest},
-		{desc: "exactly maxTokenLength", request: bearer(strings.Repeat("a", 8192)), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "two Authorization headers", request: func(r *http.Request) {
-			r.Header.Add("Authorization", "Bearer tok")
-			r.Header.Add("Authorization", "Bearer tok")
-		}, answer: activeClaims(), status: 400, challenge: challengeRequest},
-		{desc: "header and query at once", configure: func(c *Config) { c.TokenQuery = "access_token" }, request: func(r *http.Request) {
-			r.Header.Set("Authorization", "Bearer tok")
-			r.URL.RawQuery = "access_token=tok"
-		}, answer: activeClaims(), status: 400, challenge: challengeRequest},
 		{desc: "query parameter twice", configure: func(c *Config) { c.TokenQuery = "access_token" }, request: func(r *http.Request) {
 			r.URL.RawQuery = "access_token=tok&access_token=tok"
-		}, answer: activeClaims(), status: 400, challenge: challengeRequest},
-		{desc: "cookie and header at once", configure: func(c *Config) { c.TokenCookie = "session" }, request: func(r *http.Request) {
-			r.Header.Set("Authorization", "Bearer tok")
-			r.AddCookie(&http.Cookie{Name: "session", Value: "tok"})
 		}, answer: activeClaims(), status: 400, challenge: challengeRequest},
 		{desc: "query token off by default", request: func(r *http.Request) { r.URL.RawQuery = "access_token=tok" }, answer: activeClaims(), status: 401, challenge: challenge},
 
 		{desc: "active", request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
-		{desc: "bearer in lower case", request: func(r *http.Request) { r.Header.Set("Authorization", "bearer tok") }, answer: activeClaims(), status: 200, calls: 1},
-		{desc: "BEARER and several spaces", request: func(r *http.Request) { r.Header.Set("Authorization", "BEARER   tok") }, answer: activeClaims(), status: 200, calls: 1},
-		{desc: "padded token", request: bearer("tok=="), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "inactive", request: bearer("tok"), answer: map[string]interface{}{"active": false}, status: 401, challenge: challengeToken, calls: 1},
 		{desc: "unknown to the endpoint", request: bearer("nobody-knows"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "expired beyond clockSkew", request: bearer("tok"), answer: withClaim("exp", time.Now().Add(-time.Minute).Unix()), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "expired within clockSkew", request: bearer("tok"), answer: withClaim("exp", time.Now().Add(-10*time.Second).Unix()), status: 200, calls: 1},
-		{desc: "exp as a float", request: bearer("tok"), answer: withClaim("exp", float64(time.Now().Add(hour).Unix())+0.5), status: 200, calls: 1},
-		{desc: "exp as a numeric string", request: bearer("tok"), answer: withClaim("exp", strconv.FormatInt(time.Now().Add(-hour).Unix(), 10)), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "no exp", request: bearer("tok"), answer: withClaim("exp", nil), status: 200, calls: 1},
 		{desc: "not valid before beyond clockSkew", request: bearer("tok"), answer: withClaim("nbf", time.Now().Add(time.Minute).Unix()), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "not valid before within clockSkew", request: bearer("tok"), answer: withClaim("nbf", time.Now().Add(10*time.Second).Unix()), status: 200, calls: 1},
 		{desc: "zero clockSkew", configure: func(c *Config) { c.ClockSkew = "0s" }, request: bearer("tok"), answer: withClaim("exp", time.Now().Add(-10*time.Second).Unix()), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "audience in the list", configure: func(c *Config) { c.Audiences = []string{"api"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
-		{desc: "audience as a string", configure: func(c *Config) { c.Audiences = []string{"nope", "api"} }, request: bearer("tok"), answer: withClaim("aud", "api"), status: 200, calls: 1},
 		{desc: "audience mismatch", configure: func(c *Config) { c.Audiences = []string{"billing"} }, request: bearer("tok"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "audience is a prefix only", configure: func(c *Config) { c.Audiences = []string{"ap"} }, request: bearer("tok"), answer: withClaim("aud", "api"), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "no audience", configure: func(c *Config) { c.Audiences = []string{"api"} }, request: bearer("tok"), answer: withClaim("aud", nil), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "issuer matches", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
-		{desc: "issuer mismatch", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example/"} }, request: bearer("tok"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "refresh token by token_type", request: bearer("tok"), answer: withClaim("token_type", "refresh_token"), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "refresh token by Hydra's token_use", request: bearer("tok"), answer: withClaim("token_use", "refresh_token"), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "access token by Hydra's token_use", request: bearer("tok"), answer: withClaim("token_use", "access_token"), status: 200, calls: 1},
 		{desc: "required scopes present", configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
-		{desc: "scope with extra spaces", configure: func(c *Config) { c.RequiredScopes = []string{"write"} }, request: bearer("tok"), answer: withClaim("scope", "  read   write "), status: 200, calls: 1},
 		{desc: "scope as a list", configure: func(c *Config) { c.RequiredScopes = []string{"write"} }, request: bearer("tok"), answer: withClaim("scope", []string{"read", "write"}), status: 200, calls: 1},
 		{desc: "required scope missing", configure: func(c *Config) { c.RequiredScopes = []string{"read", "admin"} }, request: bearer("tok"), answer: activeClaims(), status: 403,
 			challenge: `Bearer realm="traefik", error="insufficient_scope", scope="read admin"`, calls: 1},
@@ -270,17 +238,6 @@ func TestBehaviour(t *testing.T) {
 		{desc: "no scope at all", configure: func(c *Config) { c.RequiredScopes = []string{"read"} }, request: bearer("tok"), answer: withClaim("scope", nil), status: 403,
 			challenge: `Bearer realm="traefik", error="insufficient_scope", scope="read"`, calls: 1},
 		{desc: "custom realm", configure: func(c *Config) { c.Realm = "api" }, status: 401, challenge: `Bearer realm="api"`},
-
-		{desc: `active as the string "true"`, request: bearer("tok"), answer: `{"active":"true"}`, status: 503, calls: 1},
-		{desc: "active as 1", request: bearer("tok"), answer: `{"active":1}`, status: 503, calls: 1},
-		{desc: "active null", request: bearer("tok"), answer: `{"active":null}`, status: 503, calls: 1},
-		{desc: "active missing", request: bearer("tok"), answer: `{}`, status: 503, calls: 1},
-		{desc: "JSON array", request: bearer("tok"), answer: `[{"active":true}]`, status: 503, calls: 1},
-		{desc: "JSON null", request: bearer("tok"), answer: `null`, status: 503, calls: 1},
-		{desc: "HTML", request: bearer("tok"), answer: `<html>login</html>`, status: 503, calls: 1},
-		{desc: "data after the object", request: bearer("tok"), answer: `{"active":true}{"active":false}`, status: 503, calls: 1},
-		{desc: "exp not a number", request: bearer("tok"), answer: `{"active":true,"exp":"soon"}`, status: 503, calls: 1},
-		{desc: "exp an object", request: bearer("tok"), answer: `{"active":true,"exp":{}}`, status: 503, calls: 1},
 	}
 	for _, tc := range cases {
 		tc := tc // yaegi v0.16.1 shares loop variables between iterations
@@ -315,113 +272,6 @@ func TestBehaviour(t *testing.T) {
 			}
 			if strings.Contains(rec.Body.String(), "tok") {
 				t.Errorf("the answer's body echoes the token: %q", rec.Body.String())
-			}
-		})
-	}
-}
-
-// TestEndpointFailures: every way the endpoint can fail is a 503 without a challenge, and
-// nothing from a failure is cached: the next request calls again.
-func TestEndpointFailures(t *testing.T) {
-	cases := []struct {
-		desc string
-		fail http.HandlerFunc
-	}{
-		{"500", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(500) }},
-		{"502", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(502) }},
-		{"429", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(429) }},
-		{"401: our credentials are wrong", func(rw http.ResponseWriter, _ *http.Request) {
-			rw.WriteHeader(401)
-			io.WriteString(rw, `{"error":"invalid_client"}`)
-		}},
-		{"400", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(400) }},
-		{"body over 1 MiB", func(rw http.ResponseWriter, _ *http.Request) {
-			io.WriteString(rw, `{"active":true,"pad":"`+strings.Repeat("x", maxResponseBytes)+`"}`)
-		}},
-		{"connection closed mid-body", func(rw http.ResponseWriter, _ *http.Request) {
-			rw.Header().Set("Content-Length", "100")
-			io.WriteString(rw, `{"active":tr`)
-			conn, _, err := rw.(http.Hijacker).Hijack()
-			if err == nil {
-				conn.Close()
-			}
-		}},
-	}
-	for _, tc := range cases {
-		tc := tc
-		t.Run(tc.desc, func(t *testing.T) {
-			as := newAuthServer(t)
-			as.answer("tok", activeClaims())
-			as.failWith(tc.fail)
-			m, next := newMiddleware(t, testConfig(as.URL))
-
-			for i := 1; i <= 2; i++ {
-				rec := serve(m, bearer("tok"))
-				if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("WWW-Authenticate") != "" {
-					t.Fatalf("request %d: status %d, challenge %q; want 503 and none", i, rec.Code, rec.Header().Get("WWW-Authenticate"))
-				}
-				if as.callCount() != i {
-					t.Fatalf("request %d: endpoint calls = %d, want %d (failures are not cached)", i, as.callCount(), i)
-				}
-			}
-			if next.count() != 0 {
-				t.Errorf("backend reached %d times", next.count())
-			}
-
-			as.failWith(nil) // the endpoint recovers: no restart needed
-			if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK {
-				t.Errorf("after recovery: status %d, want 200", rec.Code)
-			}
-		})
-	}
-}
-
-func TestEndpointUnreachable(t *testing.T) {
-	as := newAuthServer(t)
-	as.Close()
-	m, _ := newMiddleware(t, testConfig(as.URL))
-	if rec := serve(m, bearer("tok")); rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("status = %d, want 503", rec.Code)
-	}
-}
-
-func TestTimeout(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	as := newAuthServer(t)
-	as.failWith(func(rw http.ResponseWriter, req *http.Request) {
-		done := req.Context().Done()
-		select {
-		case <-release:
-		case <-done:
-		}
-	})
-	config := testConfig(as.URL)
-	config.Timeout = "50ms"
-	m, _ := newMiddleware(t, config)
-	if rec := serve(m, bearer("tok")); rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("status = %d, want 503", rec.Code)
-	}
-}
-
-// TestRedirectsNotFollowed: a redirect is a failure, and the target never sees the token
-// or the client credentials (Go re-sends a POST body on 307/308).
-func TestRedirectsNotFollowed(t *testing.T) {
-	for _, code := range []int{301, 302, 303, 307, 308} {
-		code := code
-		t.Run(strconv.Itoa(code), func(t *testing.T) {
-			target := newAuthServer(t)
-			target.answer("tok", activeClaims())
-			as := newAuthServer(t)
-			as.failWith(func(rw http.ResponseWriter, req *http.Request) {
-				http.Redirect(rw, req, target.URL+"/introspect", code)
-			})
-			m, next := newMiddleware(t, testConfig(as.URL))
-			if rec := serve(m, bearer("tok")); rec.Code != http.StatusServiceUnavailable {
-				t.Errorf("status = %d, want 503", rec.Code)
-			}
-			if target.callCount() != 0 || next.count() != 0 {
-				t.Errorf("redirect target got %d calls, backend %d requests; want none", target.callCount(), next.count())
 			}
 		})
 	}
@@ -646,14 +496,14 @@ func TestTokenSources(t *testing.T) {
 	}
 }
 
-// TestForwardHeaders: claims become upstream headers, and clients cannot spoof them.
+// TestForwardHeaders: how claims are rendered as upstream headers. Spoofed copies are in
+// TestHostileWorld.
 func TestForwardHeaders(t *testing.T) {
 	as := newAuthServer(t)
 	claims := activeClaims()
 	claims["uid"] = 9007199254740993 // beyond float64's exact integers
 	claims["roles"] = []interface{}{"admin", "dev"}
 	claims["org"] = map[string]interface{}{"name": "acme", "id": 7}
-	claims["evil"] = "alice\r\nX-Admin: true"
 	claims["verified"] = true
 	as.answer("tok", claims)
 	config := testConfig(as.URL)
@@ -662,7 +512,6 @@ func TestForwardHeaders(t *testing.T) {
 		"X-Auth-Uid":     "uid",
 		"X-Auth-Roles":   "roles",
 		"X-Auth-Org":     "org",
-		"X-Auth-Evil":    "evil",
 		"X-Auth-Missing": "nothing",
 		"x-auth-client":  "client_id",
 		"X-Verified":     "verified",
@@ -671,12 +520,6 @@ func TestForwardHeaders(t *testing.T) {
 
 	rec := serve(m, func(r *http.Request) {
 		bearer("tok")(r)
-		r.Header["X-Auth-Subject"] = []string{"mallory"}
-		r.Header["x-auth-subject"] = []string{"mallory"}
-		r.Header["X_Auth_Subject"] = []string{"mallory"}
-		r.Header["X.Auth.Subject"] = []string{"mallory"}
-		r.Header["X-AUTH-MISSING"] = []string{"mallory"}
-		r.Header["X_auth_evil"] = []string{"mallory"}
 		r.Header["X-Unrelated"] = []string{"kept"}
 	})
 	if rec.Code != http.StatusOK {
@@ -695,26 +538,6 @@ func TestForwardHeaders(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("backend headers:\n got %v\nwant %v", got, want)
-	}
-}
-
-// TestSpoofedHeadersOnEveryPath: inbound identity headers are removed also from requests
-// that pass without a token (preflight) and never reach the backend otherwise.
-func TestSpoofedHeadersOnEveryPath(t *testing.T) {
-	as := newAuthServer(t)
-	config := testConfig(as.URL)
-	config.SkipPreflight = true
-	config.ForwardHeaders = map[string]string{"X-Auth-Subject": "sub"}
-	m, next := newMiddleware(t, config)
-	rec := serve(m, func(r *http.Request) {
-		preflight(r)
-		r.Header["X_Auth_Subject"] = []string{"mallory"}
-	})
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status = %d, want 200", rec.Code)
-	}
-	if _, ok := next.lastRequest().Header["X_Auth_Subject"]; ok {
-		t.Errorf("the spoofed header reached the backend")
 	}
 }
 
@@ -883,22 +706,6 @@ func TestCacheSize(t *testing.T) {
 	serve(m, bearer("b"))
 	if as.callCount() != 4 {
 		t.Errorf("b was kept: calls = %d, want 4", as.callCount())
-	}
-}
-
-// TestFloodOfRandomTokens: inactive answers for random tokens never grow the cache past cacheSize.
-func TestFloodOfRandomTokens(t *testing.T) {
-	as := newAuthServer(t)
-	config := testConfig(as.URL)
-	config.CacheSize = 50
-	m, _ := newMiddleware(t, config)
-	for i := 0; i < 500; i++ {
-		if rec := serve(m, bearer("random-"+strconv.Itoa(i))); rec.Code != http.StatusUnauthorized {
-			t.Fatalf("status = %d, want 401", rec.Code)
-		}
-	}
-	if m.state.cache.len() != 50 || len(cacheKeys(m)) != 50 {
-		t.Errorf("cache entries = %d (map %d), want 50", m.state.cache.len(), len(cacheKeys(m)))
 	}
 }
 
@@ -1220,69 +1027,6 @@ func TestCreateConfigIsFresh(t *testing.T) {
 	a.Headers["X-Tenant"] = "a"
 	if len(b.RequiredScopes) != 0 || len(b.ForwardHeaders) != 0 || len(b.Headers) != 0 {
 		t.Errorf("CreateConfig shares maps or slices between calls")
-	}
-}
-
-// TestLogsHoldNoSecrets: failures are logged without the token, the secret or an
-// Authorization value.
-func TestLogsHoldNoSecrets(t *testing.T) {
-	var logs bytes.Buffer
-	log.SetOutput(&logs)
-	defer log.SetOutput(os.Stderr)
-
-	as := newAuthServer(t)
-	as.answer("token-in-the-log", activeClaims())
-	config := testConfig(as.URL)
-	config.StaleIfError = "1m"
-	m, _ := newMiddleware(t, config)
-	clk := &clock{t: time.Now()}
-	m.now = clk.now
-	serve(m, bearer("token-in-the-log"))
-	for _, status := range []int{401, 500, 302} {
-		status := status
-		as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
-			rw.Header().Set("Location", "http://127.0.0.1:1/?token=token-in-the-log")
-			rw.WriteHeader(status)
-			io.WriteString(rw, "token-in-the-log s3cret-value")
-		})
-		clk.advance(31 * time.Second)
-		serve(m, bearer("token-in-the-log"))
-	}
-	as.Close()
-	serve(m, bearer("token-in-the-log"))
-
-	out := logs.String()
-	if !strings.Contains(out, "401") {
-		t.Errorf("the endpoint's 401 was not logged: %q", out)
-	}
-	for _, secret := range []string{"token-in-the-log", "s3cret-value", basicCredentials("traefik", "s3cret-value")} {
-		if strings.Contains(out, secret) {
-			t.Errorf("the log shows %q: %s", secret, out)
-		}
-	}
-}
-
-// TestFloodKeepsHotTokens: a token in use stays cached through a flood of random tokens that
-// fills the cache many times over; the flood's own entries are what gets evicted.
-func TestFloodKeepsHotTokens(t *testing.T) {
-	as := newAuthServer(t)
-	as.answer("hot", activeClaims())
-	config := testConfig(as.URL)
-	config.CacheSize = 50
-	m, _ := newMiddleware(t, config)
-	for i := 0; i < 500; i++ {
-		if i%10 == 0 {
-			if rec := serve(m, bearer("hot")); rec.Code != http.StatusOK {
-				t.Fatalf("hot token: status = %d, want 200", rec.Code)
-			}
-		}
-		serve(m, bearer("random-"+strconv.Itoa(i)))
-	}
-	if calls := as.callCount(); calls != 501 {
-		t.Errorf("endpoint calls = %d, want 501: one for the hot token, one per random token", calls)
-	}
-	if m.state.cache.len() != 50 {
-		t.Errorf("cache entries = %d, want 50", m.state.cache.len())
 	}
 }
 

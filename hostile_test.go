@@ -1,0 +1,652 @@
+package introspection
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// leak starts every token the adversarial suite sends: if the log holds it, a token (or a
+// piece of one) was logged.
+const leak = "LeakCheck"
+
+// TestHostileWorld is the adversarial suite, one group per threat of SECURITY.md. Every
+// check is a status, a header, what the backend got or a count of endpoint calls. The log is
+// captured for the whole suite, and the last group checks it holds no token, no client
+// secret and no Authorization value.
+func TestHostileWorld(t *testing.T) {
+	var logs lockedBuffer
+	log.SetOutput(&logs)
+	defer log.SetOutput(os.Stderr)
+
+	t.Run("a hostile endpoint", testHostileEndpoint)
+	t.Run("outage and recovery", func(t *testing.T) { testOutage(t, &logs) })
+	t.Run("spoofed identity headers", testSpoofing)
+	t.Run("token shapes", testTokenShapes)
+	t.Run("floods", func(t *testing.T) { testFloods(t, &logs) })
+	t.Run("secrets never logged", func(t *testing.T) {
+		out := logs.String()
+		if !strings.Contains(out, "introspection failed") {
+			t.Fatalf("the suite logged no failure, so this check proves nothing: %q", out)
+		}
+		for _, secret := range []string{leak, "s3cret-value", basicCredentials("traefik", "s3cret-value")} {
+			if strings.Contains(out, secret) {
+				t.Errorf("the log shows %q:\n%s", secret, out)
+			}
+		}
+	})
+}
+
+// lockedBuffer is the captured log: the plugin logs from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// since returns the lines logged after the log was n bytes long that name the middleware.
+func (b *lockedBuffer) since(n int, name string) []string {
+	var lines []string
+	for _, line := range strings.Split(b.String()[n:], "\n") {
+		if strings.Contains(line, name+": ") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
+// testHostileEndpoint: an endpoint that misbehaves in one way per path. Each row sends two
+// requests with its own token: a failure is a 503 without a challenge, and is never cached
+// (the second request calls again); an answer that is a refusal is the RFC 6750 answer.
+func testHostileEndpoint(t *testing.T) {
+	now := time.Now()
+	claims := func(edit func(map[string]interface{})) http.HandlerFunc {
+		return func(rw http.ResponseWriter, _ *http.Request) {
+			c := map[string]interface{}{"active": true, "sub": "alice", "scope": "read write",
+				"iss": "https://issuer.example", "exp": now.Add(time.Hour).Unix()}
+			edit(c)
+			json.NewEncoder(rw).Encode(c)
+		}
+	}
+	raw := func(body string) http.HandlerFunc {
+		return func(rw http.ResponseWriter, _ *http.Request) { io.WriteString(rw, body) }
+	}
+	// What an endpoint echoes of the token and the credentials must reach neither the log
+	// nor the client.
+	status := func(code int) http.HandlerFunc {
+		return func(rw http.ResponseWriter, req *http.Request) {
+			rw.WriteHeader(code)
+			io.WriteString(rw, "echoing "+req.FormValue("token")+" "+req.Header.Get("Authorization"))
+		}
+	}
+	// The redirect target records anything it receives: it must receive nothing.
+	var targetCalls int64
+	target := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		atomic.AddInt64(&targetCalls, 1)
+		claims(func(map[string]interface{}) {})(rw, nil)
+	}))
+	defer target.Close()
+	redirect := func(code int) http.HandlerFunc {
+		return func(rw http.ResponseWriter, req *http.Request) {
+			http.Redirect(rw, req, target.URL+"/introspect?token="+req.FormValue("token"), code)
+		}
+	}
+	withAudiences := func(c *Config) { c.Audiences = []string{"api"} }
+
+	const (
+		failure = 503 // an endpoint failure: no challenge, nothing cached
+		pass    = 200
+	)
+	cases := []struct {
+		path      string
+		behaviour http.HandlerFunc
+		configure func(*Config)
+		status    int
+		challenge string
+		calls     int // after both requests
+	}{
+		{path: "/hang", behaviour: func(rw http.ResponseWriter, req *http.Request) {
+			io.ReadAll(req.Body) // then the server sees the client leave, and ends the request's context
+			<-req.Context().Done()
+		},
+			configure: func(c *Config) { c.Timeout = "100ms" }, status: failure, calls: 2},
+		{path: "/close-mid-body", behaviour: func(rw http.ResponseWriter, _ *http.Request) {
+			rw.Header().Set("Content-Length", "100")
+			io.WriteString(rw, `{"active":tr`)
+			if conn, _, err := rw.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+		}, status: failure, calls: 2},
+		{path: "/500", behaviour: status(500), status: failure, calls: 2},
+		{path: "/502", behaviour: status(502), status: failure, calls: 2},
+		{path: "/429", behaviour: status(429), status: failure, calls: 2},
+		{path: "/400", behaviour: status(400), status: failure, calls: 2},
+		{path: "/401-our-credentials", behaviour: status(401), status: failure, calls: 2},
+		{path: "/301", behaviour: redirect(301), status: failure, calls: 2},
+		{path: "/302", behaviour: redirect(302), status: failure, calls: 2},
+		{path: "/303", behaviour: redirect(303), status: failure, calls: 2},
+		{path: "/307", behaviour: redirect(307), status: failure, calls: 2},
+		{path: "/308", behaviour: redirect(308), status: failure, calls: 2},
+		{path: "/over-1mib", behaviour: raw(`{"active":true,"pad":"` + strings.Repeat("x", maxResponseBytes) + `"}`), status: failure, calls: 2},
+		{path: "/html", behaviour: raw(`<html><body>Sign in</body></html>`), status: failure, calls: 2},
+		{path: "/json-array", behaviour: raw(`[{"active":true}]`), status: failure, calls: 2},
+		{path: "/json-null", behaviour: raw(`null`), status: failure, calls: 2},
+		{path: "/active-string", behaviour: raw(`{"active":"true"}`), status: failure, calls: 2},
+		{path: "/active-one", behaviour: raw(`{"active":1}`), status: failure, calls: 2},
+		{path: "/active-null", behaviour: raw(`{"active":null}`), status: failure, calls: 2},
+		{path: "/empty-object", behaviour: raw(`{}`), status: failure, calls: 2},
+		{path: "/two-objects", behaviour: raw(`{"active":true}{"active":false}`), status: failure, calls: 2},
+		{path: "/exp-not-a-number", behaviour: raw(`{"active":true,"exp":"soon"}`), status: failure, calls: 2},
+		{path: "/exp-an-object", behaviour: raw(`{"active":true,"exp":{}}`), status: failure, calls: 2},
+
+		// Well-formed answers the local checks refuse or accept. Past its exp an answer is
+		// not kept (RFC 7662 §4), so each request calls; the others are cached.
+		{path: "/exp-past", behaviour: claims(func(c map[string]interface{}) { c["exp"] = now.Add(-time.Hour).Unix() }),
+			status: 401, challenge: challengeToken, calls: 2},
+		{path: "/nbf-future", behaviour: claims(func(c map[string]interface{}) { c["nbf"] = now.Add(time.Hour).Unix() }),
+			status: 401, challenge: challengeToken, calls: 1},
+		{path: "/aud-string", behaviour: claims(func(c map[string]interface{}) { c["aud"] = "api" }),
+			configure: withAudiences, status: pass, calls: 1},
+		{path: "/aud-list", behaviour: claims(func(c map[string]interface{}) { c["aud"] = []string{"web", "api"} }),
+			configure: withAudiences, status: pass, calls: 1},
+		{path: "/aud-other", behaviour: claims(func(c map[string]interface{}) { c["aud"] = []string{"web", "apis"} }),
+			configure: withAudiences, status: 401, challenge: challengeToken, calls: 1},
+		{path: "/iss-mismatch", behaviour: claims(func(c map[string]interface{}) { c["iss"] = "https://evil.example" }),
+			configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, status: 401, challenge: challengeToken, calls: 1},
+		{path: "/refresh-token", behaviour: claims(func(c map[string]interface{}) { c["token_use"] = "refresh_token" }),
+			status: 401, challenge: challengeToken, calls: 1},
+		{path: "/scope-extra-spaces", behaviour: claims(func(c map[string]interface{}) { c["scope"] = "  read    write  " }),
+			configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, status: pass, calls: 1},
+		{path: "/numbers-as-floats", behaviour: claims(func(c map[string]interface{}) {
+			c["exp"] = float64(now.Add(time.Hour).Unix()) + 0.5
+			c["nbf"] = float64(now.Add(-time.Hour).Unix()) + 0.5
+		}), status: pass, calls: 1},
+		{path: "/numbers-as-strings", behaviour: claims(func(c map[string]interface{}) {
+			c["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
+			c["nbf"] = strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)
+		}), status: pass, calls: 1},
+		{path: "/exp-past-as-string", behaviour: claims(func(c map[string]interface{}) { c["exp"] = strconv.FormatInt(now.Add(-time.Hour).Unix(), 10) }),
+			status: 401, challenge: challengeToken, calls: 2},
+		{path: "/inactive", behaviour: raw(`{"active":false,"sub":"alice"}`), status: 401, challenge: challengeToken, calls: 1},
+	}
+
+	// One handler that looks the path up, not a closure per row: under yaegi v0.16.1 the
+	// closures a loop hands to compiled code (a ServeMux) all see its last iteration.
+	var mu sync.Mutex
+	calls := map[string]int{}
+	behaviours := map[string]http.HandlerFunc{}
+	for _, tc := range cases {
+		behaviours[tc.path] = tc.behaviour
+	}
+	endpoint := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		calls[req.URL.Path]++
+		mu.Unlock()
+		behaviours[req.URL.Path](rw, req)
+	}))
+	defer endpoint.Close()
+
+	for _, tc := range cases {
+		tc := tc
+		t.Run(strings.TrimPrefix(tc.path, "/"), func(t *testing.T) {
+			config := testConfig(endpoint.URL + tc.path)
+			if tc.configure != nil {
+				tc.configure(config)
+			}
+			m, next := newMiddleware(t, config)
+			token := leak + tc.path
+			for i := 1; i <= 2; i++ {
+				rec := serve(m, bearer(token))
+				if rec.Code != tc.status || rec.Header().Get("WWW-Authenticate") != tc.challenge {
+					t.Errorf("request %d: status %d, challenge %q; want %d, %q", i, rec.Code, rec.Header().Get("WWW-Authenticate"), tc.status, tc.challenge)
+				}
+				if strings.Contains(rec.Body.String(), leak) || strings.Contains(rec.Body.String(), "echoing") {
+					t.Errorf("request %d: the answer's body passes on the token or the endpoint's body: %q", i, rec.Body.String())
+				}
+			}
+			mu.Lock()
+			got := calls[tc.path]
+			mu.Unlock()
+			if got != tc.calls {
+				t.Errorf("endpoint calls = %d, want %d", got, tc.calls)
+			}
+			wantNext := 0
+			if tc.status == pass {
+				wantNext = 2
+			}
+			if next.count() != wantNext {
+				t.Errorf("backend requests = %d, want %d", next.count(), wantNext)
+			}
+		})
+	}
+	if n := atomic.LoadInt64(&targetCalls); n != 0 {
+		t.Errorf("the redirect target got %d requests, want none: redirects carry the token and credentials", n)
+	}
+}
+
+// testOutage: the endpoint goes down and comes back on the same address. Meanwhile a new
+// token gets 503, a cached one is served stale (staleIfError) until its exp and no further,
+// and the log has one line per interval, not one per request. Once the endpoint is back,
+// requests pass again, with the same middleware.
+func testOutage(t *testing.T, logs *lockedBuffer) {
+	clk := &clock{t: time.Unix(time.Now().Unix(), 0)}
+	as := newAuthServer(t)
+	cached, fresh := leak+"-cached", leak+"-new"
+	as.answer(cached, withClaim("exp", clk.now().Add(90*time.Second).Unix()))
+	as.answer(fresh, withClaim("exp", nil))
+	config := testConfig(as.URL)
+	config.StaleIfError = "2m"
+	config.ClockSkew = "0s"
+	m, next := newMiddleware(t, config)
+	m.name = "auth@outage"
+	m.now = clk.now
+	logStart := len(logs.String())
+
+	step := func(desc, token string, want int) {
+		t.Helper()
+		if rec := serve(m, bearer(token)); rec.Code != want {
+			t.Errorf("%s: status = %d, want %d", desc, rec.Code, want)
+		}
+	}
+	step("before the outage", cached, 200)
+
+	addr := as.Listener.Addr().String()
+	as.Close()
+	clk.advance(40 * time.Second)
+	step("down: cached token past cacheTTL, within staleIfError", cached, 200)
+	for i := 0; i < 20; i++ {
+		step("down: a token never seen", fresh, 503)
+	}
+	clk.advance(60 * time.Second)
+	step("down: cached token past its exp", cached, 503)
+
+	restarted := httptest.NewUnstartedServer(http.HandlerFunc(as.serve))
+	restarted.Listener.Close()
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the endpoint cannot come back on %s: %v", addr, err)
+	}
+	restarted.Listener = listener
+	restarted.Start()
+	defer restarted.Close()
+	as.answer(cached, withClaim("exp", clk.now().Add(time.Hour).Unix()))
+	step("back: the token that was cached", cached, 200)
+	step("back: the token never seen", fresh, 200)
+
+	if as.callCount() != 3 || next.count() != 4 {
+		t.Errorf("endpoint calls = %d, backend requests = %d; want 3 and 4", as.callCount(), next.count())
+	}
+	want := []string{
+		"introspection failed, serving a cached result (staleIfError): ",
+		"introspection failed, answering 503: ",
+		"introspection works again, after 22 failed requests",
+	}
+	lines := logs.since(logStart, m.name)
+	if len(lines) != len(want) {
+		t.Fatalf("%d log lines, want %d:\n%s", len(lines), len(want), strings.Join(lines, "\n"))
+	}
+	for i, line := range lines {
+		if !strings.Contains(line, want[i]) {
+			t.Errorf("log line %d = %q, want it to say %q", i+1, line, want[i])
+		}
+	}
+	if !strings.HasSuffix(lines[1], "(21 requests failed since the last report)") {
+		t.Errorf("the second line does not count the requests it stands for: %q", lines[1])
+	}
+}
+
+// testSpoofing: identity headers reach the backend only as the plugin set them, in any
+// spelling a backend may fold together, on every path; the token goes nowhere upstream
+// when forwardAuthorization is false.
+func testSpoofing(t *testing.T) {
+	as := newAuthServer(t)
+	token := leak + "-spoof"
+	claims := activeClaims()
+	claims["evil"] = "alice\r\nX-Admin: true"
+	as.answer(token, claims)
+
+	spoofs := []string{"X-Auth-Subject", "x-auth-subject", "X_Auth_Subject", "X.Auth.Subject", "X-AUTH-SUBJECT", "x_auth.subject", "X-Auth-Evil", "X_Auth_Evil"}
+	withSpoofs := func(token string) func(*http.Request) {
+		return func(r *http.Request) {
+			if token != "" {
+				bearer(token)(r)
+			}
+			for _, name := range spoofs {
+				r.Header[name] = []string{"mallory"}
+			}
+		}
+	}
+	// identity lists what reached the backend under any spelling of the forwarded headers.
+	identity := func(r *http.Request) string {
+		var got []string
+		for name, values := range r.Header {
+			if folded := spoofName(name); folded == "x-auth-subject" || folded == "x-auth-evil" {
+				got = append(got, name+"="+strings.Join(values, ","))
+			}
+		}
+		return strings.Join(got, " ")
+	}
+	config := testConfig(as.URL)
+	config.SkipPreflight = true
+	config.ForwardHeaders = map[string]string{"X-Auth-Subject": "sub", "X-Auth-Evil": "evil"}
+
+	cases := []struct {
+		desc     string
+		request  func(*http.Request)
+		status   int
+		identity string // what the backend got, "" when nothing
+	}{
+		{"admitted: only the plugin's value, the CR/LF claim dropped", withSpoofs(token), 200, "X-Auth-Subject=alice"},
+		{"refused: the backend is not reached", withSpoofs(leak + "-unknown"), 401, ""},
+		{"preflight: passes without any of them", func(r *http.Request) { withSpoofs("")(r); preflight(r) }, 200, ""},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			m, next := newMiddleware(t, config)
+			if rec := serve(m, tc.request); rec.Code != tc.status {
+				t.Fatalf("status = %d, want %d", rec.Code, tc.status)
+			}
+			if tc.status != http.StatusOK {
+				if next.count() != 0 {
+					t.Errorf("backend reached %d times", next.count())
+				}
+				return
+			}
+			if got := identity(next.lastRequest()); got != tc.identity {
+				t.Errorf("backend identity headers = %q, want %q", got, tc.identity)
+			}
+		})
+	}
+
+	// The token's header, parameter and cookie, and the token header's other spellings.
+	sources := func(c *Config) {
+		c.TokenHeader = "X-Api-Token"
+		c.TokenQuery = "access_token"
+		c.TokenCookie = "session"
+	}
+	upstream := func(r *http.Request) string {
+		var got []string
+		for name, values := range r.Header {
+			if spoofName(name) == "x-api-token" || name == "Cookie" || name == "Authorization" {
+				got = append(got, name+"="+strings.Join(values, ","))
+			}
+		}
+		return strings.Join(got, " ") + " ?" + r.URL.RawQuery
+	}
+	forged := func(r *http.Request) {
+		r.Header["X_Api_Token"] = []string{"forged"}
+		r.Header["X.Api.Token"] = []string{"forged"}
+	}
+	removal := []struct {
+		desc      string
+		configure func(*Config)
+		request   func(*http.Request)
+		want      string
+	}{
+		{"Authorization removed", func(c *Config) { c.ForwardAuthorization = false }, bearer(token), " ?"},
+		{"header and its other spellings removed", func(c *Config) { sources(c); c.ForwardAuthorization = false },
+			func(r *http.Request) { r.Header.Set("X-Api-Token", token); forged(r) }, " ?"},
+		{"query parameter removed", func(c *Config) { sources(c); c.ForwardAuthorization = false },
+			func(r *http.Request) { r.URL.RawQuery = "a=1&access_token=" + token; forged(r) }, " ?a=1"},
+		{"cookie removed", func(c *Config) { sources(c); c.ForwardAuthorization = false },
+			func(r *http.Request) { r.Header.Set("Cookie", "theme=dark; session="+token); forged(r) }, "Cookie=theme=dark ?"},
+		{"forwarded: the checked header only", sources,
+			func(r *http.Request) { r.Header.Set("X-Api-Token", token); forged(r) }, "X-Api-Token=" + token + " ?"},
+	}
+	for _, tc := range removal {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			config := testConfig(as.URL)
+			tc.configure(config)
+			m, next := newMiddleware(t, config)
+			if rec := serve(m, tc.request); rec.Code != http.StatusOK {
+				t.Fatalf("status = %d, want 200", rec.Code)
+			}
+			if got := upstream(next.lastRequest()); got != tc.want {
+				t.Errorf("upstream got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// testTokenShapes: what a client may put where the token goes. A shape that is not one
+// b64token in one place is a 400 without calling the endpoint; a bearer token in any
+// spelling of the scheme passes, and goes upstream as the client sent it.
+func testTokenShapes(t *testing.T) {
+	token := leak + "-shape"
+	header := func(values ...string) func(*http.Request) {
+		return func(r *http.Request) { r.Header["Authorization"] = values }
+	}
+	allSources := func(c *Config) { c.TokenQuery = "access_token"; c.TokenCookie = "session" }
+	long := func(n int) string { return leak + strings.Repeat("a", n-len(leak)) }
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		request   func(*http.Request)
+		status    int
+		challenge string
+		calls     int
+	}{
+		{desc: "Bearer", request: header("Bearer " + token), status: 200, calls: 1},
+		{desc: "bearer", request: header("bearer " + token), status: 200, calls: 1},
+		{desc: "BEARER", request: header("BEARER " + token), status: 200, calls: 1},
+		{desc: "bEaReR", request: header("bEaReR " + token), status: 200, calls: 1},
+		{desc: "extra spaces after the scheme", request: header("Bearer     " + token), status: 200, calls: 1},
+		{desc: "a tab after the scheme", request: header("Bearer\t" + token), status: 400, challenge: challengeRequest},
+		{desc: "a space then a tab", request: header("Bearer \t" + token), status: 400, challenge: challengeRequest},
+		{desc: "a space inside", request: header("Bearer " + token + " x"), status: 400, challenge: challengeRequest},
+		{desc: "two Authorization headers", request: header("Bearer "+token, "Bearer "+token), status: 400, challenge: challengeRequest},
+		{desc: "Bearer and a Basic header", request: header("Bearer "+token, "Basic dXNlcjpwYXNz"), status: 400, challenge: challengeRequest},
+		{desc: "header and query at once", configure: allSources, request: func(r *http.Request) {
+			header("Bearer " + token)(r)
+			r.URL.RawQuery = "access_token=" + token
+		}, status: 400, challenge: challengeRequest},
+		{desc: "cookie and header at once", configure: allSources, request: func(r *http.Request) {
+			header("Bearer " + token)(r)
+			r.Header.Set("Cookie", "session="+token)
+		}, status: 400, challenge: challengeRequest},
+		{desc: "two cookies", configure: allSources, request: func(r *http.Request) {
+			r.Header.Set("Cookie", "session="+token+"; session="+token)
+		}, status: 400, challenge: challengeRequest},
+		{desc: "empty: Bearer alone", request: header("Bearer"), status: 400, challenge: challengeRequest},
+		{desc: "empty: Bearer and spaces", request: header("Bearer   "), status: 400, challenge: challengeRequest},
+		{desc: "empty: query parameter", configure: allSources, request: func(r *http.Request) { r.URL.RawQuery = "access_token=" },
+			status: 400, challenge: challengeRequest},
+		{desc: "empty: cookie", configure: allSources, request: func(r *http.Request) { r.Header.Set("Cookie", "session=") },
+			status: 400, challenge: challengeRequest},
+		{desc: "empty header value", request: header(""), status: 401, challenge: challenge},
+		{desc: "non-ASCII", request: header("Bearer " + token + "ö"), status: 400, challenge: challengeRequest},
+		{desc: "b64token padding", request: header("Bearer " + token + "=="), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "padding inside", request: header("Bearer " + token + "=x"), status: 400, challenge: challengeRequest},
+		{desc: "8,192 bytes: maxTokenLength", request: header("Bearer " + long(8192)), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "8,193 bytes", request: header("Bearer " + long(8193)), status: 400, challenge: challengeRequest},
+		{desc: "8,193 bytes in a cookie", configure: allSources, request: func(r *http.Request) { r.Header.Set("Cookie", "session="+long(8193)) },
+			status: 400, challenge: challengeRequest},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer(token, activeClaims())
+			config := testConfig(as.URL)
+			if tc.configure != nil {
+				tc.configure(config)
+			}
+			m, next := newMiddleware(t, config)
+			req := httptest.NewRequest(http.MethodGet, "http://api.example/anything", nil)
+			tc.request(req)
+			sent := req.Header.Get("Authorization")
+			rec := httptest.NewRecorder()
+			m.ServeHTTP(rec, req)
+
+			if rec.Code != tc.status || rec.Header().Get("WWW-Authenticate") != tc.challenge {
+				t.Errorf("status %d, challenge %q; want %d, %q", rec.Code, rec.Header().Get("WWW-Authenticate"), tc.status, tc.challenge)
+			}
+			if as.callCount() != tc.calls {
+				t.Errorf("endpoint calls = %d, want %d", as.callCount(), tc.calls)
+			}
+			if _, form := as.lastCall(); tc.calls > 0 && !strings.HasPrefix(form.Get("token"), leak) {
+				t.Errorf("the endpoint was asked about %q", form.Get("token"))
+			}
+			if tc.status != http.StatusOK {
+				if next.count() != 0 {
+					t.Errorf("backend reached %d times", next.count())
+				}
+				return
+			}
+			if got := next.lastRequest().Header.Get("Authorization"); got != sent {
+				t.Errorf("upstream Authorization = %q, want it as sent, %q", got, sent)
+			}
+		})
+	}
+}
+
+// testFloods: random tokens cannot grow memory past cacheSize or push out the tokens in
+// use, and a slow endpoint cannot make the plugin pile up calls: past
+// maxConcurrentIntrospections a new token gets 503 at once.
+func testFloods(t *testing.T, logs *lockedBuffer) {
+	t.Run("random tokens answered inactive", func(t *testing.T) {
+		as := newAuthServer(t)
+		hot := leak + "-hot"
+		as.answer(hot, activeClaims())
+		config := testConfig(as.URL)
+		config.CacheSize = 50
+		m, _ := newMiddleware(t, config)
+		for i := 0; i < 500; i++ {
+			if i%10 == 0 {
+				if rec := serve(m, bearer(hot)); rec.Code != http.StatusOK {
+					t.Fatalf("the token in use: status = %d, want 200", rec.Code)
+				}
+			}
+			if rec := serve(m, bearer(leak+"-random-"+strconv.Itoa(i))); rec.Code != http.StatusUnauthorized {
+				t.Fatalf("random token: status = %d, want 401", rec.Code)
+			}
+		}
+		if calls := as.callCount(); calls != 501 {
+			t.Errorf("endpoint calls = %d, want 501: one per random token, one for the token in use", calls)
+		}
+		if m.state.cache.len() != 50 || len(cacheKeys(m)) != 50 || len(m.state.flight.calls) != 0 {
+			t.Errorf("cache slots %d, map entries %d, calls in flight %d; want 50, 50, 0",
+				m.state.cache.len(), len(cacheKeys(m)), len(m.state.flight.calls))
+		}
+	})
+
+	t.Run("a slow endpoint: calls in flight are bounded", func(t *testing.T) {
+		const bound = 4
+		release := make(chan struct{})
+		released := false
+		unblock := func() {
+			if !released {
+				released = true
+				close(release)
+			}
+		}
+		as := newAuthServer(t)
+		// A cleanup, which runs before the server's Close waits for the handlers; not a
+		// defer: under yaegi v0.16.1 a deferred call of a func literal never returns.
+		t.Cleanup(unblock)
+		var mu sync.Mutex
+		connections := map[string]bool{} // the client ends of the connections calls came on
+		as.failWith(func(rw http.ResponseWriter, req *http.Request) {
+			mu.Lock()
+			connections[req.RemoteAddr] = true
+			mu.Unlock()
+			<-release
+			json.NewEncoder(rw).Encode(activeClaims())
+		})
+		config := testConfig(as.URL)
+		config.MaxConcurrentIntrospections = bound
+		config.Timeout = "1h" // a queued request would wait for the endpoint, not time out
+		m, next := newMiddleware(t, config)
+		m.name = "auth@flood"
+		logStart := len(logs.String())
+
+		// bound requests with new tokens hold every call the endpoint may have, and one
+		// more request waits on the first of them.
+		codes := make(chan int, bound+1)
+		for i := 0; i < bound; i++ {
+			token := leak + "-slow-" + strconv.Itoa(i)
+			go func() { codes <- serve(m, bearer(token)).Code }()
+		}
+		waitFor(t, "the endpoint to hold the calls", func() bool { return as.callCount() == bound })
+		go func() { codes <- serve(m, bearer(leak+"-slow-0")).Code }()
+		waitFor(t, "a request to wait on a call in flight", func() bool { return waiting(m) == 1 })
+
+		// Answered while the endpoint still holds the calls: nothing queues. The deadline
+		// only turns a queued request into a failure instead of a hung test.
+		for i := 0; i < 20; i++ {
+			over := make(chan *httptest.ResponseRecorder, 1)
+			token := leak + "-over-" + strconv.Itoa(i)
+			go func() { over <- serve(m, bearer(token)) }()
+			timeout := time.After(10 * time.Second)
+			select {
+			case rec := <-over:
+				if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("WWW-Authenticate") != "" {
+					t.Errorf("over the bound: status %d, challenge %q; want 503 and none", rec.Code, rec.Header().Get("WWW-Authenticate"))
+				}
+			case <-timeout:
+				t.Fatalf("a request over the bound was queued behind the calls in flight")
+			}
+		}
+		if as.callCount() != bound {
+			t.Errorf("endpoint calls = %d, want %d", as.callCount(), bound)
+		}
+
+		unblock()
+		for i := 0; i <= bound; i++ {
+			if code := <-codes; code != http.StatusOK {
+				t.Errorf("a request within the bound got %d, want 200", code)
+			}
+		}
+		if rec := serve(m, bearer(leak+"-after")); rec.Code != http.StatusOK {
+			t.Errorf("after the calls ended: status %d, want 200", rec.Code)
+		}
+		if as.callCount() != bound+1 || next.count() != bound+2 {
+			t.Errorf("endpoint calls = %d, backend requests = %d; want %d and %d", as.callCount(), next.count(), bound+1, bound+2)
+		}
+		mu.Lock()
+		if len(connections) > bound {
+			t.Errorf("connections the endpoint was called on = %d, want at most %d", len(connections), bound)
+		}
+		mu.Unlock()
+		lines := logs.since(logStart, m.name)
+		if len(lines) != 2 || !strings.Contains(lines[0], "maxConcurrentIntrospections") || !strings.Contains(lines[1], "after 20 failed requests") {
+			t.Errorf("log lines:\n%s\nwant one that names maxConcurrentIntrospections and one when calls succeed again", strings.Join(lines, "\n"))
+		}
+	})
+}
+
+// waitFor polls until cond holds. Its deadline only keeps a broken build from hanging;
+// nothing is timed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
