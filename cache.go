@@ -61,14 +61,15 @@ type entry struct {
 // and evicts the first entry that is unused or expired. There is no expiry goroutine (Traefik
 // v2 never cancels the ctx it gives New): expired entries are skipped, then swept.
 type cache struct {
-	entries sync.Map   // key → *entry
-	mu      sync.Mutex // serialises stores
-	slots   []*entry
-	hand    int
+	entries  sync.Map   // key → *entry
+	mu       sync.Mutex // serialises stores
+	slots    []*entry   // grown as entries come, up to capacity: a large cacheSize costs nothing until used
+	capacity int
+	hand     int
 }
 
 func newCache(capacity int) *cache {
-	return &cache{slots: make([]*entry, capacity)}
+	return &cache{capacity: capacity}
 }
 
 // get returns the entry for key that is live at now, or nil.
@@ -87,29 +88,32 @@ func (c *cache) get(key string, now int64) *entry {
 	return e
 }
 
-// put stores e in the slot of the entry it replaces, or in the one the hand frees.
+// put stores e in the slot of the entry it replaces, in a new slot while there is room, or
+// in the one the hand frees.
 func (c *cache) put(e *entry, now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if v, ok := c.entries.Load(e.key); ok {
 		e.slot = v.(*entry).slot
+		c.slots[e.slot] = e
+	} else if len(c.slots) < c.capacity {
+		e.slot = len(c.slots)
+		c.slots = append(c.slots, e)
 	} else {
 		e.slot = c.sweep(now)
+		c.slots[e.slot] = e
 	}
-	c.slots[e.slot] = e
 	c.entries.Store(e.key, e)
 }
 
-// sweep moves the hand on to a free slot, evicting the first entry that is expired or was
-// not used since the hand last passed it. It stops within two turns: the first clears flags.
+// sweep moves the hand over the full slots to the first entry that is expired or was not
+// used since the hand last passed it, and evicts it. It stops within two turns: the first
+// clears flags.
 func (c *cache) sweep(now int64) int {
 	for {
 		slot := c.hand
 		c.hand = (c.hand + 1) % len(c.slots)
 		e := c.slots[slot]
-		if e == nil {
-			return slot
-		}
 		if now < e.deadline && e.used.Load() {
 			e.used.Store(false)
 			continue
@@ -120,41 +124,33 @@ func (c *cache) sweep(now int64) int {
 	}
 }
 
-// resize changes the capacity, keeping the entries stored last.
+// resize changes the capacity, keeping the entries stored last: walking back from the hand
+// meets them first.
 func (c *cache) resize(capacity int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if capacity == len(c.slots) {
+	if capacity == c.capacity {
 		return
 	}
-	slots := make([]*entry, capacity)
-	kept := 0
+	var slots []*entry
 	for i := 1; i <= len(c.slots); i++ {
 		e := c.slots[(c.hand-i+len(c.slots))%len(c.slots)]
-		switch {
-		case e == nil:
-		case kept == capacity:
+		if len(slots) == capacity {
 			c.entries.Delete(e.key)
-		default:
-			e.slot = kept
-			slots[kept] = e
-			kept++
+			continue
 		}
+		e.slot = len(slots)
+		slots = append(slots, e)
 	}
 	c.slots = slots
-	c.hand = kept % capacity
+	c.capacity = capacity
+	c.hand = 0
 }
 
 func (c *cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := 0
-	for _, e := range c.slots {
-		if e != nil {
-			n++
-		}
-	}
-	return n
+	return len(c.slots)
 }
 
 var (

@@ -1,7 +1,13 @@
 package introspection
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -64,4 +70,95 @@ func FuzzParseResult(f *testing.F) {
 			claimValue(res.claims[name])
 		}
 	})
+}
+
+// FuzzConfig: whatever configuration Traefik decodes (the fuzzer writes it as JSON, the
+// form a CRD takes), New never panics and allocates nothing in proportion to cacheSize, its
+// errors name a key and never show the secret, and a middleware it accepts answers a request
+// without a token with a well-formed 401. File paths point at one small file: the fuzzer
+// may not read the disk.
+func FuzzConfig(f *testing.F) {
+	for _, seed := range []string{
+		`{"endpoint":"https://auth.example/introspect","clientId":"app","clientSecret":"x"}`,
+		`{"endpoint":"http://127.0.0.1:9/i","authMethod":"none","cacheSize":1,"maxTokenLength":1}`,
+		`{"endpoint":"https://a/","clientId":"a","clientSecret":"b","timeout":"1ns","clockSkew":"2562047h",` +
+			`"cacheTTL":"0s","negativeCacheTTL":"1h","staleIfError":"1m","realm":"api","maxConcurrentIntrospections":1}`,
+		`{"endpoint":"https://a/","clientId":"a","clientSecretFile":"f","caFile":"f","tokenHeader":"X_Token",` +
+			`"tokenQuery":"t","tokenCookie":"c","forwardHeaders":{"X-Sub":"sub","x.sub":"sub"},"headers":{"Host":"h","X-T":"1"}}`,
+		`{"endpoint":"https://a/","clientId":"a","clientSecret":"b","requiredScopes":["read write"," "],"audiences":["x"],"issuers":[""]}`,
+		`{"endpoint":"https://u:p@a/","authMethod":"client_secret_post"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	file := filepath.Join(f.TempDir(), "file")
+	if err := os.WriteFile(file, []byte(fuzzSecret+"\n"), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	keys := configKeys()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		config := CreateConfig()
+		if json.Unmarshal(data, config) != nil || strings.Contains(string(data), fuzzSecret) {
+			return
+		}
+		if config.ClientSecret != "" {
+			config.ClientSecret = fuzzSecret
+		}
+		if config.ClientSecretFile != "" {
+			config.ClientSecretFile = file
+		}
+		if config.CAFile != "" {
+			config.CAFile = file
+		}
+		handler, err := New(context.Background(), http.NotFoundHandler(), config, "fuzz")
+		forgetSharedState()
+		if err != nil {
+			if strings.Contains(err.Error(), fuzzSecret) {
+				t.Fatalf("the error shows the secret: %v", err)
+			}
+			if !namesAny(err.Error(), keys) {
+				t.Fatalf("the error names no key: %v", err)
+			}
+			return
+		}
+		if n := cap(handler.(*middleware).state.cache.slots); n > 0 {
+			t.Fatalf("New made room for %d cache entries before any came", n)
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://api.example/", nil))
+		challenge := rec.Header().Get("WWW-Authenticate")
+		if rec.Code != http.StatusUnauthorized || !strings.HasPrefix(challenge, `Bearer realm="`) || strings.ContainsAny(challenge, controlChars) {
+			t.Fatalf("no token: status %d, challenge %q", rec.Code, challenge)
+		}
+	})
+}
+
+const fuzzSecret = "fuzz-secret-marker"
+
+// configKeys lists the keys as users write them, from the mapstructure tags.
+func configKeys() []string {
+	typ := reflect.TypeOf(Config{})
+	names := make([]string, 0, typ.NumField())
+	for i := 0; i < typ.NumField(); i++ {
+		names = append(names, typ.Field(i).Tag.Get("mapstructure"))
+	}
+	return names
+}
+
+func namesAny(s string, keys []string) bool {
+	for _, key := range keys {
+		if strings.Contains(s, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// forgetSharedState empties the registry, which otherwise keeps one cache per endpoint the
+// fuzzer invents.
+func forgetSharedState() {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	for key := range registry {
+		delete(registry, key)
+	}
 }
