@@ -301,7 +301,7 @@ func testOutage(t *testing.T, logs *lockedBuffer) {
 	want := []string{
 		"introspection failed, serving a cached result (staleIfError): ",
 		"introspection failed, answering 503: ",
-		"introspection works again, after 22 failed requests",
+		"introspection works again (failed requests meanwhile: 22)",
 	}
 	lines := logs.since(logStart, m.name)
 	if len(lines) != len(want) {
@@ -312,7 +312,7 @@ func testOutage(t *testing.T, logs *lockedBuffer) {
 			t.Errorf("log line %d = %q, want it to say %q", i+1, line, want[i])
 		}
 	}
-	if !strings.HasSuffix(lines[1], "(21 requests failed since the last report)") {
+	if !strings.HasSuffix(lines[1], "(failed requests since the last report: 21)") {
 		t.Errorf("the second line does not count the requests it stands for: %q", lines[1])
 	}
 }
@@ -633,7 +633,7 @@ func testFloods(t *testing.T, logs *lockedBuffer) {
 		}
 		mu.Unlock()
 		lines := logs.since(logStart, m.name)
-		if len(lines) != 2 || !strings.Contains(lines[0], "maxConcurrentIntrospections") || !strings.Contains(lines[1], "after 20 failed requests") {
+		if len(lines) != 2 || !strings.Contains(lines[0], "maxConcurrentIntrospections") || !strings.Contains(lines[1], "(failed requests meanwhile: 20)") {
 			t.Errorf("log lines:\n%s\nwant one that names maxConcurrentIntrospections and one when calls succeed again", strings.Join(lines, "\n"))
 		}
 	})

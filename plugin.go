@@ -673,7 +673,7 @@ func (l *failureLog) failed(name, outcome string, err error, now int64) {
 	}
 	more := ""
 	if l.unlogged > 1 {
-		more = fmt.Sprintf(" (%d requests failed since the last report)", l.unlogged)
+		more = fmt.Sprintf(" (failed requests since the last report: %d)", l.unlogged)
 	}
 	log.Printf("%s: introspection failed, %s: %v%s", name, outcome, err, more)
 	l.lastLine = now
@@ -688,7 +688,7 @@ func (l *failureLog) succeeded(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.total > 0 {
-		log.Printf("%s: introspection works again, after %d failed requests", name, l.total)
+		log.Printf("%s: introspection works again (failed requests meanwhile: %d)", name, l.total)
 	}
 	l.total = 0
 	l.unlogged = 0

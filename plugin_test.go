@@ -967,6 +967,7 @@ func TestNewErrors(t *testing.T) {
 		{"staleIfError", func(c *Config) { c.StaleIfError = "x" }, `staleIfError "x"`},
 		{"cacheSize zero", func(c *Config) { c.CacheSize = 0 }, "cacheSize 0"},
 		{"maxTokenLength zero", func(c *Config) { c.MaxTokenLength = 0 }, "maxTokenLength 0"},
+		{"maxConcurrentIntrospections zero", func(c *Config) { c.MaxConcurrentIntrospections = 0 }, "maxConcurrentIntrospections 0"},
 		{"tokenHeader invalid", func(c *Config) { c.TokenHeader = "X Token" }, `tokenHeader "X Token"`},
 		{"no token source", func(c *Config) { c.TokenHeader = "" }, "tokenHeader, tokenQuery and tokenCookie"},
 		{"realm with a quote", func(c *Config) { c.Realm = `a"b` }, `realm "a\"b"`},

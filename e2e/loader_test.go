@@ -794,6 +794,7 @@ func TestConfigMistakes(t *testing.T) {
 			"clientSecret", []string{"clientSecret is missing", "client_secret_basic"},
 		},
 		{"unknown authMethod", map[string]string{"authMethod": "client_secret_jwt"}, "", []string{"authMethod", "client_secret_jwt"}},
+		{"no room for calls", map[string]string{"maxConcurrentIntrospections": "0"}, "", []string{"maxConcurrentIntrospections 0"}},
 		{
 			"credentials in the endpoint", map[string]string{"endpoint": "https://traefik:" + secret + "@auth.example.com/introspect"},
 			"", []string{"endpoint", "<userinfo>@auth.example.com"},
