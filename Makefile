@@ -87,3 +87,4 @@ FUZZTIME ?= 1m
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME) .
 	go test -run '^$$' -fuzz '^FuzzParseResult$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) .
