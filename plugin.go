@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -654,7 +653,6 @@ const failureLogInterval = int64(10 * time.Second)
 // failureLogInterval saying how many requests it stands for, and one line when a call
 // succeeds again. An outage under load would otherwise write a line per request.
 type failureLog struct {
-	failing  atomic.Bool // read by every successful call, so it takes no lock
 	mu       sync.Mutex
 	lastLine int64 // Unix ns
 	unlogged int   // failed requests since the last line
@@ -665,7 +663,6 @@ type failureLog struct {
 func (l *failureLog) failed(name, outcome string, err error, now int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.failing.Store(true)
 	l.total++
 	l.unlogged++
 	if l.total > 1 && now-l.lastLine < failureLogInterval {
@@ -682,15 +679,12 @@ func (l *failureLog) failed(name, outcome string, err error, now int64) {
 
 // succeeded reports a call that got an answer, which ends a run of failures.
 func (l *failureLog) succeeded(name string) {
-	if !l.failing.Load() {
-		return
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total > 0 {
-		log.Printf("%s: introspection works again (failed requests meanwhile: %d)", name, l.total)
+	if l.total == 0 {
+		return
 	}
+	log.Printf("%s: introspection works again (failed requests meanwhile: %d)", name, l.total)
 	l.total = 0
 	l.unlogged = 0
-	l.failing.Store(false)
 }
