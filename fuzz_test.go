@@ -2,6 +2,8 @@ package introspection
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -87,6 +89,9 @@ func FuzzConfig(f *testing.F) {
 			`"tokenQuery":"t","tokenCookie":"c","forwardHeaders":{"X-Sub":"sub","x.sub":"sub"},"headers":{"Host":"h","X-T":"1"}}`,
 		`{"endpoint":"https://a/","clientId":"a","clientSecret":"b","requiredScopes":["read write"," "],"audiences":["x"],"issuers":[""]}`,
 		`{"endpoint":"https://u:p@a/","authMethod":"client_secret_post"}`,
+		`{"endpoint":"https://a/","clientId":"a","authMethod":"private_key_jwt","privateKeyFile":"k","signingAlg":"PS256","keyId":"1",` +
+			`"assertionAudience":"https://a","responseFormat":"jwt","responseKeysFile":"k","forwardIntrospectionJWT":"X-Jwt","optional":true}`,
+		`{"endpoint":"https://a/","clientId":"a","authMethod":"tls_client_auth","tlsCertFile":"c","tlsKeyFile":"k"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -94,6 +99,9 @@ func FuzzConfig(f *testing.F) {
 	if err := os.WriteFile(file, []byte(fuzzSecret+"\n"), 0o600); err != nil {
 		f.Fatal(err)
 	}
+	rsaKey := writePEM(f, "rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(testRSAKey))
+	jwks := writeFile(f, "jwks.json", `{"keys":[{"kty":"RSA","n":"`+base64.RawURLEncoding.EncodeToString(testRSAKey.N.Bytes())+`","e":"AQAB"}]}`)
+	certFile, certKey := writeCertFiles(f, testCert(f, "fuzz", nil, x509.ExtKeyUsageClientAuth))
 	keys := configKeys()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		config := CreateConfig()
@@ -108,6 +116,17 @@ func FuzzConfig(f *testing.F) {
 		}
 		if config.CAFile != "" {
 			config.CAFile = file
+		}
+		for _, path := range []struct {
+			key  *string
+			file string
+		}{
+			{&config.PrivateKeyFile, rsaKey}, {&config.ResponseKeysFile, jwks},
+			{&config.TLSCertFile, certFile}, {&config.TLSKeyFile, certKey},
+		} {
+			if *path.key != "" {
+				*path.key = path.file
+			}
 		}
 		handler, err := New(context.Background(), http.NotFoundHandler(), config, "fuzz")
 		forgetSharedState()
@@ -126,6 +145,12 @@ func FuzzConfig(f *testing.F) {
 		rec := httptest.NewRecorder()
 		handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://api.example/", nil))
 		challenge := rec.Header().Get("WWW-Authenticate")
+		if config.Optional {
+			if rec.Code != http.StatusNotFound || challenge != "" {
+				t.Fatalf("optional, no token: status %d, challenge %q; want the next handler's 404", rec.Code, challenge)
+			}
+			return
+		}
 		if rec.Code != http.StatusUnauthorized || !strings.HasPrefix(challenge, `Bearer realm="`) || strings.ContainsAny(challenge, controlChars) {
 			t.Fatalf("no token: status %d, challenge %q", rec.Code, challenge)
 		}

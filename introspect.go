@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -32,6 +31,19 @@ type introspector struct {
 	// Every request's header, built once: the extra headers, Content-Type, Accept and the
 	// client_secret_basic credentials.
 	header http.Header
+	// The keys to check when the endpoint refuses us, for the authMethod.
+	credentialKeys string
+
+	// private_key_jwt: a fresh assertion per call (RFC 7523 §3: a jti the server may refuse
+	// to see twice, an exp soon after).
+	signer            *signer
+	clientID          string
+	assertionAudience string
+
+	// responseFormat jwt: only answers signed by one of responseKeys are read (RFC 9701).
+	responseKeys    []publicKey
+	responseIssuers []string // the issuers key: the answer's iss must be one of them when set
+	clockSkew       int64
 }
 
 const (
@@ -52,6 +64,7 @@ type result struct {
 	notAfter  int64
 	notBefore int64
 	claims    map[string]interface{}
+	signed    string // responseFormat jwt: the verified answer, for forwardIntrospectionJWT
 }
 
 // basicCredentials encodes client_secret_basic: RFC 6749 §2.3.1 form-urlencodes the id
@@ -63,14 +76,10 @@ func basicCredentials(clientID, clientSecret string) string {
 
 // newHTTPClient builds the one client an endpoint gets: redirects are never followed,
 // since Go re-sends a POST body (the token) on 307/308 (CVE-2023-45289, CVE-2024-45336).
-func newHTTPClient(sslVerify bool, roots *x509.CertPool, maxCalls int) *http.Client {
+func newHTTPClient(tlsConfig *tls.Config, maxCalls int) *http.Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = maxCalls // one host takes all the calls: each may keep its connection
-	transport.TLSClientConfig = &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		RootCAs:            roots,
-		InsecureSkipVerify: !sslVerify, //nolint:gosec // the sslVerify key, on by default
-	}
+	transport.TLSClientConfig = tlsConfig
 	return &http.Client{
 		Transport: transport,
 		// Named parameters: yaegi v0.16.1 panics calling a func literal with unnamed ones.
@@ -80,14 +89,22 @@ func newHTTPClient(sslVerify bool, roots *x509.CertPool, maxCalls int) *http.Cli
 	}
 }
 
-// introspect asks the endpoint about token (RFC 7662 §2.1). Any answer that is not a
-// 200 with a JSON object whose "active" is a boolean is an error: never "inactive".
-func (in *introspector) introspect(ctx context.Context, token string) (*result, error) {
+// introspect asks the endpoint about token (RFC 7662 §2.1) at now (Unix ns). Any answer
+// that is not a 200 with a JSON object whose "active" is a boolean is an error: never
+// "inactive"; with responseFormat jwt, so is any answer not signed as RFC 9701 says.
+func (in *introspector) introspect(ctx context.Context, token string, now int64) (*result, error) {
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
 
 	// The token goes in the body only, never in the URL (RFC 7662 §4).
 	body := "token=" + url.QueryEscape(token) + in.formSuffix
+	if in.signer != nil {
+		assertion, err := in.assertion(now)
+		if err != nil {
+			return nil, fmt.Errorf("signing the client assertion: %w", err)
+		}
+		body += "&client_assertion_type=" + url.QueryEscape(assertionType) + "&client_assertion=" + assertion
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, strings.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -110,18 +127,109 @@ func (in *introspector) introspect(ctx context.Context, token string) (*result, 
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
 		// RFC 7662 §2.3: a 401 is about us, the caller, not about the token.
-		return nil, errors.New("the endpoint refused our client credentials (401): check clientId, clientSecret and authMethod")
+		return nil, fmt.Errorf("the endpoint refused our client credentials (401): check %s", in.credentialKeys)
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("the endpoint answered status %d", resp.StatusCode)
 	case len(data) > maxResponseBytes:
 		return nil, fmt.Errorf("the endpoint's answer is over %d bytes", maxResponseBytes)
 	}
+	if in.responseKeys != nil {
+		return in.parseSigned(data, now)
+	}
 	return parseResult(data)
 }
 
-// parseResult reads an RFC 7662 §2.2 response. Members it does not know are kept for
-// forwardHeaders and otherwise ignored.
+// assertionType is RFC 7523 §2.2's client_assertion_type.
+const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// assertionLifetime is how long a client assertion is valid: a minute, as servers such as
+// Keycloak and Okta demand, enough for one call and its retries.
+const assertionLifetime = 60
+
+// assertion is a private_key_jwt client assertion (RFC 7523 §3): the client is its iss and
+// sub, the server its aud.
+func (in *introspector) assertion(now int64) (string, error) {
+	jti, err := randomID()
+	if err != nil {
+		return "", err
+	}
+	iat := now / int64(time.Second)
+	return in.signer.sign(map[string]interface{}{
+		"iss": in.clientID,
+		"sub": in.clientID,
+		"aud": in.assertionAudience,
+		"jti": jti,
+		"iat": iat,
+		"exp": iat + assertionLifetime,
+	})
+}
+
+// parseSigned reads an RFC 9701 answer: a JWT of type token-introspection+jwt signed by a
+// responseKeys key (§5), issued for us (aud is our client id) just now (iat), whose
+// token_introspection member is the RFC 7662 answer. The JWT itself is kept for
+// forwardIntrospectionJWT.
+func (in *introspector) parseSigned(data []byte, now int64) (*result, error) {
+	jws := strings.TrimSpace(string(data))
+	header, payload, err := verifyJWS(jws, in.responseKeys)
+	if err != nil {
+		return nil, err
+	}
+	// RFC 7515 §4.1.9 lets typ drop its "application/" prefix.
+	if typ, _ := header["typ"].(string); !strings.EqualFold(strings.TrimPrefix(strings.ToLower(typ), "application/"), "token-introspection+jwt") {
+		return nil, fmt.Errorf("the signed answer's typ %q is not token-introspection+jwt", typ)
+	}
+	claims, err := decodeObject(payload)
+	if err != nil {
+		return nil, err
+	}
+	iss, _ := claims["iss"].(string)
+	switch {
+	case iss == "":
+		return nil, errors.New(`the signed answer has no "iss"`)
+	case len(in.responseIssuers) > 0 && !contains(in.responseIssuers, iss):
+		return nil, fmt.Errorf("the signed answer's iss %q is not in issuers", iss)
+	case !contains(stringList(claims["aud"]), in.clientID):
+		return nil, errors.New(`the signed answer's "aud" is not our clientId`)
+	}
+	// iat must be now, give or take clockSkew, plus the time the call may take: an older
+	// answer may be a replay.
+	iat, err := numericDate(claims, "iat", math.MinInt64)
+	switch {
+	case err != nil:
+		return nil, err
+	case iat == math.MinInt64:
+		return nil, errors.New(`the signed answer has no "iat"`)
+	case iat < now-in.clockSkew-int64(in.timeout) || iat > now+in.clockSkew:
+		return nil, fmt.Errorf("the signed answer's iat is %v off our clock, beyond clockSkew", time.Duration(iat-now))
+	}
+	if exp, err := numericDate(claims, "exp", math.MaxInt64); err != nil || exp < now-in.clockSkew {
+		return nil, errors.New(`the signed answer's "exp" has passed`)
+	}
+	inner, ok := claims["token_introspection"].(map[string]interface{})
+	if !ok {
+		return nil, errors.New(`the signed answer has no "token_introspection" object`)
+	}
+	res, err := readResult(inner)
+	if err != nil {
+		return nil, err
+	}
+	if res.active {
+		res.signed = jws
+	}
+	return res, nil
+}
+
+// parseResult reads an RFC 7662 §2.2 response.
 func parseResult(data []byte) (*result, error) {
+	claims, err := decodeObject(data)
+	if err != nil {
+		return nil, err
+	}
+	return readResult(claims)
+}
+
+// decodeObject reads one JSON object and nothing after it.
+func decodeObject(data []byte) (map[string]interface{}, error) {
 	var claims map[string]interface{}
 	decoder := json.NewDecoder(bytes.NewReader(data))
 	decoder.UseNumber() // keeps large integer claims exact for forwardHeaders
@@ -131,7 +239,12 @@ func parseResult(data []byte) (*result, error) {
 	if _, err := decoder.Token(); err != io.EOF {
 		return nil, errors.New("the endpoint's answer has data after its JSON object")
 	}
+	return claims, nil
+}
 
+// readResult checks an RFC 7662 §2.2 answer's members. Members it does not know are kept
+// for forwardHeaders and otherwise ignored.
+func readResult(claims map[string]interface{}) (*result, error) {
 	// Only a JSON true is active; "true", 1, null or nothing is a broken answer (symfony PR #65881).
 	active, ok := claims["active"].(bool)
 	if !ok {

@@ -6,6 +6,7 @@ package introspection
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -52,7 +53,17 @@ type Config struct {
 	SkipPreflight        bool              `json:"skipPreflight,omitempty" mapstructure:"skipPreflight"`
 	MaxTokenLength       int               `json:"maxTokenLength,omitempty" mapstructure:"maxTokenLength"`
 	// Bounds the calls in flight to the endpoint, shared by the instances that share its cache.
-	MaxConcurrentIntrospections int `json:"maxConcurrentIntrospections,omitempty" mapstructure:"maxConcurrentIntrospections"`
+	MaxConcurrentIntrospections int    `json:"maxConcurrentIntrospections,omitempty" mapstructure:"maxConcurrentIntrospections"`
+	PrivateKeyFile              string `json:"privateKeyFile,omitempty" mapstructure:"privateKeyFile"`
+	SigningAlg                  string `json:"signingAlg,omitempty" mapstructure:"signingAlg"`
+	KeyID                       string `json:"keyId,omitempty" mapstructure:"keyId"`
+	AssertionAudience           string `json:"assertionAudience,omitempty" mapstructure:"assertionAudience"`
+	TLSCertFile                 string `json:"tlsCertFile,omitempty" mapstructure:"tlsCertFile"`
+	TLSKeyFile                  string `json:"tlsKeyFile,omitempty" mapstructure:"tlsKeyFile"`
+	ResponseFormat              string `json:"responseFormat,omitempty" mapstructure:"responseFormat"`
+	ResponseKeysFile            string `json:"responseKeysFile,omitempty" mapstructure:"responseKeysFile"`
+	ForwardIntrospectionJWT     string `json:"forwardIntrospectionJWT,omitempty" mapstructure:"forwardIntrospectionJWT"`
+	Optional                    bool   `json:"optional,omitempty" mapstructure:"optional"`
 }
 
 // CreateConfig returns the defaults. Maps and slices are new on every call: Traefik's
@@ -81,6 +92,8 @@ func CreateConfig() *Config {
 		// beyond what most authorization servers answer, while a hung endpoint holds no more
 		// than 128 requests and sockets.
 		MaxConcurrentIntrospections: 128,
+		SigningAlg:                  "RS256",
+		ResponseFormat:              formatJSON,
 	}
 }
 
@@ -89,6 +102,15 @@ const (
 	authBasic = "client_secret_basic"
 	authPost  = "client_secret_post"
 	authNone  = "none"
+	// RFC 7523 §2.2 and RFC 8705 §2.1: a private key or a TLS client certificate instead of a secret.
+	authPrivateKeyJWT = "private_key_jwt"
+	authTLS           = "tls_client_auth"
+)
+
+// The response formats: RFC 7662's JSON, or RFC 9701's signed JWT.
+const (
+	formatJSON = "json"
+	formatJWT  = "jwt"
 )
 
 const (
@@ -134,6 +156,8 @@ type middleware struct {
 	maxTokenLength       int
 	skipPreflight        bool
 	forwardAuthorization bool
+	optional             bool   // a request without a token passes, anonymous
+	forwardJWT           string // canonical forwardIntrospectionJWT; "" when off
 
 	// Durations in nanoseconds, as int64 like the times they are compared with: under yaegi
 	// each time.Time or time.Duration method is a call, integer arithmetic is not.
@@ -177,6 +201,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		maxTokenLength:       config.MaxTokenLength,
 		skipPreflight:        config.SkipPreflight,
 		forwardAuthorization: config.ForwardAuthorization,
+		optional:             config.Optional,
 		audiences:            cleanList(config.Audiences),
 		issuers:              cleanList(config.Issuers),
 		spoofable:            map[string]string{},
@@ -269,6 +294,21 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		m.forwardHeaders = append(m.forwardHeaders, forwardHeader{http.CanonicalHeaderKey(header), strings.TrimSpace(claim)})
 		m.spoofable[spoofName(header)] = ""
 	}
+	if config.ForwardIntrospectionJWT != "" {
+		name := config.ForwardIntrospectionJWT
+		switch _, taken := m.spoofable[spoofName(name)]; {
+		case config.ResponseFormat != formatJWT:
+			return nil, fmt.Errorf("forwardIntrospectionJWT %q needs responseFormat %q: only a signed answer is a JWT", name, formatJWT)
+		case !isFieldName(name):
+			return nil, fmt.Errorf("forwardIntrospectionJWT %q is not a valid header name", name)
+		case spoofName(name) == spoofName(m.tokenHeader):
+			return nil, fmt.Errorf("forwardIntrospectionJWT %q is the tokenHeader", name)
+		case taken:
+			return nil, fmt.Errorf("forwardIntrospectionJWT %q is also in forwardHeaders", name)
+		}
+		m.forwardJWT = http.CanonicalHeaderKey(name)
+		m.spoofable[spoofName(name)] = ""
+	}
 	// A backend that reads X_Api_Token as X-Api-Token would see a token nobody checked.
 	// Only for names that have such spellings: Authorization has none, and an empty
 	// spoofable keeps the usual request from looking at every header.
@@ -280,23 +320,25 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if err != nil {
 		return nil, err
 	}
-	roots, caDigest, err := readCAFile(config.CAFile)
+	tlsConfig, tlsDigest, err := transportTLS(config, endpoint.Scheme == "https")
 	if err != nil {
 		return nil, err
 	}
-	m.introspector, err = newIntrospector(config, secret, time.Duration(timeout))
+	m.introspector, err = newIntrospector(config, secret, time.Duration(timeout), m.clockSkew, m.issuers)
 	if err != nil {
 		return nil, err
 	}
 
 	// Answers are shared by everything that asks the same endpoint as the same client with
 	// the same extra headers (a Host or tenant header can select another authorization
-	// server behind one URL); the connections also depend on how the endpoint's certificate
-	// is checked. The secret is left out, so a reload with a rotated secret starts warm.
-	m.keyPrefix = config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00"
-	stateKey := m.keyPrefix + strconv.FormatBool(config.SSLVerify) + "\x00" + caDigest
+	// server behind one URL) and trusts the same answers (signed ones are checked with the
+	// keys of responseKeysFile); the connections also depend on how TLS is set up. The
+	// secret and the private key are left out, so a reload that rotates them starts warm.
+	m.keyPrefix = config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +
+		config.ResponseFormat + "\x00" + config.ResponseKeysFile + "\x00"
+	stateKey := m.keyPrefix + strconv.FormatBool(config.SSLVerify) + "\x00" + tlsDigest
 	m.state = sharedState(stateKey, config.CacheSize, config.MaxConcurrentIntrospections, func() *http.Client {
-		return newHTTPClient(config.SSLVerify, roots, config.MaxConcurrentIntrospections)
+		return newHTTPClient(tlsConfig, config.MaxConcurrentIntrospections)
 	})
 	m.introspector.client = m.state.client
 	return m, nil
@@ -325,10 +367,12 @@ func headersKey(headers map[string]string) string {
 	return strings.Join(lines, "\n")
 }
 
-// newIntrospector builds the request shape: the client authentication, the hint and the
-// extra headers. One method per request, never two (lua-resty-openidc PR #561).
-func newIntrospector(config *Config, secret string, timeout time.Duration) (*introspector, error) {
-	in := &introspector{endpoint: config.Endpoint, timeout: timeout, header: http.Header{}}
+// newIntrospector builds the request shape: the client authentication, the hint, the
+// extra headers and the answer's format. One method per request, never two
+// (lua-resty-openidc PR #561).
+func newIntrospector(config *Config, secret string, timeout time.Duration, clockSkew int64, issuers []string) (*introspector, error) {
+	in := &introspector{endpoint: config.Endpoint, timeout: timeout, header: http.Header{}, clientID: config.ClientID,
+		credentialKeys: "clientId, clientSecret and authMethod"}
 	authorization := ""
 	form := url.Values{}
 	if config.TokenTypeHint != "" {
@@ -346,15 +390,46 @@ func newIntrospector(config *Config, secret string, timeout time.Duration) (*int
 			form.Set("client_id", config.ClientID)
 			form.Set("client_secret", secret)
 		}
-	case authNone:
+	case authPrivateKeyJWT, authTLS, authNone:
 		if secret != "" {
-			return nil, fmt.Errorf("authMethod %q sends no secret, yet clientSecret or clientSecretFile is set", authNone)
+			return nil, fmt.Errorf("authMethod %q sends no secret, yet clientSecret or clientSecretFile is set", config.AuthMethod)
 		}
+	default:
+		return nil, fmt.Errorf("authMethod %q is not one of %s, %s, %s, %s, %s",
+			config.AuthMethod, authBasic, authPost, authPrivateKeyJWT, authTLS, authNone)
+	}
+	if config.ClientID == "" && (config.AuthMethod == authPrivateKeyJWT || config.AuthMethod == authTLS) {
+		return nil, fmt.Errorf("clientId is missing: authMethod %q names the client by it", config.AuthMethod)
+	}
+	if config.PrivateKeyFile != "" && config.AuthMethod != authPrivateKeyJWT {
+		return nil, fmt.Errorf("privateKeyFile %q is only read with authMethod %q", config.PrivateKeyFile, authPrivateKeyJWT)
+	}
+	switch config.AuthMethod {
+	case authPrivateKeyJWT:
+		// The client is the assertion's subject; RFC 7521 §4.2 makes client_id unnecessary.
+		if config.PrivateKeyFile == "" {
+			return nil, fmt.Errorf("privateKeyFile is missing: authMethod %q signs its assertions with it", authPrivateKeyJWT)
+		}
+		var err error
+		if in.signer, err = newSigner(config.PrivateKeyFile, config.SigningAlg, config.KeyID); err != nil {
+			return nil, err
+		}
+		in.assertionAudience = config.AssertionAudience
+		if in.assertionAudience == "" {
+			in.assertionAudience = config.Endpoint
+		}
+		in.credentialKeys = "clientId, privateKeyFile, keyId and assertionAudience"
+	case authTLS:
+		// RFC 8705 §2: the certificate authenticates, client_id says which client it is for.
+		if config.TLSCertFile == "" {
+			return nil, fmt.Errorf("tlsCertFile and tlsKeyFile are missing: authMethod %q presents that certificate", authTLS)
+		}
+		form.Set("client_id", config.ClientID)
+		in.credentialKeys = "clientId, tlsCertFile and tlsKeyFile"
+	case authNone:
 		if config.ClientID != "" {
 			form.Set("client_id", config.ClientID) // a public client names itself (RFC 6749 §3.2.1)
 		}
-	default:
-		return nil, fmt.Errorf("authMethod %q is not one of %s, %s, %s", config.AuthMethod, authBasic, authPost, authNone)
 	}
 	if len(form) > 0 {
 		in.formSuffix = "&" + form.Encode()
@@ -375,9 +450,34 @@ func newIntrospector(config *Config, secret string, timeout time.Duration) (*int
 			in.header.Set(canonical, value)
 		}
 	}
+	accept := "application/json"
+	switch config.ResponseFormat {
+	case formatJSON:
+		if config.ResponseKeysFile != "" {
+			return nil, fmt.Errorf("responseKeysFile %q is only read with responseFormat %q", config.ResponseKeysFile, formatJWT)
+		}
+	case formatJWT:
+		// RFC 9701 §4: the Accept header asks for the signed answer.
+		accept = "application/token-introspection+jwt"
+		if config.ClientID == "" {
+			return nil, fmt.Errorf("clientId is missing: responseFormat %q checks that the signed answer's aud is our clientId", formatJWT)
+		}
+		if config.ResponseKeysFile == "" {
+			return nil, fmt.Errorf("responseKeysFile is missing: responseFormat %q checks the answer's signature with its keys", formatJWT)
+		}
+		var err error
+		if in.responseKeys, err = readPublicKeys(config.ResponseKeysFile); err != nil {
+			return nil, err
+		}
+		in.responseIssuers = issuers
+		in.clockSkew = clockSkew
+	default:
+		return nil, fmt.Errorf("responseFormat %q is not %s or %s", config.ResponseFormat, formatJSON, formatJWT)
+	}
+
 	// After the extra headers, which may not replace these.
 	in.header.Set("Content-Type", "application/x-www-form-urlencoded")
-	in.header.Set("Accept", "application/json")
+	in.header.Set("Accept", accept)
 	if authorization != "" {
 		in.header.Set("Authorization", authorization)
 	}
@@ -403,22 +503,49 @@ func clientSecret(config *Config) (string, error) {
 	return secret, nil
 }
 
-// readCAFile loads the CAs trusted for the endpoint instead of the system's, and a digest
-// that tells apart the clients of two different bundles.
-func readCAFile(path string) (*x509.CertPool, string, error) {
-	if path == "" {
-		return nil, "", nil
+// transportTLS is how the endpoint's connections use TLS: the CAs of caFile instead of the
+// system's, and the client certificate of tlsCertFile (RFC 8705). The digest tells apart the
+// clients of two different bundles or certificates.
+func transportTLS(config *Config, https bool) (*tls.Config, string, error) {
+	tlsConfig := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: !config.SSLVerify, //nolint:gosec // the sslVerify key, on by default
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, "", fmt.Errorf("caFile %q: %w", path, err)
+	digest := ""
+	if config.CAFile != "" {
+		data, err := os.ReadFile(config.CAFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("caFile %q: %w", config.CAFile, err)
+		}
+		tlsConfig.RootCAs = x509.NewCertPool()
+		if !tlsConfig.RootCAs.AppendCertsFromPEM(data) {
+			return nil, "", fmt.Errorf("caFile %q holds no PEM certificate", config.CAFile)
+		}
+		digest += hexDigest(data)
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(data) {
-		return nil, "", fmt.Errorf("caFile %q holds no PEM certificate", path)
+	digest += "\x00"
+	switch {
+	case config.TLSCertFile == "" && config.TLSKeyFile == "":
+	case config.TLSKeyFile == "":
+		return nil, "", fmt.Errorf("tlsCertFile %q is set without tlsKeyFile", config.TLSCertFile)
+	case config.TLSCertFile == "":
+		return nil, "", fmt.Errorf("tlsKeyFile %q is set without tlsCertFile", config.TLSKeyFile)
+	case !https:
+		return nil, "", fmt.Errorf("tlsCertFile %q needs an https endpoint to be presented on", config.TLSCertFile)
+	default:
+		cert, err := tls.LoadX509KeyPair(config.TLSCertFile, config.TLSKeyFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("tlsCertFile %q and tlsKeyFile %q: %w", config.TLSCertFile, config.TLSKeyFile, err)
+		}
+		tlsConfig.Certificates = []tls.Certificate{cert}
+		digest += hexDigest(cert.Certificate[0])
 	}
-	digest := sha256.Sum256(data)
-	return roots, hex.EncodeToString(digest[:]), nil
+	return tlsConfig, digest, nil
+}
+
+func hexDigest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // withoutUserinfo is an endpoint as an error may show it: a password in it is a secret.
@@ -487,6 +614,11 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 
 	token, rej := m.extract(req)
 	if rej != nil {
+		// optional: no token makes an anonymous request, whose identity headers are gone.
+		if rej == errNoToken && m.optional {
+			m.next.ServeHTTP(rw, req)
+			return
+		}
 		m.reject(rw, rej)
 		return
 	}
@@ -515,6 +647,9 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		if value, ok := claimValue(res.claims[h.claim]); ok && !strings.ContainsAny(value, controlChars) {
 			req.Header[h.name] = []string{value}
 		}
+	}
+	if m.forwardJWT != "" {
+		req.Header[m.forwardJWT] = []string{res.signed}
 	}
 	if !m.forwardAuthorization {
 		m.removeToken(req)
@@ -567,7 +702,7 @@ func (m *middleware) resolve(req *http.Request, token string, now int64) (*resul
 		if again := m.state.cache.get(key, now); again != nil && now-again.storedAt < m.ttls[again.res.kind] {
 			return again.res, nil
 		}
-		res, err := m.introspector.introspect(callCtx, token)
+		res, err := m.introspector.introspect(callCtx, token, now)
 		if err == nil {
 			m.remember(key, res)
 			m.state.failures.succeeded(m.name)

@@ -2,6 +2,9 @@ package introspection
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -577,6 +580,64 @@ func TestSkipPreflight(t *testing.T) {
 	}
 }
 
+// TestOptional: with optional, a request without a bearer token passes as anonymous, with
+// no identity header a client could have forged; a token that is present is checked as always.
+func TestOptional(t *testing.T) {
+	spoofed := func(r *http.Request) {
+		r.Header.Set("X-Auth-Subject", "admin")
+		r.Header["X_Auth_Subject"] = []string{"admin"}
+	}
+	cases := []struct {
+		desc      string
+		request   func(*http.Request)
+		status    int
+		challenge string
+		subject   string // X-Auth-Subject upstream
+		calls     int
+	}{
+		{desc: "no token: anonymous", request: spoofed, status: 200},
+		{desc: "another scheme is no bearer token: anonymous", request: func(r *http.Request) {
+			spoofed(r)
+			r.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+		}, status: 200},
+		{desc: "an active token", request: func(r *http.Request) { spoofed(r); bearer("tok")(r) }, status: 200, subject: "alice", calls: 1},
+		{desc: "an inactive token", request: func(r *http.Request) { spoofed(r); bearer("bad")(r) }, status: 401, challenge: challengeToken, calls: 1},
+		{desc: "a malformed token", request: bearer("abc$def"), status: 400, challenge: challengeRequest},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer("tok", activeClaims())
+			config := testConfig(as.URL)
+			config.Optional = true
+			config.ForwardHeaders = map[string]string{"X-Auth-Subject": "sub"}
+			m, next := newMiddleware(t, config)
+
+			rec := serve(m, tc.request)
+			if rec.Code != tc.status || rec.Header().Get("WWW-Authenticate") != tc.challenge {
+				t.Errorf("status = %d, challenge %q; want %d, %q", rec.Code, rec.Header().Get("WWW-Authenticate"), tc.status, tc.challenge)
+			}
+			if as.callCount() != tc.calls {
+				t.Errorf("endpoint calls = %d, want %d", as.callCount(), tc.calls)
+			}
+			if tc.status != http.StatusOK {
+				if next.count() != 0 {
+					t.Errorf("the backend was reached")
+				}
+				return
+			}
+			upstream := next.lastRequest().Header
+			if got := upstream["X-Auth-Subject"]; upstream.Get("X-Auth-Subject") != tc.subject || len(got) > 1 {
+				t.Errorf("X-Auth-Subject = %q, want %q", got, tc.subject)
+			}
+			if _, ok := upstream["X_Auth_Subject"]; ok {
+				t.Errorf("the client's X_Auth_Subject reached the backend")
+			}
+		})
+	}
+}
+
 // TestCache: reuse within the TTLs, never past exp, counted in endpoint calls.
 func TestCache(t *testing.T) {
 	type step struct {
@@ -940,6 +1001,15 @@ func TestNewErrors(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	rsaFile := writePEM(t, "rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(testRSAKey))
+	ecDER, _ := x509.MarshalECPrivateKey(testECKey)
+	ecFile := writePEM(t, "ec.pem", "EC PRIVATE KEY", ecDER)
+	certFile, keyFile := writeCertFiles(t, testCert(t, "traefik", nil, x509.ExtKeyUsageClientAuth))
+	keysFile, _ := responseKeyFiles(t)
+	hmacFile := writeFile(t, "hmac.json", `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)
+	weakKey, _ := rsa.GenerateKey(rand.Reader, 1024)
+	weakDER, _ := x509.MarshalPKIXPublicKey(&weakKey.PublicKey)
+	weakFile := writePEM(t, "weak.pem", "PUBLIC KEY", weakDER)
 	cases := []struct {
 		desc      string
 		configure func(*Config)
@@ -978,6 +1048,46 @@ func TestNewErrors(t *testing.T) {
 		{"headers bad name", func(c *Config) { c.Headers = map[string]string{"X:Y": "1"} }, `headers: "X:Y"`},
 		{"headers CRLF", func(c *Config) { c.Headers = map[string]string{"X-Y": "a\r\nb"} }, "headers.X-Y"},
 		{"headers second authentication", func(c *Config) { c.Headers = map[string]string{"authorization": "Bearer x"} }, "headers.authorization"},
+
+		{"private_key_jwt with a secret", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.PrivateKeyFile = rsaFile }, `authMethod "private_key_jwt" sends no secret`},
+		{"private_key_jwt without a key", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = "" }, "privateKeyFile is missing"},
+		{"private_key_jwt without clientId", func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.ClientID, c.PrivateKeyFile = "private_key_jwt", "", "", rsaFile
+		}, `clientId is missing: authMethod "private_key_jwt"`},
+		{"privateKeyFile missing", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = missing }, `privateKeyFile "` + missing},
+		{"privateKeyFile not PEM", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = notPEM }, `privateKeyFile "` + notPEM + `" holds no PEM`},
+		{"privateKeyFile a certificate", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = certFile }, `holds a "CERTIFICATE" block`},
+		{"privateKeyFile with another authMethod", func(c *Config) { c.PrivateKeyFile = rsaFile }, `privateKeyFile "` + rsaFile + `" is only read with authMethod "private_key_jwt"`},
+		{"signingAlg unknown", func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.PrivateKeyFile, c.SigningAlg = "private_key_jwt", "", rsaFile, "HS256"
+		}, `signingAlg "HS256" is not one of RS256, PS256, ES256`},
+		{"signingAlg for another key", func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.PrivateKeyFile, c.SigningAlg = "private_key_jwt", "", rsaFile, "ES256"
+		}, `holds an RSA key; signingAlg "ES256" needs an EC P-256 key`},
+		{"signingAlg RS256 with an EC key", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = ecFile }, `holds an EC P-256 key; signingAlg "RS256" needs an RSA key`},
+		{"tls_client_auth without a certificate", func(c *Config) { c.AuthMethod = "tls_client_auth"; c.ClientSecret = "" }, `tlsCertFile and tlsKeyFile are missing`},
+		{"tlsCertFile without tlsKeyFile", func(c *Config) { c.TLSCertFile = certFile }, `tlsCertFile "` + certFile + `" is set without tlsKeyFile`},
+		{"tlsKeyFile without tlsCertFile", func(c *Config) { c.TLSKeyFile = keyFile }, `tlsKeyFile "` + keyFile + `" is set without tlsCertFile`},
+		{"tlsCertFile over http", func(c *Config) { c.Endpoint = "http://auth.example/"; c.TLSCertFile, c.TLSKeyFile = certFile, keyFile }, `tlsCertFile "` + certFile + `" needs an https endpoint`},
+		{"tlsKeyFile not the certificate's key", func(c *Config) { c.TLSCertFile, c.TLSKeyFile = certFile, ecFile }, `tlsCertFile "` + certFile + `" and tlsKeyFile "` + ecFile + `"`},
+		{"responseFormat unknown", func(c *Config) { c.ResponseFormat = "jws" }, `responseFormat "jws" is not json or jwt`},
+		{"responseFormat jwt without keys", func(c *Config) { c.ResponseFormat = "jwt" }, "responseKeysFile is missing"},
+		{"responseFormat jwt without clientId", func(c *Config) {
+			c.ResponseFormat, c.ResponseKeysFile, c.AuthMethod, c.ClientSecret, c.ClientID = "jwt", keysFile, "none", "", ""
+		}, `clientId is missing: responseFormat "jwt"`},
+		{"responseKeysFile with json", func(c *Config) { c.ResponseKeysFile = keysFile }, `responseKeysFile "` + keysFile + `" is only read with responseFormat "jwt"`},
+		{"responseKeysFile missing", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = missing }, `responseKeysFile "` + missing},
+		{"responseKeysFile a private key", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = rsaFile }, `responseKeysFile "` + rsaFile + `": holds a "RSA PRIVATE KEY" block`},
+		{"responseKeysFile only an HMAC key", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = hmacFile }, `responseKeysFile "` + hmacFile + `" holds no RSA or EC public key`},
+		{"responseKeysFile a weak RSA key", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = weakFile }, `an RSA key of 1024 bits is too weak`},
+		{"forwardIntrospectionJWT with json", func(c *Config) { c.ForwardIntrospectionJWT = "X-Jwt" }, `forwardIntrospectionJWT "X-Jwt" needs responseFormat "jwt"`},
+		{"forwardIntrospectionJWT bad name", func(c *Config) {
+			c.ResponseFormat, c.ResponseKeysFile, c.ForwardIntrospectionJWT = "jwt", keysFile, "X Jwt"
+		}, `forwardIntrospectionJWT "X Jwt" is not a valid header name`},
+		{"forwardIntrospectionJWT also a forwardHeader", func(c *Config) {
+			c.ResponseFormat, c.ResponseKeysFile, c.ForwardIntrospectionJWT = "jwt", keysFile, "X_Jwt"
+			c.ForwardHeaders = map[string]string{"X-Jwt": "sub"}
+		}, `forwardIntrospectionJWT "X_Jwt" is also in forwardHeaders`},
 	}
 	for _, tc := range cases {
 		tc := tc

@@ -1,0 +1,310 @@
+package introspection
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Keys are made once per test binary: a 2048-bit RSA key takes a moment. One value per
+// declaration: yaegi v0.16.1 leaves `var a, _ = f()` unset for functions other than tests.
+var (
+	testRSAKey = mustKey(rsa.GenerateKey(rand.Reader, 2048)).(*rsa.PrivateKey)
+	testECKey  = mustKey(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)).(*ecdsa.PrivateKey)
+)
+
+func mustKey(key interface{}, err error) interface{} {
+	if err != nil {
+		panic(err)
+	}
+	return key
+}
+
+// writePEM writes der as one PEM block of typ into dir and returns its path.
+func writePEM(t testing.TB, name, typ string, der []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func writeFile(t testing.TB, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// decodeJWS splits a compact JWS into its decoded header and claims, its signing input and
+// its signature.
+func decodeJWS(t *testing.T, jws string) (map[string]interface{}, map[string]interface{}, []byte, []byte) {
+	t.Helper()
+	parts := strings.Split(jws, ".")
+	if len(parts) != 3 {
+		t.Fatalf("%q is not a compact JWS", jws)
+	}
+	var header, claims map[string]interface{}
+	for i, into := range []*map[string]interface{}{&header, &claims} {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil || json.Unmarshal(raw, into) != nil {
+			t.Fatalf("part %d of the JWS is not base64url JSON: %q", i, parts[i])
+		}
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		t.Fatalf("the signature is not base64url: %v", err)
+	}
+	return header, claims, []byte(parts[0] + "." + parts[1]), sig
+}
+
+// TestPrivateKeyJWT: each call carries a fresh client assertion (RFC 7523 §2.2, §3) and no
+// secret. The assertion is checked here with the public key and the standard library alone.
+func TestPrivateKeyJWT(t *testing.T) {
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(testRSAKey)
+	ecDER, _ := x509.MarshalECPrivateKey(testECKey)
+	rsaPKCS1 := writePEM(t, "rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(testRSAKey))
+	rsaPKCS8 := writePEM(t, "rsa8.pem", "PRIVATE KEY", pkcs8)
+	ecSEC1 := writePEM(t, "ec.pem", "EC PRIVATE KEY", ecDER)
+
+	cases := []struct {
+		desc     string
+		keyFile  string
+		alg      string // signingAlg; "" keeps the default
+		kid      string
+		audience string // assertionAudience
+		wantAud  string // "" is the endpoint URL
+	}{
+		{desc: "RS256 by default, PKCS #1 key, kid", keyFile: rsaPKCS1, kid: "gw-2026"},
+		{desc: "PS256, PKCS #8 key, no kid", keyFile: rsaPKCS8, alg: "PS256"},
+		{desc: "ES256, SEC 1 key, the issuer as audience", keyFile: ecSEC1, alg: "ES256", kid: "ec-1",
+			audience: "https://issuer.example", wantAud: "https://issuer.example"},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer("tok", activeClaims())
+			as.answer("tok2", activeClaims())
+			config := testConfig(as.URL + "/introspect")
+			config.ClientSecret = ""
+			config.AuthMethod = "private_key_jwt"
+			config.PrivateKeyFile = tc.keyFile
+			config.KeyID = tc.kid
+			config.AssertionAudience = tc.audience
+			if tc.alg != "" {
+				config.SigningAlg = tc.alg
+			}
+			wantAlg, wantAud := config.SigningAlg, tc.wantAud
+			if wantAud == "" {
+				wantAud = as.URL + "/introspect"
+			}
+			m, _ := newMiddleware(t, config)
+
+			jtis := map[string]bool{}
+			for _, token := range []string{"tok", "tok2"} {
+				before := time.Now().Unix()
+				if rec := serve(m, bearer(token)); rec.Code != http.StatusOK {
+					t.Fatalf("status = %d, want 200", rec.Code)
+				}
+				req, form := as.lastCall()
+				if req.Header.Get("Authorization") != "" || form.Has("client_secret") || form.Has("client_id") {
+					t.Errorf("a second authentication beside the assertion: Authorization %q, form %v", req.Header.Get("Authorization"), form)
+				}
+				if got := form.Get("client_assertion_type"); got != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+					t.Errorf("client_assertion_type = %q", got)
+				}
+				header, claims, input, sig := decodeJWS(t, form.Get("client_assertion"))
+
+				if header["alg"] != wantAlg || header["typ"] != "JWT" {
+					t.Errorf("header = %v, want alg %s, typ JWT", header, wantAlg)
+				}
+				if kid, _ := header["kid"].(string); kid != tc.kid {
+					t.Errorf("kid = %q, want %q", kid, tc.kid)
+				}
+				if claims["iss"] != "traefik" || claims["sub"] != "traefik" || claims["aud"] != wantAud {
+					t.Errorf("iss, sub, aud = %v, %v, %v; want traefik, traefik, %s", claims["iss"], claims["sub"], claims["aud"], wantAud)
+				}
+				iat, _ := claims["iat"].(float64)
+				exp, _ := claims["exp"].(float64)
+				if int64(iat) < before || int64(iat) > time.Now().Unix() || exp <= iat || exp-iat > 60 {
+					t.Errorf("iat, exp = %v, %v; want now and at most 60 s later", claims["iat"], claims["exp"])
+				}
+				jti, _ := claims["jti"].(string)
+				if len(jti) < 16 || jtis[jti] {
+					t.Errorf("jti %q is short or repeated", jti)
+				}
+				jtis[jti] = true
+
+				digest := sha256.Sum256(input)
+				var err error
+				switch wantAlg {
+				case "RS256":
+					err = rsa.VerifyPKCS1v15(&testRSAKey.PublicKey, crypto.SHA256, digest[:], sig)
+				case "PS256":
+					err = rsa.VerifyPSS(&testRSAKey.PublicKey, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+				case "ES256":
+					if len(sig) != 64 || !ecdsa.Verify(&testECKey.PublicKey, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+						err = rsa.ErrVerification
+					}
+				}
+				if err != nil {
+					t.Errorf("the assertion's signature does not verify with the public key: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// testCert issues a certificate for cn, signed by parent (self-signed when nil).
+func testCert(t testing.TB, cn string, parent *tls.Certificate, usage x509.ExtKeyUsage) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{usage},
+		BasicConstraintsValid: true,
+		IsCA:                  parent == nil,
+	}
+	signerCert, signerKey := template, interface{}(key)
+	if parent != nil {
+		signerCert, signerKey = parent.Leaf, parent.PrivateKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, signerCert, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// writeCertFiles writes a certificate and its key as PEM files for tlsCertFile and tlsKeyFile.
+func writeCertFiles(t testing.TB, cert tls.Certificate) (string, string) {
+	t.Helper()
+	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writePEM(t, "client.pem", "CERTIFICATE", cert.Certificate[0]), writePEM(t, "client.key", "EC PRIVATE KEY", keyDER)
+}
+
+// TestMutualTLS: tls_client_auth (RFC 8705 §2) against an endpoint that requires a client
+// certificate from its CA and, as §2.1.1's PKI method does, matches its subject to the
+// client_id in the body. Without the right certificate the call fails: 503.
+func TestMutualTLS(t *testing.T) {
+	clientCA := testCert(t, "client CA", nil, x509.ExtKeyUsageClientAuth)
+	strangerCA := testCert(t, "stranger CA", nil, x509.ExtKeyUsageClientAuth)
+	certFile, keyFile := writeCertFiles(t, testCert(t, "traefik", &clientCA, x509.ExtKeyUsageClientAuth))
+	strangerCert, strangerKey := writeCertFiles(t, testCert(t, "traefik", &strangerCA, x509.ExtKeyUsageClientAuth))
+	otherCert, otherKey := writeCertFiles(t, testCert(t, "someone-else", &clientCA, x509.ExtKeyUsageClientAuth))
+
+	as := &authServer{answers: map[string]interface{}{}}
+	as.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body)) // as.serve reads it again
+		form, _ := url.ParseQuery(string(body))
+		clientID, _, _ := req.BasicAuth()
+		if id := form.Get("client_id"); id != "" {
+			clientID = id
+		}
+		if req.TLS == nil || len(req.TLS.PeerCertificates) == 0 || req.TLS.PeerCertificates[0].Subject.CommonName != clientID {
+			http.Error(rw, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		as.serve(rw, req)
+	}))
+	clientCAs := x509.NewCertPool()
+	clientCAs.AddCert(clientCA.Leaf)
+	as.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs}
+	as.StartTLS()
+	t.Cleanup(as.Close)
+	caFile := writePEM(t, "server-ca.pem", "CERTIFICATE", as.Certificate().Raw)
+
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		status    int
+		auth      string // the Authorization header the endpoint sees
+	}{
+		{desc: "tls_client_auth: the certificate and client_id, no secret", configure: func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.TLSCertFile, c.TLSKeyFile = "tls_client_auth", "", certFile, keyFile
+		}, status: 200},
+		{desc: "a certificate beside client_secret_basic", configure: func(c *Config) {
+			c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
+		}, status: 200, auth: basicCredentials("traefik", "s3cret-value")},
+		{desc: "no certificate", configure: func(c *Config) {
+			c.AuthMethod, c.ClientSecret = "none", ""
+		}, status: 503},
+		{desc: "a certificate from another CA", configure: func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.TLSCertFile, c.TLSKeyFile = "tls_client_auth", "", strangerCert, strangerKey
+		}, status: 503},
+		{desc: "another client's certificate", configure: func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.TLSCertFile, c.TLSKeyFile = "tls_client_auth", "", otherCert, otherKey
+		}, status: 503},
+	}
+	for i, tc := range cases {
+		tc := tc
+		// A token per row: the rows share the endpoint and the client id, so they would
+		// share cached answers too.
+		token := "tok" + strconv.Itoa(i)
+		as.answer(token, activeClaims())
+		t.Run(tc.desc, func(t *testing.T) {
+			calls := as.callCount()
+			config := testConfig(as.URL)
+			config.CAFile = caFile
+			tc.configure(config)
+			m, next := newMiddleware(t, config)
+			rec := serve(m, bearer(token))
+			if rec.Code != tc.status || rec.Header().Get("WWW-Authenticate") != "" {
+				t.Fatalf("status = %d, challenge %q; want %d and none", rec.Code, rec.Header().Get("WWW-Authenticate"), tc.status)
+			}
+			if tc.status != http.StatusOK {
+				if next.count() != 0 || as.callCount() != calls {
+					t.Errorf("backend requests = %d, answered calls = %d; want none", next.count(), as.callCount()-calls)
+				}
+				return
+			}
+			req, form := as.lastCall()
+			if as.callCount() != calls+1 {
+				t.Errorf("answered calls = %d, want 1", as.callCount()-calls)
+			}
+			if form.Get("client_id") != "traefik" && tc.auth == "" {
+				t.Errorf("client_id = %q, want traefik (RFC 8705 §2)", form.Get("client_id"))
+			}
+			if req.Header.Get("Authorization") != tc.auth || form.Has("client_secret") {
+				t.Errorf("Authorization = %q, client_secret %q; want %q and none", req.Header.Get("Authorization"), form.Get("client_secret"), tc.auth)
+			}
+		})
+	}
+}

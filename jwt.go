@@ -1,0 +1,402 @@
+package introspection
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"strings"
+)
+
+// The JSON Web Signatures (RFC 7515, compact form) the plugin makes, the private_key_jwt
+// client assertion (RFC 7523), and checks, the signed introspection answer (RFC 9701). Keys
+// come from files read once in New. Algorithms are an allow-list (RFC 8725 §3.1): never
+// "none", never HMAC, whose secret an attacker could take to be a public key.
+
+// signingAlgs are the algorithms a client assertion may be signed with.
+var signingAlgs = []string{"RS256", "PS256", "ES256"}
+
+// verifyAlgs are the algorithms a signed answer may carry: the RSA and ECDSA families.
+var verifyAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+
+// minRSABits is the smallest RSA key RFC 7518 §3.3 allows.
+const minRSABits = 2048
+
+// signer makes client assertions with one private key.
+type signer struct {
+	alg    string
+	header string // the encoded JOSE header, the same on every assertion
+	rsa    *rsa.PrivateKey
+	ec     *ecdsa.PrivateKey
+}
+
+// newSigner reads the private key in path (PKCS #1, PKCS #8 or SEC 1 PEM) and checks that
+// it suits alg: RSA of 2048 bits or more for RS256 and PS256, P-256 for ES256.
+func newSigner(path, alg, kid string) (*signer, error) {
+	if !contains(signingAlgs, alg) {
+		return nil, fmt.Errorf("signingAlg %q is not one of %s", alg, strings.Join(signingAlgs, ", "))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("privateKeyFile %q: %w", path, err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("privateKeyFile %q holds no PEM block", path)
+	}
+	var key interface{}
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("privateKeyFile %q holds a %q block, not a private key", path, block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("privateKeyFile %q: %w", path, err)
+	}
+
+	s := &signer{alg: alg}
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		if alg == "ES256" {
+			return nil, fmt.Errorf("privateKeyFile %q holds an RSA key; signingAlg %q needs an EC P-256 key", path, alg)
+		}
+		if k.N.BitLen() < minRSABits {
+			return nil, fmt.Errorf("privateKeyFile %q holds a %d-bit RSA key; RS256 and PS256 need %d bits or more", path, k.N.BitLen(), minRSABits)
+		}
+		s.rsa = k
+	case *ecdsa.PrivateKey:
+		if alg != "ES256" || k.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("privateKeyFile %q holds an EC %s key; signingAlg %q needs %s", path, k.Curve.Params().Name, alg, keyKindFor(alg))
+		}
+		s.ec = k
+	default:
+		return nil, fmt.Errorf("privateKeyFile %q holds neither an RSA nor an EC key", path)
+	}
+
+	header := map[string]string{"alg": alg, "typ": "JWT"}
+	if kid != "" {
+		header["kid"] = kid
+	}
+	encoded, _ := json.Marshal(header)
+	s.header = base64.RawURLEncoding.EncodeToString(encoded)
+	return s, nil
+}
+
+func keyKindFor(alg string) string {
+	if alg == "ES256" {
+		return "an EC P-256 key"
+	}
+	return "an RSA key"
+}
+
+// sign returns the compact JWS of claims.
+func (s *signer) sign(claims map[string]interface{}) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	input := s.header + "." + base64.RawURLEncoding.EncodeToString(payload)
+	digest := sha256.Sum256([]byte(input))
+	var sig []byte
+	switch s.alg {
+	case "RS256":
+		sig, err = rsa.SignPKCS1v15(rand.Reader, s.rsa, crypto.SHA256, digest[:])
+	case "PS256":
+		// RFC 7518 §3.5: the salt is as long as the hash.
+		sig, err = rsa.SignPSS(rand.Reader, s.rsa, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+	case "ES256":
+		sig, err = signES256(s.ec, digest[:])
+	}
+	if err != nil {
+		return "", err
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+// signES256 gives the JWS form of an ECDSA signature: R and S as 32 bytes each, not ASN.1
+// (RFC 7518 §3.4).
+func signES256(key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
+	r, s, err := ecdsa.Sign(rand.Reader, key, digest)
+	if err != nil {
+		return nil, err
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return sig, nil
+}
+
+// randomID is a fresh jti: 128 random bits.
+func randomID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// publicKey is a key a signed answer may be checked with. kid and alg are "" when the key
+// file does not pin them.
+type publicKey struct {
+	kid string
+	alg string
+	key interface{} // *rsa.PublicKey or *ecdsa.PublicKey
+}
+
+// readPublicKeys reads responseKeysFile: a JWK Set, a single JWK, or PEM public keys and
+// certificates. Keys for encryption and symmetric keys are skipped, never used.
+func readPublicKeys(path string) ([]publicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("responseKeysFile %q: %w", path, err)
+	}
+	var keys []publicKey
+	if trimmed := strings.TrimSpace(string(data)); strings.HasPrefix(trimmed, "{") {
+		keys, err = jwkSet([]byte(trimmed))
+	} else {
+		keys, err = pemPublicKeys(data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("responseKeysFile %q: %w", path, err)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("responseKeysFile %q holds no RSA or EC public key for signatures", path)
+	}
+	return keys, nil
+}
+
+// jwk is the part of a JSON Web Key (RFC 7517, RFC 7518 §6) the plugin reads.
+type jwk struct {
+	Kty string `json:"kty"`
+	Kid string `json:"kid"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Y   string `json:"y"`
+}
+
+func jwkSet(data []byte) ([]publicKey, error) {
+	var set struct {
+		Keys []jwk `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, errors.New("is neither a JWK Set nor a JWK")
+	}
+	if set.Keys == nil { // a single JWK
+		var one jwk
+		if err := json.Unmarshal(data, &one); err != nil || one.Kty == "" {
+			return nil, errors.New("is neither a JWK Set nor a JWK")
+		}
+		set.Keys = []jwk{one}
+	}
+	keys := make([]publicKey, 0, len(set.Keys))
+	for i := 0; i < len(set.Keys); i++ {
+		k := set.Keys[i]
+		if k.Use != "" && k.Use != "sig" {
+			continue
+		}
+		var key interface{}
+		var err error
+		switch k.Kty {
+		case "RSA":
+			key, err = rsaJWK(k)
+		case "EC":
+			key, err = ecJWK(k)
+		default:
+			continue // "oct" and the rest: never a key for an answer
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key %d (kid %q): %w", i, k.Kid, err)
+		}
+		keys = append(keys, publicKey{kid: k.Kid, alg: k.Alg, key: key})
+	}
+	return keys, nil
+}
+
+func rsaJWK(k jwk) (*rsa.PublicKey, error) {
+	n, errN := base64.RawURLEncoding.DecodeString(k.N)
+	e, errE := base64.RawURLEncoding.DecodeString(k.E)
+	if errN != nil || errE != nil || len(n) == 0 || len(e) == 0 || len(e) > 4 {
+		return nil, errors.New(`its "n" or "e" is not base64url`)
+	}
+	key := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+	if key.N.BitLen() < minRSABits || key.E < 3 {
+		return nil, fmt.Errorf("an RSA key of %d bits is too weak", key.N.BitLen())
+	}
+	return key, nil
+}
+
+func ecJWK(k jwk) (*ecdsa.PublicKey, error) {
+	curve := curveNamed(k.Crv)
+	if curve == nil {
+		return nil, fmt.Errorf("curve %q is not P-256, P-384 or P-521", k.Crv)
+	}
+	x, errX := base64.RawURLEncoding.DecodeString(k.X)
+	y, errY := base64.RawURLEncoding.DecodeString(k.Y)
+	if errX != nil || errY != nil {
+		return nil, errors.New(`its "x" or "y" is not base64url`)
+	}
+	key := &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
+	if !curve.IsOnCurve(key.X, key.Y) { //nolint:staticcheck // the check crypto/ecdh would do, for a key given as x and y
+		return nil, errors.New("its point is not on the curve")
+	}
+	return key, nil
+}
+
+func curveNamed(name string) elliptic.Curve {
+	switch name {
+	case "P-256":
+		return elliptic.P256()
+	case "P-384":
+		return elliptic.P384()
+	case "P-521":
+		return elliptic.P521()
+	}
+	return nil
+}
+
+func pemPublicKeys(data []byte) ([]publicKey, error) {
+	var keys []publicKey
+	for {
+		block, rest := pem.Decode(data)
+		if block == nil {
+			break
+		}
+		data = rest
+		var key interface{}
+		var err error
+		switch block.Type {
+		case "PUBLIC KEY":
+			key, err = x509.ParsePKIXPublicKey(block.Bytes)
+		case "RSA PUBLIC KEY":
+			key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+		case "CERTIFICATE":
+			var cert *x509.Certificate
+			if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
+				key = cert.PublicKey
+			}
+		default:
+			return nil, fmt.Errorf("holds a %q block: give public keys or certificates", block.Type)
+		}
+		if err != nil {
+			return nil, err
+		}
+		// Not a type switch: yaegi v0.16.1 returns from the function at an empty case.
+		rsaKey, isRSA := key.(*rsa.PublicKey)
+		if _, isEC := key.(*ecdsa.PublicKey); !isRSA && !isEC {
+			continue // an Ed25519 or other key: no algorithm here uses it
+		}
+		if isRSA && rsaKey.N.BitLen() < minRSABits {
+			return nil, fmt.Errorf("an RSA key of %d bits is too weak", rsaKey.N.BitLen())
+		}
+		keys = append(keys, publicKey{key: key})
+	}
+	return keys, nil
+}
+
+// verifyJWS checks a compact JWS against keys and returns its header and payload. A key
+// is tried when the kids agree (or either has none) and it suits the header's alg.
+func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, error) {
+	parts := strings.Split(jws, ".")
+	if len(parts) != 3 {
+		return nil, nil, errors.New("the signed answer is not a compact JWS")
+	}
+	rawHeader, errH := base64.RawURLEncoding.DecodeString(parts[0])
+	payload, errP := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, errS := base64.RawURLEncoding.DecodeString(parts[2])
+	if errH != nil || errP != nil || errS != nil {
+		return nil, nil, errors.New("the signed answer is not base64url")
+	}
+	var header map[string]interface{}
+	if err := json.Unmarshal(rawHeader, &header); err != nil || header == nil {
+		return nil, nil, errors.New("the signed answer's header is not a JSON object")
+	}
+	alg, _ := header["alg"].(string)
+	if !contains(verifyAlgs, alg) {
+		return nil, nil, fmt.Errorf("the signed answer's alg %q is not allowed", alg)
+	}
+	if _, ok := header["crit"]; ok {
+		// RFC 7515 §4.1.11: extensions we do not understand make the JWS invalid.
+		return nil, nil, errors.New("the signed answer has crit extensions")
+	}
+	kid, _ := header["kid"].(string)
+	input := []byte(parts[0] + "." + parts[1])
+	for i := 0; i < len(keys); i++ {
+		k := keys[i]
+		if (kid != "" && k.kid != "" && k.kid != kid) || (k.alg != "" && k.alg != alg) {
+			continue
+		}
+		if verifySignature(alg, k.key, input, sig) {
+			return header, payload, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("the signed answer's signature (alg %s, kid %q) matches no key in responseKeysFile", alg, kid)
+}
+
+// verifySignature checks sig over input by alg, which is in verifyAlgs, with key, whose
+// type must be the one alg names.
+func verifySignature(alg string, key interface{}, input, sig []byte) bool {
+	var hash crypto.Hash
+	var digest []byte
+	switch alg[2:] {
+	case "256":
+		sum := sha256.Sum256(input)
+		hash, digest = crypto.SHA256, sum[:]
+	case "384":
+		sum := sha512.Sum384(input)
+		hash, digest = crypto.SHA384, sum[:]
+	case "512":
+		sum := sha512.Sum512(input)
+		hash, digest = crypto.SHA512, sum[:]
+	}
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		switch alg[:2] {
+		case "RS":
+			return rsa.VerifyPKCS1v15(k, hash, digest, sig) == nil
+		case "PS":
+			return rsa.VerifyPSS(k, hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
+		}
+	case *ecdsa.PublicKey:
+		// ES256 is P-256 with SHA-256, and so on (RFC 7518 §3.4); R and S are fixed-size.
+		size := (k.Curve.Params().BitSize + 7) / 8
+		if alg[:2] != "ES" || k.Curve != curveFor(alg) || len(sig) != 2*size {
+			return false
+		}
+		r := new(big.Int).SetBytes(sig[:size])
+		s := new(big.Int).SetBytes(sig[size:])
+		return ecdsa.Verify(k, digest, r, s)
+	}
+	return false
+}
+
+func curveFor(alg string) elliptic.Curve {
+	switch alg {
+	case "ES256":
+		return elliptic.P256()
+	case "ES384":
+		return elliptic.P384()
+	case "ES512":
+		return elliptic.P521()
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+package introspection
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The authorization server's signing keys, as the tests' responseKeysFile lists them.
+const (
+	rsaKid = "as-rsa"
+	ecKid  = "as-ec"
+)
+
+// jws signs header and claims with sign, or leaves the signature empty when sign is nil.
+func jws(header, claims map[string]interface{}, sign func(input []byte) []byte) string {
+	h, _ := json.Marshal(header)
+	c, _ := json.Marshal(claims)
+	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
+	var sig []byte
+	if sign != nil {
+		sig = sign([]byte(input))
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+func signRS256(input []byte) []byte {
+	digest := sha256.Sum256(input)
+	sig, _ := rsa.SignPKCS1v15(rand.Reader, testRSAKey, crypto.SHA256, digest[:])
+	return sig
+}
+
+func signES256With(key *ecdsa.PrivateKey) func([]byte) []byte {
+	return func(input []byte) []byte {
+		digest := sha256.Sum256(input)
+		sig, _ := signES256(key, digest[:])
+		return sig
+	}
+}
+
+// signedAnswer is a valid RFC 9701 answer for the client traefik, signed with the RSA key,
+// after edit has changed its header or claims.
+func signedAnswer(edit func(header, claims map[string]interface{})) string {
+	header := map[string]interface{}{"alg": "RS256", "typ": "token-introspection+jwt", "kid": rsaKid}
+	claims := map[string]interface{}{
+		"iss":                 "https://issuer.example",
+		"aud":                 "traefik",
+		"iat":                 time.Now().Unix(),
+		"token_introspection": activeClaims(),
+	}
+	if edit != nil {
+		edit(header, claims)
+	}
+	return jws(header, claims, signRS256)
+}
+
+// flip changes one byte of part i (0 header, 1 claims, 2 signature) of a JWS, keeping the rest.
+func flip(token string, i int) string {
+	parts := strings.Split(token, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[i])
+	raw[len(raw)/2] ^= 0x01
+	parts[i] = base64.RawURLEncoding.EncodeToString(raw)
+	return strings.Join(parts, ".")
+}
+
+// verifiedByServerKeys is the backend's check of a forwarded answer, with the standard
+// library alone.
+func verifiedByServerKeys(t *testing.T, token string) map[string]interface{} {
+	t.Helper()
+	header, claims, input, sig := decodeJWS(t, token)
+	digest := sha256.Sum256(input)
+	ok := false
+	alg, _ := header["alg"].(string) // yaegi v0.16.1 cannot switch on an interface{} with string cases
+	switch alg {
+	case "RS256":
+		ok = rsa.VerifyPKCS1v15(&testRSAKey.PublicKey, crypto.SHA256, digest[:], sig) == nil
+	case "ES256":
+		ok = len(sig) == 64 && ecdsa.Verify(&testECKey.PublicKey, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
+	}
+	if !ok {
+		t.Fatalf("the forwarded JWT does not verify with the server's public key")
+	}
+	return claims
+}
+
+// responseKeyFiles writes the server's public keys as a JWK Set, beside an HMAC key that
+// must be skipped and a key for encryption, and as PEM.
+func responseKeyFiles(t *testing.T) (string, string) {
+	t.Helper()
+	b64 := base64.RawURLEncoding
+	x, y := b64.EncodeToString(testECKey.X.FillBytes(make([]byte, 32))), b64.EncodeToString(testECKey.Y.FillBytes(make([]byte, 32)))
+	jwks := `{"keys":[
+		{"kty":"oct","kid":"` + rsaKid + `","k":"` + b64.EncodeToString([]byte("a shared secret")) + `"},
+		{"kty":"RSA","kid":"` + rsaKid + `","use":"sig","alg":"RS256","n":"` + b64.EncodeToString(testRSAKey.N.Bytes()) + `","e":"AQAB"},
+		{"kty":"EC","kid":"as-enc","use":"enc","crv":"P-256","x":"` + x + `","y":"` + y + `"},
+		{"kty":"EC","kid":"` + ecKid + `","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`
+	rsaDER, _ := x509.MarshalPKIXPublicKey(&testRSAKey.PublicKey)
+	ecDER, _ := x509.MarshalPKIXPublicKey(&testECKey.PublicKey)
+	pemKeys := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: rsaDER})) +
+		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecDER}))
+	return writeFile(t, "jwks.json", jwks), writeFile(t, "keys.pem", pemKeys)
+}
+
+// TestSignedResponses: with responseFormat jwt only an answer signed as RFC 9701 says is
+// read. Anything else is the endpoint failing: 503, never cached, so the next request asks
+// again. The backend gets the verified answer in forwardIntrospectionJWT, never a copy the
+// client sent.
+func TestSignedResponses(t *testing.T) {
+	jwksFile, pemFile := responseKeyFiles(t)
+	rsaPublicPEM := func() []byte {
+		der, _ := x509.MarshalPKIXPublicKey(&testRSAKey.PublicKey)
+		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	}()
+	strangerKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	valid := signedAnswer(nil)
+	set := func(name string, value interface{}) func(h, c map[string]interface{}) {
+		return func(h, c map[string]interface{}) {
+			if value == nil {
+				delete(c, name)
+			} else {
+				c[name] = value
+			}
+		}
+	}
+	setHeader := func(name string, value interface{}) func(h, c map[string]interface{}) {
+		return func(h, c map[string]interface{}) {
+			if value == nil {
+				delete(h, name)
+			} else {
+				h[name] = value
+			}
+		}
+	}
+	ecAnswer := func(edit func(h, c map[string]interface{})) string {
+		header := map[string]interface{}{"alg": "ES256", "typ": "application/token-introspection+jwt", "kid": ecKid}
+		claims := map[string]interface{}{"iss": "https://issuer.example", "aud": []string{"other", "traefik"},
+			"iat": time.Now().Unix(), "token_introspection": activeClaims()}
+		if edit != nil {
+			edit(header, claims)
+		}
+		return jws(header, claims, signES256With(testECKey))
+	}
+
+	cases := []struct {
+		desc      string
+		answer    string
+		configure func(*Config)
+		status    int
+	}{
+		{desc: "signed with RS256", answer: valid, status: 200},
+		{desc: "keys as PEM", answer: valid, configure: func(c *Config) { c.ResponseKeysFile = pemFile }, status: 200},
+		{desc: "ES256, aud a list, typ with application/", answer: ecAnswer(nil), status: 200},
+		{desc: "iss in issuers", answer: valid, configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, status: 200},
+		{desc: "inactive, signed", answer: signedAnswer(set("token_introspection", map[string]interface{}{"active": false})), status: 401},
+		{desc: "an active answer the policy refuses", answer: valid, configure: func(c *Config) { c.RequiredScopes = []string{"admin"} }, status: 403},
+
+		{desc: "a flipped signature byte", answer: flip(valid, 2), status: 503},
+		{desc: "a flipped claims byte", answer: flip(valid, 1), status: 503},
+		{desc: "a flipped header byte", answer: flip(valid, 0), status: 503},
+		{desc: `alg "none"`, answer: jws(map[string]interface{}{"alg": "none", "typ": "token-introspection+jwt"},
+			map[string]interface{}{"iss": "https://issuer.example", "aud": "traefik", "iat": time.Now().Unix(), "token_introspection": activeClaims()}, nil), status: 503},
+		{desc: "HS256 keyed with the RSA public key", answer: jws(map[string]interface{}{"alg": "HS256", "typ": "token-introspection+jwt", "kid": rsaKid},
+			map[string]interface{}{"iss": "https://issuer.example", "aud": "traefik", "iat": time.Now().Unix(), "token_introspection": activeClaims()},
+			func(input []byte) []byte {
+				mac := hmac.New(sha256.New, rsaPublicPEM)
+				mac.Write(input)
+				return mac.Sum(nil)
+			}), status: 503},
+		{desc: "signed by a key not in responseKeysFile", answer: jws(map[string]interface{}{"alg": "ES256", "typ": "token-introspection+jwt"},
+			map[string]interface{}{"iss": "https://issuer.example", "aud": "traefik", "iat": time.Now().Unix(), "token_introspection": activeClaims()},
+			signES256With(strangerKey)), status: 503},
+		{desc: "a kid that names the other key", answer: signedAnswer(setHeader("kid", ecKid)), status: 503},
+		{desc: "RS256 signature under ES256", answer: signedAnswer(setHeader("alg", "ES256")), status: 503},
+		{desc: "crit extensions", answer: signedAnswer(setHeader("crit", []string{"exp"})), status: 503},
+		{desc: "typ JWT", answer: signedAnswer(setHeader("typ", "JWT")), status: 503},
+		{desc: "no typ", answer: signedAnswer(setHeader("typ", nil)), status: 503},
+		{desc: "aud another client", answer: signedAnswer(set("aud", "someone-else")), status: 503},
+		{desc: "no aud", answer: signedAnswer(set("aud", nil)), status: 503},
+		{desc: "iat ten minutes old", answer: signedAnswer(set("iat", time.Now().Add(-10*time.Minute).Unix())), status: 503},
+		{desc: "iat ten minutes ahead", answer: signedAnswer(set("iat", time.Now().Add(10*time.Minute).Unix())), status: 503},
+		{desc: "no iat", answer: signedAnswer(set("iat", nil)), status: 503},
+		{desc: "exp passed", answer: signedAnswer(set("exp", time.Now().Add(-time.Hour).Unix())), status: 503},
+		{desc: "no iss", answer: signedAnswer(set("iss", nil)), status: 503},
+		{desc: "iss not in issuers", answer: valid, configure: func(c *Config) { c.Issuers = []string{"https://other.example"} }, status: 503},
+		{desc: "no token_introspection", answer: signedAnswer(set("token_introspection", nil)), status: 503},
+		{desc: "token_introspection without a boolean active", answer: signedAnswer(set("token_introspection", map[string]interface{}{"active": "true"})), status: 503},
+		{desc: "the answer as plain JSON", answer: `{"active":true,"sub":"alice","scope":"read"}`, status: 503},
+		{desc: "two JWS", answer: valid + "\n" + valid, status: 503},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer("tok", tc.answer)
+			config := testConfig(as.URL)
+			config.ResponseFormat = "jwt"
+			config.ResponseKeysFile = jwksFile
+			config.ForwardIntrospectionJWT = "X-Introspection-JWT"
+			config.ForwardHeaders = map[string]string{"X-Auth-Subject": "sub"}
+			if tc.configure != nil {
+				tc.configure(config)
+			}
+			m, next := newMiddleware(t, config)
+			forged := func(r *http.Request) {
+				bearer("tok")(r)
+				r.Header.Set("X-Introspection-JWT", valid)
+				r.Header["X_Introspection_Jwt"] = []string{"forged"}
+			}
+
+			for i := 1; i <= 2; i++ {
+				rec := serve(m, forged)
+				if rec.Code != tc.status {
+					t.Fatalf("request %d: status = %d, want %d", i, rec.Code, tc.status)
+				}
+			}
+			req, _ := as.lastCall()
+			if got := req.Header.Get("Accept"); got != "application/token-introspection+jwt" {
+				t.Errorf("Accept = %q, want application/token-introspection+jwt (RFC 9701 §4)", got)
+			}
+			wantCalls := 1
+			if tc.status == http.StatusServiceUnavailable {
+				wantCalls = 2 // a failure is never cached
+			}
+			if as.callCount() != wantCalls {
+				t.Errorf("endpoint calls = %d, want %d", as.callCount(), wantCalls)
+			}
+			if tc.status != http.StatusOK {
+				if next.count() != 0 {
+					t.Errorf("the backend was reached")
+				}
+				return
+			}
+
+			upstream := next.lastRequest().Header
+			if got := upstream["X-Introspection-Jwt"]; len(got) != 1 || got[0] != tc.answer {
+				t.Fatalf("X-Introspection-JWT = %q, want the endpoint's signed answer", got)
+			}
+			if _, ok := upstream["X_Introspection_Jwt"]; ok {
+				t.Errorf("the client's X_Introspection_Jwt reached the backend")
+			}
+			claims := verifiedByServerKeys(t, upstream.Get("X-Introspection-Jwt"))
+			inner, _ := claims["token_introspection"].(map[string]interface{})
+			if inner["sub"] != "alice" || upstream.Get("X-Auth-Subject") != "alice" {
+				t.Errorf("sub = %v in the JWT, %q in X-Auth-Subject; want alice in both", inner["sub"], upstream.Get("X-Auth-Subject"))
+			}
+		})
+	}
+}
