@@ -379,7 +379,7 @@ func verifySignature(alg string, key interface{}, input, sig []byte) bool {
 	case *ecdsa.PublicKey:
 		// ES256 is P-256 with SHA-256, and so on (RFC 7518 §3.4); R and S are fixed-size.
 		size := (k.Curve.Params().BitSize + 7) / 8
-		if alg[:2] != "ES" || k.Curve != curveFor(alg) || len(sig) != 2*size {
+		if alg[:2] != "ES" || k.Curve != curveNamed(esCurves[alg]) || len(sig) != 2*size {
 			return false
 		}
 		r := new(big.Int).SetBytes(sig[:size])
@@ -389,14 +389,5 @@ func verifySignature(alg string, key interface{}, input, sig []byte) bool {
 	return false
 }
 
-func curveFor(alg string) elliptic.Curve {
-	switch alg {
-	case "ES256":
-		return elliptic.P256()
-	case "ES384":
-		return elliptic.P384()
-	case "ES512":
-		return elliptic.P521()
-	}
-	return nil
-}
+// esCurves names the curve of each ECDSA algorithm (RFC 7518 §3.4).
+var esCurves = map[string]string{"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}

@@ -67,6 +67,15 @@ func signedAnswer(edit func(header, claims map[string]interface{})) string {
 	return jws(header, claims, signRS256)
 }
 
+// setMember sets name in m, or removes it when value is nil.
+func setMember(m map[string]interface{}, name string, value interface{}) {
+	if value == nil {
+		delete(m, name)
+	} else {
+		m[name] = value
+	}
+}
+
 // flip changes one byte of part i (0 header, 1 claims, 2 signature) of a JWS, keeping the rest.
 func flip(token string, i int) string {
 	parts := strings.Split(token, ".")
@@ -127,22 +136,10 @@ func TestSignedResponses(t *testing.T) {
 	strangerKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	valid := signedAnswer(nil)
 	set := func(name string, value interface{}) func(h, c map[string]interface{}) {
-		return func(h, c map[string]interface{}) {
-			if value == nil {
-				delete(c, name)
-			} else {
-				c[name] = value
-			}
-		}
+		return func(h, c map[string]interface{}) { setMember(c, name, value) }
 	}
 	setHeader := func(name string, value interface{}) func(h, c map[string]interface{}) {
-		return func(h, c map[string]interface{}) {
-			if value == nil {
-				delete(h, name)
-			} else {
-				h[name] = value
-			}
-		}
+		return func(h, c map[string]interface{}) { setMember(h, name, value) }
 	}
 	ecAnswer := func(edit func(h, c map[string]interface{})) string {
 		header := map[string]interface{}{"alg": "ES256", "typ": "application/token-introspection+jwt", "kid": ecKid}
