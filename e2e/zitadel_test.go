@@ -1,14 +1,22 @@
 package e2e_test
 
 import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 
@@ -26,12 +34,13 @@ const (
 	zitadelUser        = "test-user2"                // from storage.NewUserStore, user id2
 	zitadelPassword    = "verysecure"
 	zitadelSubject     = "id2"
+	zitadelKeyID       = "e2e-key" // the kid of our client's private_key_jwt key
 )
 
 // zitadel/oidc v3.51.17's example OP checks client_secret_basic credentials at its
 // introspection endpoint after URL-decoding them; the middleware must encode them first.
 func TestZitadel(t *testing.T) {
-	disc := zitadelDiscover(t, startZitadel(t))
+	disc := zitadelDiscover(t, startZitadel(t, nil))
 	token := zitadelToken(t, disc)
 	backend := serve(t, harness.Backend())
 	// Double-quoted YAML strings carry the reserved characters as they are.
@@ -59,9 +68,89 @@ func TestZitadel(t *testing.T) {
 	assertLogHoldsNo(t, tr, token, zitadelSecret, zitadelWrongSecret)
 }
 
+// zitadel/oidc v3.51.17's example OP accepts private_key_jwt (RFC 7523 §2.2) at its
+// introspection endpoint: a JWT signed with a key registered for the client, with iss = sub
+// = the client ID, the key's ID as kid, and the OP's issuer in aud (op.VerifyJWTAssertion).
+func TestZitadelPrivateKeyJWT(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, otherKeyFile := filepath.Join(dir, "key.pem"), filepath.Join(dir, "other.pem")
+	disc := zitadelDiscover(t, startZitadel(t, writeRSAKey(t, keyFile)))
+	// Another key under the same key ID: the OP finds the registered key, and the signature
+	// does not verify with it.
+	writeRSAKey(t, otherKeyFile)
+	// The token is requested by the client that then introspects it, as in TestZitadel.
+	token := zitadelToken(t, disc)
+	backend := serve(t, harness.Backend())
+	options := func(keyFile, audience string) string {
+		o := fmt.Sprintf("endpoint: %q\nauthMethod: private_key_jwt\nclientId: %q\n"+
+			"privateKeyFile: %q\nkeyId: %q\nforwardHeaders: {X-Auth-Subject: sub}\nforwardAuthorization: false",
+			disc.IntrospectionEndpoint, zitadelClientID, keyFile, zitadelKeyID)
+		if audience != "" {
+			o += fmt.Sprintf("\nassertionAudience: %q", audience)
+		}
+		return o
+	}
+	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+		// The OP requires its issuer in aud, not the endpoint URL (op.VerifyJWTAssertion
+		// checks aud against the issuer for every endpoint), so the default audience, the
+		// introspection endpoint, does not do here.
+		"good.localhost":     options(keyFile, disc.Issuer),
+		"endpoint.localhost": options(keyFile, ""),
+		"wrong.localhost":    options(otherKeyFile, disc.Issuer),
+	}))
+	waitRouted(t, tr, "good.localhost")
+
+	// First, while nothing is cached: the three routes share answers (same endpoint and
+	// client ID). The OP answers an assertion it refuses with 401, an endpoint failure:
+	// 503, no challenge.
+	assertRefused(t, send(t, tr, "wrong.localhost", "/anything", token), http.StatusServiceUnavailable, "")
+	assertRefused(t, send(t, tr, "endpoint.localhost", "/anything", token), http.StatusServiceUnavailable, "")
+	assertReached(t, send(t, tr, "good.localhost", "/anything", token), zitadelSubject)
+	// The OP answers {"active":false} for a token it cannot decrypt.
+	assertRefused(t, send(t, tr, "good.localhost", "/anything", "not-a-zitadel-token"),
+		http.StatusUnauthorized, `Bearer realm="traefik", error="invalid_token"`)
+
+	// Neither the token nor the keys: a line of each key's base64 stands for the key.
+	assertLogHoldsNo(t, tr, token, pemLine(t, keyFile), pemLine(t, otherKeyFile))
+}
+
+// writeRSAKey writes a new 2048-bit RSA private key to path as PKCS #8 PEM, and returns
+// its public key.
+func writeRSAKey(t *testing.T, path string) *rsa.PublicKey {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &key.PublicKey
+}
+
+// pemLine returns the first line of base64 in the PEM file at path.
+func pemLine(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	if len(lines) < 2 || lines[1] == "" {
+		t.Fatalf("%s: no PEM body", path)
+	}
+	return lines[1]
+}
+
 // startZitadel runs the example OP with our client registered, on 127.0.0.1 until the test
 // ends, and returns its issuer: its own URL, so the listener exists before the OP is built.
-func startZitadel(t *testing.T) string {
+// clientKey, if not nil, is the key our client's private_key_jwt assertions are checked
+// with, under zitadelKeyID.
+func startZitadel(t *testing.T, clientKey *rsa.PublicKey) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
@@ -70,13 +159,31 @@ func startZitadel(t *testing.T) string {
 	clients := map[string]*storage.Client{
 		zitadelClientID: storage.WebClient(zitadelClientID, zitadelSecret, zitadelRedirect),
 	}
-	st := storage.NewStorageWithClients(storage.NewUserStore(issuer), clients)
+	st := zitadelStorage{storage.NewStorageWithClients(storage.NewUserStore(issuer), clients), clientKey}
 	// SetupServer allows the http issuer (op.WithAllowInsecure); a nil logger keeps
 	// slog's process-wide default as it is.
 	srv.Config.Handler = exampleop.SetupServer(issuer, st, nil, false)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return issuer
+}
+
+// zitadelStorage is the example's storage with one method of ours: the lookup of a
+// client's key for private_key_jwt. The example registers one key only, for its "service"
+// client: a 1024-bit RSA key compiled in, whose private half it ships as
+// example/server/service-key1.pem; the plugin takes no RSA key under 2048 bits (RFC 7518
+// §3.3), and the storage has no exported way to register another key. Every check of the
+// assertion stays the OP's.
+type zitadelStorage struct {
+	*storage.Storage
+	clientKey *rsa.PublicKey
+}
+
+func (s zitadelStorage) GetKeyByIDAndClientID(ctx context.Context, keyID, clientID string) (*jose.JSONWebKey, error) {
+	if s.clientKey != nil && clientID == zitadelClientID && keyID == zitadelKeyID {
+		return &jose.JSONWebKey{KeyID: keyID, Use: "sig", Key: s.clientKey}, nil
+	}
+	return s.Storage.GetKeyByIDAndClientID(ctx, keyID, clientID)
 }
 
 // zitadelDiscovery is the part of the OP's /.well-known/openid-configuration the test uses.
