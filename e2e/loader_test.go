@@ -6,10 +6,19 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,10 +26,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mitchellh/mapstructure"
 	"github.com/traefik/paerser/file"
 	"github.com/traefik/paerser/parser"
@@ -327,27 +339,77 @@ var loaderTokens = map[string]string{
 // loaderAuthServer is an introspection endpoint on 127.0.0.1 that counts its calls.
 type loaderAuthServer struct {
 	*httptest.Server
-	calls atomic.Int64
+	calls      atomic.Int64
+	assertions atomic.Int64 // private_key_jwt assertions it verified
+	jtis       sync.Map     // their jti: a replayed assertion is refused, as RFC 7523 §3 lets servers do
+	signed     atomic.Value // string: the last signed answer it sent
 }
 
+// The private_key_jwt client's key and the key the mock signs RFC 9701 answers with, made
+// once per test binary: an RSA key takes a while.
+var (
+	loaderClientKey = sync.OnceValue(func() *rsa.PrivateKey {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		return key
+	})
+	loaderAnswerKey = sync.OnceValue(func() *ecdsa.PrivateKey {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			panic(err)
+		}
+		return key
+	})
+)
+
+const (
+	loaderClientKID = "traefik-client"       // the keyId label; the mock picks the client's key by it
+	loaderAnswerKID = "auth-example-answers" // the kid of the mock's signed answers
+	loaderIssuer    = "https://auth.example.com"
+)
+
 // loaderStartAuth starts an RFC 7662 endpoint that requires a POSTed form with a token and
-// the README's client credentials sent with client_secret_basic.
+// the client authenticated either with the README's credentials sent with
+// client_secret_basic, or with a private_key_jwt assertion signed by loaderClientKey. When
+// asked for application/token-introspection+jwt it answers as RFC 9701 says.
+//
+// The assertion is checked and the answer signed with go-jose, not with the plugin's own
+// JOSE code: these are interop checks between two implementations.
 func loaderStartAuth(t testing.TB, useTLS bool) *loaderAuthServer {
 	t.Helper()
 	as := &loaderAuthServer{}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		as.calls.Add(1)
-		if id, secret, ok := r.BasicAuth(); !ok || id != loaderClientID || secret != loaderClientSecret {
+		if r.Method != http.MethodPost || r.ParseForm() != nil {
+			http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+			return
+		}
+		if err := as.authenticate(r); err != nil {
+			t.Logf("the mock refuses the client: %v", err)
 			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 			return
 		}
-		if r.Method != http.MethodPost || r.ParseForm() != nil || r.PostForm.Get("token") == "" {
+		if r.PostForm.Get("token") == "" {
 			http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
 			return
 		}
 		answer, ok := loaderTokens[r.PostForm.Get("token")]
 		if !ok {
 			answer = `{"active":false}`
+		}
+		if r.Header.Get("Accept") == "application/token-introspection+jwt" {
+			signed, err := loaderSignAnswer(answer)
+			if err != nil {
+				t.Errorf("signing the answer: %v", err)
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			as.signed.Store(signed)
+			w.Header().Set("Content-Type", "application/token-introspection+jwt")
+			_, _ = io.WriteString(w, signed)
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, answer)
@@ -363,6 +425,126 @@ func loaderStartAuth(t testing.TB, useTLS bool) *loaderAuthServer {
 	return as
 }
 
+// authenticate accepts exactly one client authentication: client_secret_basic with the
+// README's credentials, or a private_key_jwt assertion (RFC 7523 §2.2, §3) from
+// loaderClientID for this endpoint, with nothing else beside it.
+func (as *loaderAuthServer) authenticate(r *http.Request) error {
+	id, secret, basic := r.BasicAuth()
+	assertion := r.PostForm.Get("client_assertion")
+	if assertion == "" && !r.PostForm.Has("client_assertion_type") {
+		if !basic || id != loaderClientID || secret != loaderClientSecret {
+			return errors.New("neither the README's client_secret_basic credentials nor a client assertion")
+		}
+		return nil
+	}
+	if basic || r.PostForm.Has("client_id") || r.PostForm.Has("client_secret") {
+		return errors.New("a client assertion with other credentials beside it")
+	}
+	if got := r.PostForm.Get("client_assertion_type"); got != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return fmt.Errorf("client_assertion_type %q", got)
+	}
+	tok, err := jwt.ParseSigned(assertion, []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256})
+	if err != nil {
+		return fmt.Errorf("client_assertion: %w", err)
+	}
+	if kid := tok.Headers[0].KeyID; kid != loaderClientKID {
+		return fmt.Errorf("client_assertion kid %q, want %q", kid, loaderClientKID)
+	}
+	var claims jwt.Claims
+	if err := tok.Claims(&loaderClientKey().PublicKey, &claims); err != nil {
+		return fmt.Errorf("client_assertion signature: %w", err)
+	}
+	// The plugin's default assertionAudience is the endpoint URL, which is as.URL here; the
+	// README's example sets the issuer instead, as many servers want.
+	expected := jwt.Expected{Issuer: loaderClientID, Subject: loaderClientID, AnyAudience: jwt.Audience{as.URL, loaderIssuer}}
+	if err := claims.Validate(expected); err != nil {
+		return fmt.Errorf("client_assertion claims %+v: %w", claims, err)
+	}
+	if claims.Expiry == nil || claims.ID == "" {
+		return errors.New("client_assertion without exp or jti")
+	}
+	if _, replayed := as.jtis.LoadOrStore(claims.ID, true); replayed {
+		return fmt.Errorf("client_assertion jti %q replayed", claims.ID)
+	}
+	as.assertions.Add(1)
+	return nil
+}
+
+// lastSigned is the last signed answer the mock sent, "" if none.
+func (as *loaderAuthServer) lastSigned() string {
+	s, _ := as.signed.Load().(string)
+	return s
+}
+
+// loaderSignAnswer wraps an RFC 7662 answer in an RFC 9701 JWT for loaderClientID, signed
+// ES256 by loaderAnswerKey.
+func loaderSignAnswer(answer string) (string, error) {
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: loaderAnswerKey(), KeyID: loaderAnswerKID}},
+		(&jose.SignerOptions{}).WithType("token-introspection+jwt"))
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(map[string]interface{}{
+		"iss":                 loaderIssuer,
+		"aud":                 loaderClientID,
+		"iat":                 time.Now().Unix(),
+		"token_introspection": json.RawMessage(answer),
+	})
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+// loaderWriteFile writes data to a new file named name and returns its path.
+func loaderWriteFile(t testing.TB, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// loaderWriteCert writes a self-signed client certificate and its key as PEM files.
+func loaderWriteCert(t testing.TB) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: loaderClientID},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loaderWriteFile(t, "client.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		loaderWriteFile(t, "client.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+}
+
+// loaderWriteJWKS writes pub as a JWK Set, as an authorization server's jwks_uri serves it,
+// with the kid of the mock's signed answers.
+func loaderWriteJWKS(t testing.TB, name string, pub *ecdsa.PublicKey) string {
+	t.Helper()
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		{Key: pub, KeyID: loaderAnswerKID, Algorithm: string(jose.ES256), Use: "sig"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loaderWriteFile(t, name, set)
+}
+
 // loaderNext is the backend behind the middleware: it records what reached it.
 type loaderNext struct {
 	calls  int
@@ -375,10 +557,12 @@ func (n *loaderNext) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// loaderSend sends GET / with a bearer token through h.
+// loaderSend sends GET / with a bearer token through h; "" sends no Authorization header.
 func loaderSend(h http.Handler, token string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, "http://api.example.com/", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
@@ -483,6 +667,20 @@ func TestCatalogAnalyzer(t *testing.T) {
 func TestDockerLabels(t *testing.T) {
 	p := loadPlugin(context.Background(), t, os.Environ())
 	const scopeChallenge = `Bearer realm="traefik", error="insufficient_scope", scope="read write"`
+	const invalidChallenge = `Bearer realm="traefik", error="invalid_token"`
+
+	clientKey, err := x509.MarshalPKCS8PrivateKey(loaderClientKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	privateKeyFile := loaderWriteFile(t, "client.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: clientKey}))
+	responseKeysFile := loaderWriteJWKS(t, "answers.jwks", &loaderAnswerKey().PublicKey)
+	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same kid with another key: the signature itself must fail, not the key lookup.
+	otherKeysFile := loaderWriteJWKS(t, "other.jwks", &otherKey.PublicKey)
 
 	cases := []struct {
 		name       string
@@ -493,6 +691,7 @@ func TestDockerLabels(t *testing.T) {
 		wantStatus int
 		wantAuthn  string            // WWW-Authenticate
 		wantNext   map[string]string // headers next receives; "" means absent
+		wantSigned string            // the header in which next receives the mock's signed answer
 		wantCalls  int64
 	}{
 		{
@@ -531,6 +730,38 @@ func TestDockerLabels(t *testing.T) {
 			name: "sslVerify left at true refuses a self-signed endpoint", tls: true,
 			token: "writer-token", requests: 1, wantStatus: http.StatusServiceUnavailable, wantCalls: 0,
 		},
+		{
+			name: "boolean string: optional=true lets a request without a token through", labels: map[string]string{"optional": "true"},
+			token: "", requests: 1, wantStatus: http.StatusOK, wantCalls: 0,
+		},
+		{
+			name: "optional=true still refuses an inactive token", labels: map[string]string{"optional": "true"},
+			token: "revoked-token", requests: 1, wantStatus: http.StatusUnauthorized, wantAuthn: invalidChallenge, wantCalls: 1,
+		},
+		{
+			// clientSecret= is what compose makes of clientSecret=${UNSET}: paerser keeps the
+			// empty string, which New takes as no secret.
+			name: "private_key_jwt: a fresh assertion per call",
+			labels: map[string]string{
+				"clientSecret": "", "authMethod": "private_key_jwt", "privateKeyFile": privateKeyFile,
+				"keyId": loaderClientKID, "cacheTTL": "0s",
+			},
+			token: "writer-token", requests: 2, wantStatus: http.StatusOK, wantCalls: 2,
+		},
+		{
+			name: "responseFormat=jwt: the signed answer is read and forwarded",
+			labels: map[string]string{
+				"responseFormat": "jwt", "responseKeysFile": responseKeysFile,
+				"forwardIntrospectionJWT": "X-Introspection-JWT", "forwardHeaders.X-Auth-Subject": "sub",
+			},
+			token: "writer-token", requests: 1, wantStatus: http.StatusOK,
+			wantNext: map[string]string{"X-Auth-Subject": "alice"}, wantSigned: "X-Introspection-JWT", wantCalls: 1,
+		},
+		{
+			name:   "responseFormat=jwt: an answer signed by a key not in responseKeysFile",
+			labels: map[string]string{"responseFormat": "jwt", "responseKeysFile": otherKeysFile},
+			token:  "writer-token", requests: 1, wantStatus: http.StatusServiceUnavailable, wantCalls: 1,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -561,6 +792,18 @@ func TestDockerLabels(t *testing.T) {
 			}
 			if got := as.calls.Load(); got != tc.wantCalls {
 				t.Errorf("the authorization server got %d calls, want %d", got, tc.wantCalls)
+			}
+			wantAssertions := int64(0)
+			if tc.labels["authMethod"] == "private_key_jwt" {
+				wantAssertions = tc.wantCalls
+			}
+			if got := as.assertions.Load(); got != wantAssertions {
+				t.Errorf("the authorization server verified %d client assertions, want %d", got, wantAssertions)
+			}
+			if tc.wantSigned != "" {
+				if got, sent := next.header.Get(tc.wantSigned), as.lastSigned(); sent == "" || got != sent {
+					t.Errorf("next received %s %q, want the signed answer the mock sent, %q", tc.wantSigned, got, sent)
+				}
 			}
 		})
 	}
@@ -649,6 +892,19 @@ func TestReadmeExamples(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(loaderClientSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The files the examples mount from Secrets: the mock's keys, and a client certificate.
+	clientKey, err := x509.MarshalPKCS8PrivateKey(loaderClientKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, certKeyFile := loaderWriteCert(t)
+	mounted := map[string]string{
+		"clientSecretFile": secretFile,
+		"privateKeyFile":   loaderWriteFile(t, "client.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: clientKey})),
+		"responseKeysFile": loaderWriteJWKS(t, "answers.jwks", &loaderAnswerKey().PublicKey),
+		"tlsCertFile":      certFile,
+		"tlsKeyFile":       certKeyFile,
+	}
 
 	fromFile := func(ext string) func(*testing.T, string) map[string]interface{} {
 		return func(t *testing.T, block string) map[string]interface{} {
@@ -715,9 +971,19 @@ func TestReadmeExamples(t *testing.T) {
 		{"Kubernetes (CRD)", "kind: Middleware", fromCRD, map[string]string{
 			"clientSecretFile": "/secrets/introspection/client-secret", "requiredScopes": "read", "audiences": "https://api.example.com",
 		}},
+		{"Without a shared secret (YAML)", "private_key_jwt", fromFile(".yaml"), map[string]string{
+			"authMethod": "private_key_jwt", "privateKeyFile": "/secrets/introspection/client-key.pem", "signingAlg": "PS256",
+			"keyId": loaderClientKID, "assertionAudience": loaderIssuer, "responseFormat": "jwt",
+			"responseKeysFile": "/secrets/introspection/auth-server-keys.json", "issuers": loaderIssuer,
+			"forwardIntrospectionJWT": "X-Introspection-JWT",
+		}},
+		{"Without a shared secret (YAML)", "tls_client_auth", fromFile(".yaml"), map[string]string{
+			"authMethod": "tls_client_auth", "tlsCertFile": "/secrets/introspection/client.crt",
+			"tlsKeyFile": "/secrets/introspection/client.key", "optional": "true",
+		}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.heading, func(t *testing.T) {
+		t.Run(tc.heading+"/"+tc.pick, func(t *testing.T) {
 			var block string
 			for _, b := range blocks[tc.heading] {
 				if strings.Contains(b, tc.pick) {
@@ -731,24 +997,44 @@ func TestReadmeExamples(t *testing.T) {
 			raw := tc.decode(t, block)
 
 			got := loaderFlatten("", raw, map[string]string{})
-			for _, want := range []map[string]string{common, tc.want} {
-				for k, v := range want {
-					if got[k] != v {
-						t.Errorf("decoded %s is %q, want %q", k, got[k], v)
-					}
+			want := map[string]string{}
+			for _, m := range []map[string]string{common, tc.want} { // the case's own values win
+				for k, v := range m {
+					want[k] = v
+				}
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("decoded %s is %q, want %q", k, got[k], v)
 				}
 			}
 			if t.Failed() {
 				t.Logf("decoded raw map: %v", raw)
 			}
 
-			// The CRD example reads /secrets/introspection/client-secret, mounted from a
-			// Secret in the cluster; here that one path points at a temporary file instead.
-			if _, ok := raw["clientSecretFile"]; ok {
-				raw["clientSecretFile"] = secretFile
+			// The examples read files under /secrets/introspection, mounted from a Secret in
+			// the cluster; here those paths point at temporary files instead.
+			for key, path := range mounted {
+				if _, ok := raw[key]; ok {
+					raw[key] = path
+				}
 			}
 			if _, err := p.New(raw, &loaderNext{}); err != nil {
 				t.Fatalf("New with the README's configuration: %v", err)
+			}
+			if _, ok := raw["tlsCertFile"]; ok {
+				// The mock does not take client certificates (TestMutualTLS covers them);
+				// the example's optional still shows: no token, no call, the next handler.
+				next := &loaderNext{}
+				h, err := p.New(raw, next)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec := loaderSend(h, ""); rec.Code != http.StatusOK || next.calls != 1 || next.header.Get("X-Auth-Subject") != "" {
+					t.Errorf("no token: got %d, next ran %d times with X-Auth-Subject %q; want 200, once, none",
+						rec.Code, next.calls, next.header.Get("X-Auth-Subject"))
+				}
+				return
 			}
 
 			as := loaderStartAuth(t, false)
@@ -766,6 +1052,11 @@ func TestReadmeExamples(t *testing.T) {
 			if rec.Code != http.StatusOK || next.calls != 1 {
 				t.Fatalf("a token with every claim the example asks for got %d, next ran %d times", rec.Code, next.calls)
 			}
+			if _, ok := raw["forwardIntrospectionJWT"]; ok {
+				if got := next.header.Get("X-Introspection-JWT"); got == "" || got != as.lastSigned() {
+					t.Errorf("next received X-Introspection-JWT %q, want the mock's signed answer", got)
+				}
+			}
 			if s, a := next.header.Get("X-Auth-Subject"), next.header.Get("Authorization"); s != "alice" || a != wantAuthorization {
 				t.Errorf("next received X-Auth-Subject %q and Authorization %q, want %q and %q", s, a, "alice", wantAuthorization)
 			}
@@ -780,6 +1071,7 @@ func TestConfigMistakes(t *testing.T) {
 	p := loadPlugin(context.Background(), t, os.Environ())
 	const secret = "s3cr3t-never-shown"
 	const endpoint = "https://auth.example.com/oauth2/introspect"
+	missingKey := filepath.Join(t.TempDir(), "no-such-client.pem")
 
 	cases := []struct {
 		name string
@@ -802,6 +1094,25 @@ func TestConfigMistakes(t *testing.T) {
 		// These two fail in Traefik's mapstructure step, before New runs.
 		{"int that is not a number", map[string]string{"cacheSize": "lots"}, "", []string{"failed to decode configuration", "'cacheSize'", "lots"}},
 		{"bool that is not a bool", map[string]string{"sslVerify": "maybe"}, "", []string{"failed to decode configuration", "'sslVerify'", "maybe"}},
+		{"optional that is not a bool", map[string]string{"optional": "maybe"}, "", []string{"failed to decode configuration", "'optional'", "maybe"}},
+		{
+			"privateKeyFile not there", map[string]string{"authMethod": "private_key_jwt", "privateKeyFile": missingKey},
+			"clientSecret", []string{"privateKeyFile", missingKey},
+		},
+		{
+			// Switching to private_key_jwt and forgetting to remove the secret's label.
+			"clientSecret left beside private_key_jwt", map[string]string{"authMethod": "private_key_jwt", "privateKeyFile": missingKey},
+			"", []string{"private_key_jwt", "clientSecret"},
+		},
+		{"responseFormat jwt without keys", map[string]string{"responseFormat": "jwt"}, "", []string{"responseKeysFile", "jwt"}},
+		{
+			"forwardIntrospectionJWT without a signed answer", map[string]string{"forwardIntrospectionJWT": "X-Introspection-JWT"},
+			"", []string{"forwardIntrospectionJWT", "responseFormat"},
+		},
+		{
+			"tlsCertFile without tlsKeyFile", map[string]string{"authMethod": "tls_client_auth", "tlsCertFile": "/certs/client.crt"},
+			"clientSecret", []string{"tlsCertFile", "/certs/client.crt", "tlsKeyFile"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
