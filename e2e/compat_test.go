@@ -1,6 +1,8 @@
 package e2e_test
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,4 +37,45 @@ func pinned(t *testing.T, file, pattern string) string {
 		t.Fatalf("%s: no match for %s", file, pattern)
 	}
 	return m[1]
+}
+
+// Each row of the README's comparison names the tests that hold the plugin to its cell;
+// a renamed or deleted test must not leave a row that nothing backs.
+func TestComparisonRows(t *testing.T) {
+	readme := loaderReadFile(t, "README.md")
+	start := strings.Index(readme, "## Compared with")
+	if start < 0 {
+		t.Fatal(`README.md has no "Compared with" section`)
+	}
+	section := readme[start:]
+	section = section[:strings.Index(section[1:], "\n## ")+1]
+
+	var sources strings.Builder
+	for _, pattern := range []string{"*_test.go", "e2e/*_test.go"} {
+		files, _ := filepath.Glob(filepath.Join(loaderRepo, pattern))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sources.Write(data)
+		}
+	}
+	rows := 0
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		if len(cells) != 8 || cells[0] == "capability" || strings.HasPrefix(cells[0], "---") {
+			continue
+		}
+		rows++
+		tests := strings.Split(cells[7], ", ")
+		for _, name := range tests {
+			if !regexp.MustCompile(`^Test\w+$`).MatchString(name) || !strings.Contains(sources.String(), "func "+name+"(t *testing.T)") {
+				t.Errorf("row %q names %q, which is no test here", cells[0], name)
+			}
+		}
+	}
+	if rows < 10 {
+		t.Errorf("found %d rows in the comparison table, want the whole table", rows)
+	}
 }
