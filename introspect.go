@@ -142,8 +142,8 @@ func (in *introspector) introspect(ctx context.Context, token string, now int64)
 // assertionType is RFC 7523 §2.2's client_assertion_type.
 const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-// assertionLifetime is how long a client assertion is valid: a minute, as servers such as
-// Keycloak and Okta demand, enough for one call and its retries.
+// assertionLifetime is how long a client assertion is valid, in seconds: enough for one
+// call, and short, since RFC 7523 §3 lets a server keep every jti until the exp it saw.
 const assertionLifetime = 60
 
 // assertion is a private_key_jwt client assertion (RFC 7523 §3): the client is its iss and
@@ -175,7 +175,7 @@ func (in *introspector) parseSigned(data []byte, now int64) (*result, error) {
 		return nil, err
 	}
 	// RFC 7515 §4.1.9 lets typ drop its "application/" prefix.
-	if typ, _ := header["typ"].(string); !strings.EqualFold(strings.TrimPrefix(strings.ToLower(typ), "application/"), "token-introspection+jwt") {
+	if typ, _ := header["typ"].(string); strings.TrimPrefix(strings.ToLower(typ), "application/") != "token-introspection+jwt" {
 		return nil, fmt.Errorf("the signed answer's typ %q is not token-introspection+jwt", typ)
 	}
 	claims, err := decodeObject(payload)
@@ -191,15 +191,15 @@ func (in *introspector) parseSigned(data []byte, now int64) (*result, error) {
 	case !contains(stringList(claims["aud"]), in.clientID):
 		return nil, errors.New(`the signed answer's "aud" is not our clientId`)
 	}
-	// iat must be now, give or take clockSkew, plus the time the call may take: an older
-	// answer may be a replay.
+	// The answer must be issued during this call, started at now and bounded by timeout,
+	// give or take clockSkew and the second iat is rounded to: an older one may be a replay.
 	iat, err := numericDate(claims, "iat", math.MinInt64)
 	switch {
 	case err != nil:
 		return nil, err
 	case iat == math.MinInt64:
 		return nil, errors.New(`the signed answer has no "iat"`)
-	case iat < now-in.clockSkew-int64(in.timeout) || iat > now+in.clockSkew:
+	case iat < now-in.clockSkew-int64(time.Second) || iat > now+int64(in.timeout)+in.clockSkew:
 		return nil, fmt.Errorf("the signed answer's iat is %v off our clock, beyond clockSkew", time.Duration(iat-now))
 	}
 	if exp, err := numericDate(claims, "exp", math.MaxInt64); err != nil || exp < now-in.clockSkew {

@@ -256,3 +256,41 @@ func TestSignedResponses(t *testing.T) {
 		})
 	}
 }
+
+// TestSignedAnswerWindow: a signed answer must be issued during the call, from its start to
+// timeout later, give or take clockSkew and the second iat is rounded down to.
+func TestSignedAnswerWindow(t *testing.T) {
+	jwksFile, _ := responseKeyFiles(t)
+	keys, err := readPublicKeys(jwksFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const iat = int64(1800000000)
+	answer := []byte(signedAnswer(func(h, c map[string]interface{}) { c["iat"] = iat }))
+	issued := iat * int64(time.Second)
+	cases := []struct {
+		desc      string
+		clockSkew time.Duration
+		start     time.Duration // when the call started, from iat
+		ok        bool
+	}{
+		{"started within the second iat is rounded to", 0, 999 * time.Millisecond, true},
+		{"started after iat's second", 0, 1001 * time.Millisecond, false},
+		{"started 4.9 s before iat, timeout 5 s", 0, -4900 * time.Millisecond, true},
+		{"started 5.1 s before iat, timeout 5 s", 0, -5100 * time.Millisecond, false},
+		{"clockSkew 30 s, started 30.5 s after", 30 * time.Second, 30500 * time.Millisecond, true},
+		{"clockSkew 30 s, started 31.5 s after", 30 * time.Second, 31500 * time.Millisecond, false},
+		{"clockSkew 30 s, started 34.9 s before", 30 * time.Second, -34900 * time.Millisecond, true},
+		{"clockSkew 30 s, started 35.1 s before", 30 * time.Second, -35100 * time.Millisecond, false},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			in := &introspector{clientID: "traefik", timeout: 5 * time.Second, clockSkew: int64(tc.clockSkew), responseKeys: keys}
+			_, err := in.parseSigned(answer, issued+int64(tc.start))
+			if (err == nil) != tc.ok {
+				t.Errorf("accepted = %v (%v), want %v", err == nil, err, tc.ok)
+			}
+		})
+	}
+}
