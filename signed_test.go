@@ -255,6 +255,24 @@ func TestSignedResponses(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("optional, no token: the client's copy is removed", func(t *testing.T) {
+		as := newAuthServer(t)
+		config := testConfig(as.URL)
+		config.ResponseFormat, config.ResponseKeysFile, config.Optional = "jwt", jwksFile, true
+		config.ForwardIntrospectionJWT = "X-Introspection-JWT"
+		m, next := newMiddleware(t, config)
+		rec := serve(m, func(r *http.Request) {
+			r.Header.Set("X-Introspection-JWT", valid)
+			r.Header["X_Introspection_Jwt"] = []string{"forged"}
+		})
+		if rec.Code != http.StatusOK || as.callCount() != 0 {
+			t.Fatalf("status = %d, endpoint calls = %d; want 200 and none", rec.Code, as.callCount())
+		}
+		if got := next.lastRequest().Header; len(got) != 0 {
+			t.Errorf("the backend got %v, want no header", got)
+		}
+	})
 }
 
 // TestSignedAnswerWindow: a signed answer must be issued during the call, from its start to
