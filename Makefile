@@ -88,3 +88,4 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME) .
 	go test -run '^$$' -fuzz '^FuzzParseResult$$' -fuzztime $(FUZZTIME) .
 	go test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzSignedAnswer$$' -fuzztime $(FUZZTIME) .

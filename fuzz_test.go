@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzExtract: whatever the Authorization header holds, extraction never panics, only ever
@@ -71,6 +72,39 @@ func FuzzParseResult(f *testing.F) {
 		for name := range res.claims {
 			claimValue(res.claims[name])
 		}
+	})
+}
+
+// FuzzSignedAnswer: whatever a responseFormat jwt endpoint answers, reading it never panics,
+// and an answer is accepted only if the server's key signed it, as the standard library
+// checks on its own: the fuzzer can mangle everything but cannot sign.
+func FuzzSignedAnswer(f *testing.F) {
+	const iat = int64(1800000000)
+	at := func(h, c map[string]interface{}) { c["iat"] = iat }
+	for _, seed := range []string{
+		signedAnswer(at), " " + signedAnswer(at) + "\n", flip(signedAnswer(at), 2), "a.b.c", "..", "",
+		jws(map[string]interface{}{"alg": "none", "typ": "token-introspection+jwt"}, map[string]interface{}{"iat": iat}, nil),
+		jws(map[string]interface{}{"alg": "ES256", "typ": "token-introspection+jwt", "kid": ecKid},
+			map[string]interface{}{"iss": "i", "aud": "traefik", "iat": iat, "token_introspection": map[string]interface{}{"active": true}},
+			signES256With(testECKey)),
+	} {
+		f.Add([]byte(seed))
+	}
+	jwksFile, _ := responseKeyFiles(f)
+	keys, err := readPublicKeys(jwksFile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	in := &introspector{clientID: "traefik", timeout: 5 * time.Second, clockSkew: int64(30 * time.Second), responseKeys: keys}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := in.parseSigned(data, iat*int64(time.Second))
+		if err != nil {
+			return
+		}
+		if res.active && res.signed != strings.TrimSpace(string(data)) {
+			t.Fatalf("forwarded %q, not the answer", res.signed)
+		}
+		verifiedByServerKeys(t, strings.TrimSpace(string(data)))
 	})
 }
 

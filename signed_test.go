@@ -107,7 +107,7 @@ func verifiedByServerKeys(t *testing.T, token string) map[string]interface{} {
 
 // responseKeyFiles writes the server's public keys as a JWK Set, beside an HMAC key that
 // must be skipped and a key for encryption, and as PEM.
-func responseKeyFiles(t *testing.T) (string, string) {
+func responseKeyFiles(t testing.TB) (string, string) {
 	t.Helper()
 	b64 := base64.RawURLEncoding
 	x, y := b64.EncodeToString(testECKey.X.FillBytes(make([]byte, 32))), b64.EncodeToString(testECKey.Y.FillBytes(make([]byte, 32)))
