@@ -19,10 +19,10 @@ import (
 	"strings"
 )
 
-// The JSON Web Signatures (RFC 7515, compact form) the plugin makes, the private_key_jwt
-// client assertion (RFC 7523), and checks, the signed introspection answer (RFC 9701). Keys
-// come from files read once in New. Algorithms are an allow-list (RFC 8725 §3.1): never
-// "none", never HMAC, whose secret an attacker could take to be a public key.
+// JSON Web Signatures in compact form (RFC 7515): signing the private_key_jwt client
+// assertion (RFC 7523) and verifying the signed introspection answer (RFC 9701). Keys come
+// from files read once in New. Algorithms are an allow-list (RFC 8725 §3.1): never "none",
+// never HMAC, whose secret an attacker could take to be a public key.
 
 // signingAlgs are the algorithms a client assertion may be signed with.
 var signingAlgs = []string{"RS256", "PS256", "ES256"}
