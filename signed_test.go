@@ -51,16 +51,21 @@ func signES256With(key *ecdsa.PrivateKey) func([]byte) []byte {
 	}
 }
 
-// signedAnswer is a valid RFC 9701 answer for the client traefik, signed with the RSA key,
-// after edit has changed its header or claims.
-func signedAnswer(edit func(header, claims map[string]interface{})) string {
-	header := map[string]interface{}{"alg": "RS256", "typ": "token-introspection+jwt", "kid": rsaKid}
-	claims := map[string]interface{}{
+// signedClaims are the claims of a valid RFC 9701 answer for the client traefik, issued now.
+func signedClaims() map[string]interface{} {
+	return map[string]interface{}{
 		"iss":                 "https://issuer.example",
 		"aud":                 "traefik",
 		"iat":                 time.Now().Unix(),
 		"token_introspection": activeClaims(),
 	}
+}
+
+// signedAnswer is a valid RFC 9701 answer for the client traefik, signed with the RSA key,
+// after edit has changed its header or claims.
+func signedAnswer(edit func(header, claims map[string]interface{})) string {
+	header := map[string]interface{}{"alg": "RS256", "typ": "token-introspection+jwt", "kid": rsaKid}
+	claims := signedClaims()
 	if edit != nil {
 		edit(header, claims)
 	}
@@ -143,8 +148,8 @@ func TestSignedResponses(t *testing.T) {
 	}
 	ecAnswer := func(edit func(h, c map[string]interface{})) string {
 		header := map[string]interface{}{"alg": "ES256", "typ": "application/token-introspection+jwt", "kid": ecKid}
-		claims := map[string]interface{}{"iss": "https://issuer.example", "aud": []string{"other", "traefik"},
-			"iat": time.Now().Unix(), "token_introspection": activeClaims()}
+		claims := signedClaims()
+		claims["aud"] = []string{"other", "traefik"}
 		if edit != nil {
 			edit(header, claims)
 		}
@@ -168,16 +173,16 @@ func TestSignedResponses(t *testing.T) {
 		{desc: "a flipped claims byte", answer: flip(valid, 1), status: 503},
 		{desc: "a flipped header byte", answer: flip(valid, 0), status: 503},
 		{desc: `alg "none"`, answer: jws(map[string]interface{}{"alg": "none", "typ": "token-introspection+jwt"},
-			map[string]interface{}{"iss": "https://issuer.example", "aud": "traefik", "iat": time.Now().Unix(), "token_introspection": activeClaims()}, nil), status: 503},
+			signedClaims(), nil), status: 503},
 		{desc: "HS256 keyed with the RSA public key", answer: jws(map[string]interface{}{"alg": "HS256", "typ": "token-introspection+jwt", "kid": rsaKid},
-			map[string]interface{}{"iss": "https://issuer.example", "aud": "traefik", "iat": time.Now().Unix(), "token_introspection": activeClaims()},
+			signedClaims(),
 			func(input []byte) []byte {
 				mac := hmac.New(sha256.New, rsaPublicPEM)
 				mac.Write(input)
 				return mac.Sum(nil)
 			}), status: 503},
 		{desc: "signed by a key not in responseKeysFile", answer: jws(map[string]interface{}{"alg": "ES256", "typ": "token-introspection+jwt"},
-			map[string]interface{}{"iss": "https://issuer.example", "aud": "traefik", "iat": time.Now().Unix(), "token_introspection": activeClaims()},
+			signedClaims(),
 			signES256With(strangerKey)), status: 503},
 		{desc: "a kid that names the other key", answer: signedAnswer(setHeader("kid", ecKid)), status: 503},
 		{desc: "RS256 signature under ES256", answer: signedAnswer(setHeader("alg", "ES256")), status: 503},
