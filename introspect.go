@@ -103,7 +103,7 @@ func (in *introspector) introspect(ctx context.Context, token string, now int64)
 		if err != nil {
 			return nil, fmt.Errorf("signing the client assertion: %w", err)
 		}
-		body += "&client_assertion_type=" + url.QueryEscape(assertionType) + "&client_assertion=" + assertion
+		body += "&client_assertion=" + assertion // base64url and dots: nothing to escape
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, strings.NewReader(body))
 	if err != nil {

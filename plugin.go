@@ -357,6 +357,18 @@ func missingCredentials(clientID, secret string) string {
 	return ""
 }
 
+// secretless checks the configuration of an authMethod that sends no secret and, when
+// needsID, names the client by clientId.
+func secretless(config *Config, secret string, needsID bool) error {
+	if secret != "" {
+		return fmt.Errorf("authMethod %q sends no secret, yet clientSecret or clientSecretFile is set", config.AuthMethod)
+	}
+	if needsID && config.ClientID == "" {
+		return fmt.Errorf("clientId is missing: authMethod %q names the client by it", config.AuthMethod)
+	}
+	return nil
+}
+
 // headersKey spells the extra headers the same way whatever their order and letter case.
 func headersKey(headers map[string]string) string {
 	lines := make([]string, 0, len(headers))
@@ -390,23 +402,11 @@ func newIntrospector(config *Config, secret string, timeout time.Duration, clock
 			form.Set("client_id", config.ClientID)
 			form.Set("client_secret", secret)
 		}
-	case authPrivateKeyJWT, authTLS, authNone:
-		if secret != "" {
-			return nil, fmt.Errorf("authMethod %q sends no secret, yet clientSecret or clientSecretFile is set", config.AuthMethod)
-		}
-	default:
-		return nil, fmt.Errorf("authMethod %q is not one of %s, %s, %s, %s, %s",
-			config.AuthMethod, authBasic, authPost, authPrivateKeyJWT, authTLS, authNone)
-	}
-	if config.ClientID == "" && (config.AuthMethod == authPrivateKeyJWT || config.AuthMethod == authTLS) {
-		return nil, fmt.Errorf("clientId is missing: authMethod %q names the client by it", config.AuthMethod)
-	}
-	if config.PrivateKeyFile != "" && config.AuthMethod != authPrivateKeyJWT {
-		return nil, fmt.Errorf("privateKeyFile %q is only read with authMethod %q", config.PrivateKeyFile, authPrivateKeyJWT)
-	}
-	switch config.AuthMethod {
 	case authPrivateKeyJWT:
 		// The client is the assertion's subject; RFC 7521 §4.2 makes client_id unnecessary.
+		if err := secretless(config, secret, true); err != nil {
+			return nil, err
+		}
 		if config.PrivateKeyFile == "" {
 			return nil, fmt.Errorf("privateKeyFile is missing: authMethod %q signs its assertions with it", authPrivateKeyJWT)
 		}
@@ -418,18 +418,31 @@ func newIntrospector(config *Config, secret string, timeout time.Duration, clock
 		if in.assertionAudience == "" {
 			in.assertionAudience = config.Endpoint
 		}
+		form.Set("client_assertion_type", assertionType) // the assertion itself is new on every call
 		in.credentialKeys = "clientId, privateKeyFile, keyId and assertionAudience"
 	case authTLS:
 		// RFC 8705 §2: the certificate authenticates, client_id says which client it is for.
+		if err := secretless(config, secret, true); err != nil {
+			return nil, err
+		}
 		if config.TLSCertFile == "" {
 			return nil, fmt.Errorf("tlsCertFile and tlsKeyFile are missing: authMethod %q presents that certificate", authTLS)
 		}
 		form.Set("client_id", config.ClientID)
 		in.credentialKeys = "clientId, tlsCertFile and tlsKeyFile"
 	case authNone:
+		if err := secretless(config, secret, false); err != nil {
+			return nil, err
+		}
 		if config.ClientID != "" {
 			form.Set("client_id", config.ClientID) // a public client names itself (RFC 6749 §3.2.1)
 		}
+	default:
+		return nil, fmt.Errorf("authMethod %q is not one of %s, %s, %s, %s, %s",
+			config.AuthMethod, authBasic, authPost, authPrivateKeyJWT, authTLS, authNone)
+	}
+	if config.PrivateKeyFile != "" && config.AuthMethod != authPrivateKeyJWT {
+		return nil, fmt.Errorf("privateKeyFile %q is only read with authMethod %q", config.PrivateKeyFile, authPrivateKeyJWT)
 	}
 	if len(form) > 0 {
 		in.formSuffix = "&" + form.Encode()
