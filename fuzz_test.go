@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -129,10 +127,7 @@ func FuzzConfig(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	file := filepath.Join(f.TempDir(), "file")
-	if err := os.WriteFile(file, []byte(fuzzSecret+"\n"), 0o600); err != nil {
-		f.Fatal(err)
-	}
+	file := writeFile(f, "file", fuzzSecret+"\n")
 	rsaKey := writePEM(f, "rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(testRSAKey))
 	jwks := writeFile(f, "jwks.json", `{"keys":[{"kty":"RSA","n":"`+base64.RawURLEncoding.EncodeToString(testRSAKey.N.Bytes())+`","e":"AQAB"}]}`)
 	certFile, certKey := writeCertFiles(f, testCert(f, "fuzz", nil, x509.ExtKeyUsageClientAuth))

@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -375,10 +374,7 @@ func TestExtraHeaders(t *testing.T) {
 func TestClientSecretFile(t *testing.T) {
 	as := newAuthServer(t)
 	as.answer("tok", activeClaims())
-	path := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(path, []byte("from-a-file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "secret", "from-a-file\n")
 	config := testConfig(as.URL)
 	config.ClientSecret = ""
 	config.ClientSecretFile = path
@@ -394,11 +390,7 @@ func TestTLS(t *testing.T) {
 	as := &authServer{answers: map[string]interface{}{"tok": activeClaims()}}
 	as.Server = httptest.NewTLSServer(http.HandlerFunc(as.serve))
 	defer as.Close()
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: as.Certificate().Raw})
-	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	caFile := writePEM(t, "ca.pem", "CERTIFICATE", as.Certificate().Raw)
 
 	cases := []struct {
 		desc      string
@@ -997,10 +989,7 @@ func TestHugeClockSkew(t *testing.T) {
 // never shows the secret.
 func TestNewErrors(t *testing.T) {
 	missing := filepath.Join(os.TempDir(), "no-such-tokengate-file")
-	notPEM := filepath.Join(t.TempDir(), "not.pem")
-	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	notPEM := writeFile(t, "not.pem", "hello")
 	rsaFile := writePEM(t, "rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(testRSAKey))
 	ecDER, _ := x509.MarshalECPrivateKey(testECKey)
 	ecFile := writePEM(t, "ec.pem", "EC PRIVATE KEY", ecDER)
