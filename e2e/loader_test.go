@@ -511,6 +511,16 @@ func loaderWriteFile(t testing.TB, name string, data []byte) string {
 	return path
 }
 
+// loaderWritePrivateKey writes key as PKCS #8 PEM, the form privateKeyFile takes.
+func loaderWritePrivateKey(t testing.TB, name string, key interface{}) string {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loaderWriteFile(t, name, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
 // loaderWriteCert writes a self-signed client certificate and its key as PEM files.
 func loaderWriteCert(t testing.TB) (string, string) {
 	t.Helper()
@@ -669,11 +679,7 @@ func TestDockerLabels(t *testing.T) {
 	const scopeChallenge = `Bearer realm="traefik", error="insufficient_scope", scope="read write"`
 	const invalidChallenge = `Bearer realm="traefik", error="invalid_token"`
 
-	clientKey, err := x509.MarshalPKCS8PrivateKey(loaderClientKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	privateKeyFile := loaderWriteFile(t, "client.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: clientKey}))
+	privateKeyFile := loaderWritePrivateKey(t, "client.pem", loaderClientKey())
 	responseKeysFile := loaderWriteJWKS(t, "answers.jwks", &loaderAnswerKey().PublicKey)
 	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -893,14 +899,10 @@ func TestReadmeExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The files the examples mount from Secrets: the mock's keys, and a client certificate.
-	clientKey, err := x509.MarshalPKCS8PrivateKey(loaderClientKey())
-	if err != nil {
-		t.Fatal(err)
-	}
 	certFile, certKeyFile := loaderWriteCert(t)
 	mounted := map[string]string{
 		"clientSecretFile": secretFile,
-		"privateKeyFile":   loaderWriteFile(t, "client.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: clientKey})),
+		"privateKeyFile":   loaderWritePrivateKey(t, "client.pem", loaderClientKey()),
 		"responseKeysFile": loaderWriteJWKS(t, "answers.jwks", &loaderAnswerKey().PublicKey),
 		"tlsCertFile":      certFile,
 		"tlsKeyFile":       certKeyFile,

@@ -4,15 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -72,12 +69,11 @@ func TestZitadel(t *testing.T) {
 // introspection endpoint: a JWT signed with a key registered for the client, with iss = sub
 // = the client ID, the key's ID as kid, and the OP's issuer in aud (op.VerifyJWTAssertion).
 func TestZitadelPrivateKeyJWT(t *testing.T) {
-	dir := t.TempDir()
-	keyFile, otherKeyFile := filepath.Join(dir, "key.pem"), filepath.Join(dir, "other.pem")
-	disc := zitadelDiscover(t, startZitadel(t, writeRSAKey(t, keyFile)))
+	keyFile, publicKey := writeRSAKey(t, "key.pem")
+	disc := zitadelDiscover(t, startZitadel(t, publicKey))
 	// Another key under the same key ID: the OP finds the registered key, and the signature
 	// does not verify with it.
-	writeRSAKey(t, otherKeyFile)
+	otherKeyFile, _ := writeRSAKey(t, "other.pem")
 	// The token is requested by the client that then introspects it, as in TestZitadel.
 	token := zitadelToken(t, disc)
 	backend := serve(t, harness.Backend())
@@ -114,22 +110,15 @@ func TestZitadelPrivateKeyJWT(t *testing.T) {
 	assertLogHoldsNo(t, tr, token, pemLine(t, keyFile), pemLine(t, otherKeyFile))
 }
 
-// writeRSAKey writes a new 2048-bit RSA private key to path as PKCS #8 PEM, and returns
-// its public key.
-func writeRSAKey(t *testing.T, path string) *rsa.PublicKey {
+// writeRSAKey writes a new 2048-bit RSA private key for privateKeyFile, and returns the
+// file and the public key.
+func writeRSAKey(t *testing.T, name string) (string, *rsa.PublicKey) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &key.PublicKey
+	return loaderWritePrivateKey(t, name, key), &key.PublicKey
 }
 
 // pemLine returns the first line of base64 in the PEM file at path.
