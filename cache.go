@@ -19,6 +19,42 @@ type endpointState struct {
 	cache    *cache
 	flight   *flight
 	failures failureLog
+
+	// What the instances sharing the cache read of an answer beyond the policy's members:
+	// the claims their forwardHeaders name and, for forwardIntrospectionJWT, the signed
+	// answer. An answer keeps only these (RFC 7662 §5: no more than needed, and a cache
+	// bounded in entries stays bounded in bytes). The set only grows; each growth is a new
+	// generation, and an entry reduced under an older one is not used by an instance that
+	// needs more.
+	wantsMu    sync.Mutex
+	wantClaims []string
+	wantSigned bool
+	wantsGen   int
+}
+
+// want adds what one instance reads and returns the generation that holds it.
+func (s *endpointState) want(claims []string, signed bool) int {
+	s.wantsMu.Lock()
+	defer s.wantsMu.Unlock()
+	grown := signed && !s.wantSigned
+	for _, claim := range claims {
+		if !contains(s.wantClaims, claim) {
+			s.wantClaims = append(s.wantClaims[:len(s.wantClaims):len(s.wantClaims)], claim)
+			grown = true
+		}
+	}
+	if grown {
+		s.wantSigned = s.wantSigned || signed
+		s.wantsGen++
+	}
+	return s.wantsGen
+}
+
+// wanted is what an answer keeps now, and its generation.
+func (s *endpointState) wanted() ([]string, bool, int) {
+	s.wantsMu.Lock()
+	defer s.wantsMu.Unlock()
+	return s.wantClaims, s.wantSigned, s.wantsGen
 }
 
 var (
@@ -41,17 +77,55 @@ func sharedState(key string, cacheSize, maxCalls int, newClient func() *http.Cli
 	return state
 }
 
-// entry is one remembered answer; only its used flag and its slot change once it is stored.
-// storedAt lets each instance sharing the cache apply its own cacheTTL; deadline is when the
-// entry goes. Times are Unix nanoseconds: comparing integers is one interpreted step under
-// yaegi, where each time.Time method is a call.
+// maxEntryBytes bounds what one cached answer holds, as entrySize counts it: cacheSize of
+// them is the most the cache holds. An answer over it is used for its request and not kept.
+const maxEntryBytes = 16 << 10
+
+// entry is one remembered answer; only its used flag, its verdicts and its slot change once
+// it is stored. storedAt lets each instance sharing the cache apply its own cacheTTL;
+// deadline is when the entry goes. Times are Unix nanoseconds: comparing integers is one
+// interpreted step under yaegi, where each time.Time method is a call.
 type entry struct {
 	key      string
 	res      *result
+	wants    int // the generation of the state's wants res was reduced under
 	storedAt int64
 	deadline int64
+	size     int         // bytes, as entrySize counts them
 	slot     int         // its place on the clock, guarded by the cache's mu
 	used     atomic.Bool // read since the clock's hand last passed
+	verdicts sync.Map    // *middleware → *verdict: each route's judgement of res
+}
+
+// forgetVerdicts drops the routes' verdicts on e and reports whether there were any. A
+// verdict is kept only once e was used again after it was stored, so it marks use as the
+// used flag does, without a write on every hit: the hand's second chance forgets it, and
+// the next request for the token judges it again from e, which marks e used.
+func (e *entry) forgetVerdicts() bool {
+	judged := false
+	// Named parameters: yaegi v0.16.1 panics calling a func literal with unnamed ones.
+	e.verdicts.Range(func(route, v interface{}) bool {
+		e.verdicts.Delete(route)
+		judged = true
+		return true
+	})
+	return judged
+}
+
+// entrySize is about what an entry holds in memory: its strings and a fixed share for the
+// structures around them.
+func entrySize(key string, res *result) int {
+	size := 512 + len(key) + len(res.iss) + len(res.signed)
+	for _, aud := range res.aud {
+		size += 16 + len(aud)
+	}
+	for scope := range res.scopes {
+		size += 32 + len(scope)
+	}
+	for name, value := range res.claims {
+		size += 48 + len(name) + len(value)
+	}
+	return size
 }
 
 // cache maps keys (hashes, never tokens) to at most capacity entries. A read takes no lock:
@@ -66,6 +140,7 @@ type cache struct {
 	slots    []*entry   // grown as entries come, up to capacity: a large cacheSize costs nothing until used
 	capacity int
 	hand     int
+	bytes    int // the sizes of the entries in slots
 }
 
 func newCache(capacity int) *cache {
@@ -93,8 +168,10 @@ func (c *cache) get(key string, now int64) *entry {
 func (c *cache) put(e *entry, now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.bytes += e.size
 	if v, ok := c.entries.Load(e.key); ok {
 		e.slot = v.(*entry).slot
+		c.bytes -= c.slots[e.slot].size
 		c.slots[e.slot] = e
 	} else if len(c.slots) < c.capacity {
 		e.slot = len(c.slots)
@@ -108,18 +185,20 @@ func (c *cache) put(e *entry, now int64) {
 
 // sweep moves the hand over the full slots to the first entry that is expired or was not
 // used since the hand last passed it, and evicts it. It stops within two turns: the first
-// clears flags.
+// clears what marks use.
 func (c *cache) sweep(now int64) int {
 	for {
 		slot := c.hand
 		c.hand = (c.hand + 1) % len(c.slots)
 		e := c.slots[slot]
-		if now < e.deadline && e.used.Load() {
-			e.used.Store(false)
+		// Separate statements: both marks must be cleared, whatever the first says.
+		used := e.used.Swap(false)
+		if judged := e.forgetVerdicts(); now < e.deadline && (used || judged) {
 			continue
 		}
 		c.entries.Delete(e.key)
 		c.slots[slot] = nil
+		c.bytes -= e.size
 		return slot
 	}
 }
@@ -137,6 +216,7 @@ func (c *cache) resize(capacity int) {
 		e := c.slots[(c.hand-i+len(c.slots))%len(c.slots)]
 		if len(slots) == capacity {
 			c.entries.Delete(e.key)
+			c.bytes -= e.size
 			continue
 		}
 		e.slot = len(slots)
@@ -153,6 +233,13 @@ func (c *cache) len() int {
 	return len(c.slots)
 }
 
+// heldBytes is what the entries hold, as entrySize counts it.
+func (c *cache) heldBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}
+
 var (
 	// errLeaderFailed is what waiters see if the call they waited on ended without a result.
 	errLeaderFailed = errors.New("the introspection call this request waited for did not finish")
@@ -165,7 +252,7 @@ var (
 // call is one introspection in flight. Each request waiting on it has its own channel,
 // woken when the call ends or when the request itself ends.
 type call struct {
-	res     *result
+	e       *entry
 	err     error
 	done    bool
 	waiters []chan struct{}
@@ -197,7 +284,7 @@ func (f *flight) setLimit(limit int) {
 // No select: yaegi v0.16.1 keeps one array of cases per select statement, shared by every
 // goroutine running it (interp/run.go _select), so under load a waiter could wake on another
 // call's channel and read a result that is not there yet. Each waiter has a channel instead.
-func (f *flight) do(ctx context.Context, key string, fn func() (*result, error)) (*result, error) {
+func (f *flight) do(ctx context.Context, key string, fn func() (*entry, error)) (*entry, error) {
 	f.mu.Lock()
 	c, ok := f.calls[key]
 	if ok {
@@ -216,8 +303,8 @@ func (f *flight) do(ctx context.Context, key string, fn func() (*result, error))
 	f.mu.Unlock()
 	// The waiters are woken even if fn panics: they would block forever.
 	defer f.finish(key, c)
-	c.res, c.err = fn()
-	return c.res, c.err
+	c.e, c.err = fn()
+	return c.e, c.err
 }
 
 // finish ends the call for key and wakes its waiters.
@@ -233,7 +320,7 @@ func (f *flight) finish(key string, c *call) {
 }
 
 // wait returns the call's result once it ends, or the request's error if that ends first.
-func (f *flight) wait(ctx context.Context, c *call, wake chan struct{}) (*result, error) {
+func (f *flight) wait(ctx context.Context, c *call, wake chan struct{}) (*entry, error) {
 	stop := context.AfterFunc(ctx, func() { wake <- struct{}{} })
 	<-wake
 	stop()
@@ -243,5 +330,5 @@ func (f *flight) wait(ctx context.Context, c *call, wake chan struct{}) (*result
 	if !done {
 		return nil, ctx.Err()
 	}
-	return c.res, c.err
+	return c.e, c.err
 }

@@ -63,8 +63,10 @@ type result struct {
 	// them the window is open at that end.
 	notAfter  int64
 	notBefore int64
-	claims    map[string]interface{}
-	signed    string // responseFormat jwt: the verified answer, for forwardIntrospectionJWT
+	// The claims the routes sharing the cache forward, as their header values; a claim that
+	// is absent, null or would not make a valid header value is not here.
+	claims map[string]string
+	signed string // responseFormat jwt and forwardIntrospectionJWT: the verified answer
 }
 
 // basicCredentials encodes client_secret_basic: RFC 6749 §2.3.1 form-urlencodes the id
@@ -89,10 +91,12 @@ func newHTTPClient(tlsConfig *tls.Config, maxCalls int) *http.Client {
 	}
 }
 
-// introspect asks the endpoint about token (RFC 7662 §2.1) at now (Unix ns). Any answer
-// that is not a 200 with a JSON object whose "active" is a boolean is an error: never
-// "inactive"; with responseFormat jwt, so is any answer not signed as RFC 9701 says.
-func (in *introspector) introspect(ctx context.Context, token string, now int64) (*result, error) {
+// introspect asks the endpoint about token (RFC 7662 §2.1) at now (Unix ns), and keeps of
+// the answer the policy's members, the claims named in keep and, when keepSigned, the
+// signed answer. Any answer that is not a 200 with a JSON object whose "active" is a
+// boolean is an error: never "inactive"; with responseFormat jwt, so is any answer not
+// signed as RFC 9701 says.
+func (in *introspector) introspect(ctx context.Context, token string, now int64, keep []string, keepSigned bool) (*result, error) {
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
 
@@ -134,9 +138,9 @@ func (in *introspector) introspect(ctx context.Context, token string, now int64)
 		return nil, fmt.Errorf("the endpoint's answer is over %d bytes", maxResponseBytes)
 	}
 	if in.responseKeys != nil {
-		return in.parseSigned(data, now)
+		return in.parseSigned(data, now, keep, keepSigned)
 	}
-	return parseResult(data)
+	return parseResult(data, keep)
 }
 
 // assertionType is RFC 7523 §2.2's client_assertion_type.
@@ -168,7 +172,7 @@ func (in *introspector) assertion(now int64) (string, error) {
 // responseKeys key (§5), issued for us (aud is our client id) just now (iat), whose
 // token_introspection member is the RFC 7662 answer. The JWT itself is kept for
 // forwardIntrospectionJWT.
-func (in *introspector) parseSigned(data []byte, now int64) (*result, error) {
+func (in *introspector) parseSigned(data []byte, now int64, keep []string, keepSigned bool) (*result, error) {
 	jws := strings.TrimSpace(string(data))
 	header, payload, err := verifyJWS(jws, in.responseKeys)
 	if err != nil {
@@ -209,23 +213,23 @@ func (in *introspector) parseSigned(data []byte, now int64) (*result, error) {
 	if !ok {
 		return nil, errors.New(`the signed answer has no "token_introspection" object`)
 	}
-	res, err := readResult(inner)
+	res, err := readResult(inner, keep)
 	if err != nil {
 		return nil, err
 	}
-	if res.active {
+	if res.active && keepSigned {
 		res.signed = jws
 	}
 	return res, nil
 }
 
-// parseResult reads an RFC 7662 §2.2 response.
-func parseResult(data []byte) (*result, error) {
+// parseResult reads an RFC 7662 §2.2 response, keeping the claims named in keep.
+func parseResult(data []byte, keep []string) (*result, error) {
 	claims, err := decodeObject(data)
 	if err != nil {
 		return nil, err
 	}
-	return readResult(claims)
+	return readResult(claims, keep)
 }
 
 // decodeObject reads one JSON object and nothing after it.
@@ -242,9 +246,9 @@ func decodeObject(data []byte) (map[string]interface{}, error) {
 	return claims, nil
 }
 
-// readResult checks an RFC 7662 §2.2 answer's members. Members it does not know are kept
-// for forwardHeaders and otherwise ignored.
-func readResult(claims map[string]interface{}) (*result, error) {
+// readResult checks an RFC 7662 §2.2 answer's members and reduces it to what the policy
+// reads and the header values of the claims named in keep; the rest is dropped.
+func readResult(claims map[string]interface{}, keep []string) (*result, error) {
 	// Only a JSON true is active; "true", 1, null or nothing is a broken answer (symfony PR #65881).
 	active, ok := claims["active"].(bool)
 	if !ok {
@@ -254,7 +258,15 @@ func readResult(claims map[string]interface{}) (*result, error) {
 		return &result{notBefore: math.MinInt64, notAfter: math.MaxInt64}, nil
 	}
 
-	res := &result{kind: activeKind, active: true, claims: claims, scopes: map[string]bool{}}
+	res := &result{kind: activeKind, active: true, scopes: map[string]bool{}}
+	if len(keep) > 0 {
+		res.claims = make(map[string]string, len(keep))
+		for _, name := range keep {
+			if value, ok := claimValue(claims[name]); ok && !strings.ContainsAny(value, controlChars) {
+				res.claims[name] = value
+			}
+		}
+	}
 	var err error
 	if res.notAfter, err = numericDate(claims, "exp", math.MaxInt64); err != nil {
 		return nil, err

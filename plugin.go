@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -154,6 +155,7 @@ type middleware struct {
 	tokenQuery           string
 	tokenCookie          string
 	maxTokenLength       int
+	maxBearerLength      int // of the whole "Bearer <token>" value
 	skipPreflight        bool
 	forwardAuthorization bool
 	optional             bool   // a request without a token passes, anonymous
@@ -171,19 +173,19 @@ type middleware struct {
 	requiredScopes []string
 	audiences      []string
 	issuers        []string
-	hasPolicy      bool // any of the three
 	forwardHeaders []forwardHeader
-	// Inbound headers to remove, by their spoofName: the forwardHeaders, and the spellings of
-	// the tokenHeader other than its own. Each maps to the one name kept ("" for none).
-	spoofable map[string]string
-
-	keyPrefix string
+	// The inbound headers to delete: every spelling a client can send of the forwardHeaders
+	// and forwardIntrospectionJWT, and of the tokenHeader other than its own.
+	spoofed []string
+	edits   bool // a request that goes on may change: spoofed, forwardHeaders, forwardIntrospectionJWT or forwardAuthorization false
 
 	challenge      string // `Bearer realm="..."`
 	scopeChallenge string // the insufficient_scope challenge with its scope attribute
 
 	introspector *introspector
 	state        *endpointState
+	entries      *sync.Map
+	wants        int // the generation of state's wants that holds what this instance reads
 	now          func() time.Time
 }
 
@@ -204,7 +206,6 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		optional:             config.Optional,
 		audiences:            cleanList(config.Audiences),
 		issuers:              cleanList(config.Issuers),
-		spoofable:            map[string]string{},
 		now:                  time.Now,
 	}
 
@@ -249,6 +250,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if config.MaxTokenLength < 1 {
 		return nil, fmt.Errorf("maxTokenLength %d must be at least 1", config.MaxTokenLength)
 	}
+	m.maxBearerLength = len("Bearer ") + config.MaxTokenLength
 	if config.MaxConcurrentIntrospections < 1 {
 		return nil, fmt.Errorf("maxConcurrentIntrospections %d must be at least 1", config.MaxConcurrentIntrospections)
 	}
@@ -279,9 +281,11 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 			m.requiredScopes = append(m.requiredScopes, scope)
 		}
 	}
-	m.hasPolicy = len(m.requiredScopes) > 0 || len(m.audiences) > 0 || len(m.issuers) > 0
 	m.scopeChallenge = m.challenge + `, error="insufficient_scope", scope="` + strings.Join(m.requiredScopes, " ") + `"`
 
+	// The forged headers to delete, by their spoofName: each maps to the one spelling kept,
+	// and to the key that named it.
+	spoofable, spoofKeys := map[string]string{}, map[string]string{}
 	for header, claim := range config.ForwardHeaders {
 		switch {
 		case !isFieldName(header):
@@ -292,11 +296,11 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 			return nil, fmt.Errorf("forwardHeaders.%s: the header is the tokenHeader", header)
 		}
 		m.forwardHeaders = append(m.forwardHeaders, forwardHeader{http.CanonicalHeaderKey(header), strings.TrimSpace(claim)})
-		m.spoofable[spoofName(header)] = ""
+		spoofable[spoofName(header)], spoofKeys[spoofName(header)] = "", "forwardHeaders: "+header
 	}
 	if config.ForwardIntrospectionJWT != "" {
 		name := config.ForwardIntrospectionJWT
-		switch _, taken := m.spoofable[spoofName(name)]; {
+		switch _, taken := spoofable[spoofName(name)]; {
 		case config.ResponseFormat != formatJWT:
 			return nil, fmt.Errorf("forwardIntrospectionJWT %q needs responseFormat %q: only a signed answer is a JWT", name, formatJWT)
 		case !isFieldName(name):
@@ -307,13 +311,22 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 			return nil, fmt.Errorf("forwardIntrospectionJWT %q is also in forwardHeaders", name)
 		}
 		m.forwardJWT = http.CanonicalHeaderKey(name)
-		m.spoofable[spoofName(name)] = ""
+		spoofable[spoofName(name)], spoofKeys[spoofName(name)] = "", "forwardIntrospectionJWT "+name
 	}
 	// A backend that reads X_Api_Token as X-Api-Token would see a token nobody checked.
-	// Only for names that have such spellings: Authorization has none, and an empty
-	// spoofable keeps the usual request from looking at every header.
-	if strings.ContainsAny(m.tokenHeader, "-_.") {
-		m.spoofable[spoofName(m.tokenHeader)] = m.tokenHeader
+	if m.tokenHeader != "" {
+		spoofable[spoofName(m.tokenHeader)], spoofKeys[spoofName(m.tokenHeader)] = m.tokenHeader, "tokenHeader "+m.tokenHeader
+	}
+	for folded, keep := range spoofable {
+		if strings.Count(folded, "-") > maxSeparators {
+			return nil, fmt.Errorf("%s has more than %d of '-', '_' and '.' in its name: each is a spelling to remove from every request",
+				spoofKeys[folded], maxSeparators)
+		}
+		for _, name := range spellings(folded) {
+			if name != keep {
+				m.spoofed = append(m.spoofed, name)
+			}
+		}
 	}
 
 	secret, err := clientSecret(config)
@@ -334,13 +347,21 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	// server behind one URL) and trusts the same answers (signed ones are checked with the
 	// keys of responseKeysFile); the connections also depend on how TLS is set up. The
 	// secret and the private key are left out, so a reload that rotates them starts warm.
-	m.keyPrefix = config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +
-		config.ResponseFormat + "\x00" + config.ResponseKeysFile + "\x00"
-	stateKey := m.keyPrefix + strconv.FormatBool(config.SSLVerify) + "\x00" + tlsDigest
+	m.edits = len(m.spoofed) > 0 || len(m.forwardHeaders) > 0 || m.forwardJWT != "" || !m.forwardAuthorization
+
+	stateKey := config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +
+		config.ResponseFormat + "\x00" + config.ResponseKeysFile + "\x00" +
+		strconv.FormatBool(config.SSLVerify) + "\x00" + tlsDigest
 	m.state = sharedState(stateKey, config.CacheSize, config.MaxConcurrentIntrospections, func() *http.Client {
 		return newHTTPClient(tlsConfig, config.MaxConcurrentIntrospections)
 	})
 	m.introspector.client = m.state.client
+	m.entries = &m.state.cache.entries
+	claims := make([]string, 0, len(m.forwardHeaders))
+	for _, h := range m.forwardHeaders {
+		claims = append(claims, h.claim)
+	}
+	m.wants = m.state.want(claims, m.forwardJWT != "")
 	return m, nil
 }
 
@@ -614,70 +635,121 @@ func spoofName(name string) string {
 
 var spoofFolder = strings.NewReplacer("_", "-", ".", "-")
 
-// ServeHTTP runs the request through the steps in order: extract the token, find its
-// introspection result, apply the policy, forward with the identity headers.
+// maxSeparators bounds the '-', '_' and '.' in a header the plugin sets or reads the token
+// from: a name with n of them has 3^n spellings to delete from every request.
+const maxSeparators = 5
+
+// spellings lists every name a client can send that spoofName folds to folded, in the
+// canonical form Go's HTTP/1 and HTTP/2 servers give every inbound name (textproto): each
+// '-' may be sent as '_' or '.' too, and letter case is the server's.
+func spellings(folded string) []string {
+	names := []string{""}
+	for _, part := range strings.SplitAfter(folded, "-") {
+		stem, separated := strings.CutSuffix(part, "-")
+		var next []string
+		for _, name := range names {
+			if !separated {
+				next = append(next, name+stem)
+				continue
+			}
+			for _, sep := range []string{"-", "_", "."} {
+				next = append(next, name+stem+sep)
+			}
+		}
+		names = next
+	}
+	for i, name := range names {
+		names[i] = http.CanonicalHeaderKey(name)
+	}
+	return names
+}
+
+// ServeHTTP runs the request through the steps in order: remove forged identity headers,
+// find this route's verdict on the request's token, then forward with the identity headers
+// or answer with the challenge.
+//
+// A verdict is decided once per token and route (decide) and kept with the cached answer,
+// so a request whose Authorization header holds a token this route has judged finds it in
+// two lookups and checks only its window. Any other request takes verdictFor, which reads
+// the token wherever it is, checks its form and decides. The lines here are as few as they
+// are on purpose: yaegi v0.16.1 allocates every value a function uses each time it is
+// called, so each expression in ServeHTTP costs every request, taken or not.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
-	if len(m.spoofable) > 0 { // here, not in the method: under yaegi a call costs about 2 µs
-		m.removeSpoofable(req.Header)
-	}
-	if m.skipPreflight && isPreflight(req) {
-		m.next.ServeHTTP(rw, req)
-		return
-	}
-
-	token, rej := m.extract(req)
-	if rej != nil {
-		// optional: no token makes an anonymous request, whose identity headers are gone.
-		if rej == errNoToken && m.optional {
-			m.next.ServeHTTP(rw, req)
-			return
+	// A hit needs no check of the token's form: a verdict exists only for a token this route
+	// extracted and found well-formed, and the hash is of exactly what follows "Bearer ".
+	var v *verdict
+	if values := req.Header["Authorization"]; len(values) == 1 && m.bearerOnly {
+		if auth := values[0]; len(auth) > len(bearerPrefix) && (auth[:len(bearerPrefix)] == bearerPrefix || strings.EqualFold(auth[:len(bearerPrefix)], bearerPrefix)) {
+			sum := sha256.Sum256([]byte(auth[len(bearerPrefix):])) // never the token itself (RFC 9700 §4.9.3)
+			if found, ok := m.state.cache.entries.Load(string(sum[:])); ok {
+				if judged, ok := found.(*entry).verdicts.Load(m); ok {
+					now := m.now().UnixNano()
+					if v = judged.(*verdict); now < v.from || now >= v.until {
+						v = nil
+					}
+				}
+			}
 		}
-		m.reject(rw, rej)
-		return
 	}
-
-	now := m.now().UnixNano()
-	res, err := m.resolve(req, token, now)
-	if err != nil {
-		m.state.failures.failed(m.name, "answering 503", err, now)
-		http.Error(rw, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
-		return
-	}
-	// What every route checks: an active access token, within exp and nbf give or take
-	// clockSkew. An if, not a tagless "case a, b:", which yaegi v0.16.1 reads as "case a:".
-	if !res.active || res.refresh || now-m.clockSkew > res.notAfter || now+m.clockSkew < res.notBefore {
-		m.reject(rw, errInvalidToken)
-		return
-	}
-	if m.hasPolicy {
-		if rej := m.checkPolicy(res); rej != nil {
-			m.reject(rw, rej)
+	if v == nil {
+		if v = m.verdictFor(rw, req); v == nil {
 			return
 		}
 	}
 
-	for _, h := range m.forwardHeaders {
-		if value, ok := claimValue(res.claims[h.claim]); ok && !strings.ContainsAny(value, controlChars) {
-			req.Header[h.name] = []string{value}
+	if v.rej != nil {
+		m.reject(rw, v.rej)
+		return
+	}
+	// Go's server writes every inbound name in its canonical form, so the precomputed
+	// spellings are all a client can send: deleting them costs the same whatever the request
+	// holds. Inline, not a call: under yaegi a call costs more than these lines do on the
+	// routes that skip them.
+	if m.edits {
+		for i := 0; i < len(m.spoofed); i++ {
+			delete(req.Header, m.spoofed[i])
 		}
-	}
-	if m.forwardJWT != "" {
-		req.Header[m.forwardJWT] = []string{res.signed}
-	}
-	if !m.forwardAuthorization {
-		m.removeToken(req)
+		for i := 0; i < len(v.headers); i++ {
+			req.Header[v.headers[i].name] = []string{v.headers[i].value}
+		}
+		if v.removeToken {
+			m.removeToken(req)
+		}
 	}
 	m.next.ServeHTTP(rw, req)
 }
 
-// removeSpoofable drops inbound copies of the headers this plugin sets, in any spelling,
-// and the spellings of the token header other than the one it reads.
-func (m *middleware) removeSpoofable(header http.Header) {
-	for name := range header {
-		if keep, ok := m.spoofable[spoofName(name)]; ok && name != keep {
-			delete(header, name)
-		}
+// bearerPrefix is how nearly every client writes the scheme; any other spelling takes
+// verdictFor, which reads the scheme case-insensitively (RFC 6750 §2.1, RFC 9110 §11.1).
+const bearerPrefix = "Bearer "
+
+// verdictFor is the request's verdict found the long way: the token read from wherever the
+// configuration says (extract), then decided. A preflight (skipPreflight) and a request
+// without a token (optional) pass unchecked, as anonymous. It answers the request itself and
+// returns nil when it is refused before any verdict (a missing or malformed token) or the
+// endpoint fails.
+func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verdict {
+	if m.skipPreflight && isPreflight(req) {
+		return anonymous
 	}
+	token, rej := m.extract(req)
+	if rej != nil {
+		// optional: no token makes an anonymous request, whose identity headers are gone.
+		if rej == errNoToken && m.optional {
+			return anonymous
+		}
+		m.reject(rw, rej)
+		return nil
+	}
+	now := m.now().UnixNano()
+	sum := sha256.Sum256([]byte(token))
+	v, err := m.decide(req.Context(), token, string(sum[:]), now)
+	if err != nil {
+		m.state.failures.failed(m.name, "answering 503", err, now)
+		http.Error(rw, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return nil
+	}
+	return v
 }
 
 // isPreflight spots a CORS preflight, which browsers send without credentials.
@@ -686,68 +758,155 @@ func isPreflight(req *http.Request) bool {
 		req.Header.Get("Access-Control-Request-Method") != ""
 }
 
-// resolve returns the token's introspection result: a fresh cached one, or the answer of
-// one call shared by every request waiting for the same token.
-func (m *middleware) resolve(req *http.Request, token string, now int64) (*result, error) {
-	sum := sha256.Sum256([]byte(m.keyPrefix + token)) // never the token itself (RFC 9700 §4.9.3)
-	key := string(sum[:])
-	// m.state.cache.get, written out: under yaegi each call costs about 2 µs and 40 allocations,
-	// and this is the path almost every request takes.
-	var cached *entry
-	if v, ok := m.state.cache.entries.Load(key); ok {
-		if cached = v.(*entry); now >= cached.deadline {
-			cached = nil
-		} else if now-cached.storedAt < m.ttls[cached.res.kind] {
-			if !cached.used.Load() {
-				cached.used.Store(true)
-			}
-			return cached.res, nil
-		}
-	}
+// A verdict is what one route decided about one cached answer: admitted with these
+// identity headers, or refused; it holds for now in [from, until), within the answer's
+// freshness for this route and its exp and nbf give or take clockSkew.
+type verdict struct {
+	from, until int64
+	rej         *rejection
+	headers     []identityHeader
+	removeToken bool // forwardAuthorization is false
+}
 
+// anonymous passes a request without identity; whatever it carries is not a token of ours
+// to remove.
+var anonymous = &verdict{}
+
+// identityHeader is one header set upstream on an admitted request.
+type identityHeader struct {
+	name  string
+	value string
+}
+
+// decide judges the token for this route from its cached answer or one introspection call
+// (resolve), and keeps the verdict with the cached answer for the requests that follow.
+func (m *middleware) decide(ctx context.Context, token, key string, now int64) (*verdict, error) {
+	e, err := m.resolve(ctx, token, key, now)
+	if err != nil {
+		return nil, err
+	}
+	v := m.judge(e, now)
+	// Kept once the answer is used again after it was cached (the lookup marked it): a
+	// kept verdict is what tells the cache's hand the entry is in use. Not for an answer
+	// reduced before this instance said what it reads (a reload during the call), nor one
+	// served stale: its verdict holds for this request only.
+	if e.used.Load() && v.until > now && e.wants >= m.wants {
+		e.verdicts.Store(m, v)
+	}
+	return v, nil
+}
+
+// resolve returns the token's introspection answer: a fresh cached one, or the answer of
+// one call shared by every request waiting for the same token.
+func (m *middleware) resolve(ctx context.Context, token, key string, now int64) (*entry, error) {
+	cached := m.state.cache.get(key, now)
+	if cached != nil && m.fresh(cached, now) {
+		return cached, nil
+	}
 	// The call is not cancelled when its own client leaves, since others may wait on it and
 	// its answer is cached; the timeout still bounds it.
-	ctx := req.Context()
 	callCtx := context.WithoutCancel(ctx)
-	res, err := m.state.flight.do(ctx, key, func() (*result, error) {
+	e, err := m.state.flight.do(ctx, key, func() (*entry, error) {
 		// A call for this token that ended since the lookup above has cached its answer:
 		// one call per token, however the herd's requests interleave.
-		if again := m.state.cache.get(key, now); again != nil && now-again.storedAt < m.ttls[again.res.kind] {
-			return again.res, nil
+		if again := m.state.cache.get(key, now); again != nil && m.fresh(again, now) {
+			return again, nil
 		}
-		res, err := m.introspector.introspect(callCtx, token, now)
-		if err == nil {
-			m.remember(key, res)
-			m.state.failures.succeeded(m.name)
+		claims, signed, wants := m.state.wanted()
+		res, err := m.introspector.introspect(callCtx, token, now, claims, signed)
+		if err != nil {
+			return nil, err
 		}
-		return res, err
+		m.state.failures.succeeded(m.name)
+		return m.remember(key, res, wants), nil
 	})
 	if err != nil && cached != nil && cached.res.active && now-cached.storedAt < m.ttls[activeKind]+m.staleIfError {
 		m.state.failures.failed(m.name, "serving a cached result (staleIfError)", err, now)
-		return cached.res, nil
+		return cached, nil
 	}
-	return res, err
+	return e, err
 }
 
-// remember caches res, never beyond its exp (RFC 7662 §4: "MUST NOT be cached beyond").
-func (m *middleware) remember(key string, res *result) {
+// fresh reports whether this instance may use a live cached answer at now: within its own
+// TTL for the answer's kind, and reduced after the instance said what it reads.
+func (m *middleware) fresh(e *entry, now int64) bool {
+	return now-e.storedAt < m.ttls[e.res.kind] && e.wants >= m.wants
+}
+
+// remember caches res, never beyond its exp (RFC 7662 §4: "MUST NOT be cached beyond"), and
+// returns its entry, cached or not: an answer over maxEntryBytes is used once.
+func (m *middleware) remember(key string, res *result, wants int) *entry {
 	now := m.now().UnixNano()
 	keep := m.ttls[res.kind]
 	if res.active {
 		keep += m.staleIfError
 	}
-	deadline := now + keep
-	if res.notAfter < deadline {
-		deadline = res.notAfter
+	e := &entry{key: key, res: res, wants: wants, storedAt: now, deadline: now + keep, size: entrySize(key, res)}
+	if res.notAfter < e.deadline {
+		e.deadline = res.notAfter
 	}
-	if deadline > now {
-		m.state.cache.put(&entry{key: key, res: res, storedAt: now, deadline: deadline}, now)
+	if e.deadline > now && e.size <= maxEntryBytes {
+		m.state.cache.put(e, now)
 	}
+	return e
 }
 
-// checkPolicy applies the route's issuers, audiences and scopes to a result, on every
-// request, cached or not: routes sharing the cache may ask for different scopes (Oathkeeper
-// CVE-2021-32701).
+// judge applies what every route checks (an active access token within exp and nbf, give
+// or take clockSkew) and then this route's policy to a cached answer at now.
+func (m *middleware) judge(e *entry, now int64) *verdict {
+	res := e.res
+	v := &verdict{from: math.MinInt64, until: e.deadline, rej: errInvalidToken}
+	if fresh := e.storedAt + m.ttls[res.kind]; fresh < v.until {
+		v.until = fresh
+	}
+	// Ifs, not a tagless "case a, b:", which yaegi v0.16.1 reads as "case a:".
+	if !res.active || res.refresh {
+		return v
+	}
+	validFrom, validUntil := addClamped(res.notBefore, -m.clockSkew), addClamped(res.notAfter, m.clockSkew)
+	if now < validFrom {
+		if validFrom < v.until {
+			v.until = validFrom
+		}
+		return v
+	}
+	if now > validUntil {
+		v.from = validUntil + 1
+		return v
+	}
+	v.from = validFrom
+	if validUntil < v.until {
+		v.until = validUntil + 1
+	}
+	if v.rej = m.checkPolicy(res); v.rej != nil {
+		return v
+	}
+	for _, h := range m.forwardHeaders {
+		if value, ok := res.claims[h.claim]; ok {
+			v.headers = append(v.headers, identityHeader{h.name, value})
+		}
+	}
+	if m.forwardJWT != "" {
+		v.headers = append(v.headers, identityHeader{m.forwardJWT, res.signed})
+	}
+	v.removeToken = !m.forwardAuthorization
+	return v
+}
+
+// addClamped is t+d held within int64: exp and nbf may be absent (the int64 limits) or far off.
+func addClamped(t, d int64) int64 {
+	switch {
+	case d > 0 && t > math.MaxInt64-d:
+		return math.MaxInt64
+	case d < 0 && t < math.MinInt64-d:
+		return math.MinInt64
+	}
+	return t + d
+}
+
+// checkPolicy applies the route's issuers, audiences and scopes to a result. Routes sharing
+// the cache may ask for different scopes (Oathkeeper CVE-2021-32701), so it runs once per
+// route and answer: a verdict is never shared between routes.
 func (m *middleware) checkPolicy(res *result) *rejection {
 	if len(m.issuers) > 0 && !contains(m.issuers, res.iss) {
 		return errInvalidToken

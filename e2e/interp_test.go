@@ -6,9 +6,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
+
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
 )
 
-const interpToken = "writer-token" // active at loaderStartAuth's endpoint
+const interpToken = "writer-token" // active at loaderStartAuth's endpoint, sub "alice"
+
+// interpSpoof is the forged identity header every request of the header benchmarks carries,
+// as Go's server hands X_Auth_Subject over.
+const interpSpoof = "X_auth_subject"
 
 // interpWriter is a ResponseWriter that keeps nothing, so the recorder's allocations do
 // not hide the plugin's.
@@ -20,15 +26,19 @@ func (w *interpWriter) Header() http.Header         { return w.header }
 func (w *interpWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *interpWriter) WriteHeader(int)             {}
 
-// interpNext counts the requests that got through.
+// interpNext counts the requests that got through and keeps the last one's X-Auth-Subject.
 type interpNext struct {
-	calls int
+	calls   int
+	subject string
 }
 
-func (n *interpNext) ServeHTTP(http.ResponseWriter, *http.Request) { n.calls++ }
+func (n *interpNext) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
+	n.calls++
+	n.subject = r.Header.Get("X-Auth-Subject")
+}
 
-// interpFixture is an interpreted middleware with interpToken cached, and a request that
-// carries the token.
+// interpFixture is an interpreted middleware, the plugin or a benchmark floor, with
+// interpToken cached when its configuration caches, and a request that carries the token.
 type interpFixture struct {
 	handler http.Handler
 	next    *interpNext
@@ -37,13 +47,10 @@ type interpFixture struct {
 	rw      *interpWriter
 }
 
-// interpSetup loads the plugin with loadPlugin, builds a middleware from docker labels with
-// the given cacheTTL and sends one request, checking that it got through with one call.
-func interpSetup(b *testing.B, cacheTTL string) *interpFixture {
+// interpSetup builds p's middleware from raw, with auth as its endpoint, and sends one
+// request, checking that it got through with calls endpoint calls.
+func interpSetup(b *testing.B, p *loaderPlugin, auth *loaderAuthServer, raw map[string]interface{}, calls int64) *interpFixture {
 	b.Helper()
-	p := loadPlugin(context.Background(), b, os.Environ())
-	auth := loaderStartAuth(b, false)
-	raw := decodePluginLabels(b, loaderKeys(auth.URL, map[string]string{"cacheTTL": cacheTTL}))
 	next := &interpNext{}
 	handler, err := p.New(raw, next)
 	if err != nil {
@@ -53,42 +60,100 @@ func interpSetup(b *testing.B, cacheTTL string) *interpFixture {
 	req.Header.Set("Authorization", "Bearer "+interpToken)
 	rw := &interpWriter{header: http.Header{}}
 	handler.ServeHTTP(rw, req)
-	if next.calls != 1 || auth.calls.Load() != 1 {
-		b.Fatalf("first request: next reached %d times, endpoint called %d times; want 1 and 1", next.calls, auth.calls.Load())
+	if next.calls != 1 || auth.calls.Load() != calls {
+		b.Fatalf("first request: next reached %d times, endpoint called %d times; want 1 and %d", next.calls, auth.calls.Load(), calls)
 	}
 	return &interpFixture{handler: handler, next: next, auth: auth, req: req, rw: rw}
 }
 
-// BenchmarkInterpretedCacheHit is one request with a cached token through the plugin as
-// yaegi interprets it. The endpoint is closed before anything is timed, so a request that
-// missed the cache would fail (503) and the check after the timed loop would see it.
-func BenchmarkInterpretedCacheHit(b *testing.B) {
-	f := interpSetup(b, "1h") // longer than any run, so a long -benchtime never times a refresh
-	f.auth.Close()
+// pluginSetup is interpSetup for the plugin, loaded with loadPlugin and configured by
+// docker labels with these extra keys.
+func pluginSetup(b *testing.B, extra map[string]string) *interpFixture {
+	b.Helper()
+	p := loadPlugin(context.Background(), b, os.Environ())
+	auth := loaderStartAuth(b, false)
+	return interpSetup(b, p, auth, decodePluginLabels(b, loaderKeys(auth.URL, extra)), 1)
+}
+
+// floorSetup is interpSetup for the benchmark's floor in bench/floors/dir, interpreted as
+// Traefik interprets a local plugin; the cached floors call no endpoint.
+func floorSetup(b *testing.B, alias, dir string, calls int64) *interpFixture {
+	b.Helper()
+	floor, err := harness.SourcePlugin(alias, "bench/floors/"+dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	goPath := b.TempDir()
+	if err := floor.Install(goPath); err != nil {
+		b.Fatal(err)
+	}
+	p := interpretPlugin(context.Background(), b, os.Environ(), goPath, floor.Module, "")
+	auth := loaderStartAuth(b, false)
+	raw := map[string]interface{}{"endpoint": auth.URL, "clientId": loaderClientID, "clientSecret": loaderClientSecret}
+	return interpSetup(b, p, auth, raw, calls)
+}
+
+// run times b.N requests; spoof adds the forged header to each, as a client would send it.
+// The check after the loop holds every request to the endpoint calls wanted in all (1 when
+// the token stays cached) and to the backend's X-Auth-Subject.
+func (f *interpFixture) run(b *testing.B, spoof bool, wantCalls func(n int) int64, wantSubject string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if spoof {
+			f.req.Header[interpSpoof] = []string{"mallory"}
+		}
 		f.handler.ServeHTTP(f.rw, f.req)
 	}
 	b.StopTimer()
-	if f.next.calls != 1+b.N || f.auth.calls.Load() != 1 {
-		b.Fatalf("after %d requests: next reached %d times, endpoint called %d times in all; want %d and 1",
-			b.N, f.next.calls-1, f.auth.calls.Load(), b.N)
+	if f.next.calls != 1+b.N || f.auth.calls.Load() != wantCalls(b.N) || f.next.subject != wantSubject {
+		b.Fatalf("after %d requests: next reached %d times with X-Auth-Subject %q, endpoint called %d times in all; want %d, %q and %d",
+			b.N, f.next.calls-1, f.next.subject, f.auth.calls.Load(), b.N, wantSubject, wantCalls(b.N))
+	}
+	if _, forged := f.req.Header[interpSpoof]; forged {
+		b.Fatalf("the forged %s reached the backend", interpSpoof)
 	}
 }
 
-// BenchmarkInterpretedCacheMiss is one request with cacheTTL 0s: one introspection call to
-// a local endpoint (whose own work is in the figure), as with a flood of new tokens.
+// The endpoint calls a benchmark of n requests makes in all, its first request included.
+func noCall(int) int64     { return 0 }
+func oneCall(int) int64    { return 1 }
+func callEach(n int) int64 { return int64(1 + n) }
+
+func cached(extra map[string]string) map[string]string {
+	extra["cacheTTL"] = "1h" // longer than any run, so a long -benchtime never times a refresh
+	return extra
+}
+
+// BenchmarkInterpretedCacheHit is one request with a cached token through the plugin as
+// yaegi interprets it, default configuration; BenchmarkInterpretedFloorCached is the least
+// such a check can do (bench/floors/cached).
+func BenchmarkInterpretedCacheHit(b *testing.B) {
+	pluginSetup(b, cached(map[string]string{})).run(b, false, oneCall, "")
+}
+
+func BenchmarkInterpretedFloorCached(b *testing.B) {
+	floorSetup(b, "floorcached", "cached", 0).run(b, false, noCall, "")
+}
+
+// BenchmarkInterpretedCacheHitHeader is BenchmarkInterpretedCacheHit with one forwardHeaders
+// entry and a forged spelling of it on every request; BenchmarkInterpretedFloorHeader is its
+// floor (bench/floors/header), whose verdict says "bench-user".
+func BenchmarkInterpretedCacheHitHeader(b *testing.B) {
+	pluginSetup(b, cached(map[string]string{"forwardHeaders.X-Auth-Subject": "sub"})).run(b, true, oneCall, "alice")
+}
+
+func BenchmarkInterpretedFloorHeader(b *testing.B) {
+	floorSetup(b, "floorheader", "header", 0).run(b, true, noCall, "bench-user")
+}
+
+// BenchmarkInterpretedCacheMiss is one request with cacheTTL 0s: one introspection call to a
+// local endpoint (whose own work is in the figure), as with a flood of new tokens;
+// BenchmarkInterpretedFloorUncached is its floor (bench/floors/uncached).
 func BenchmarkInterpretedCacheMiss(b *testing.B) {
-	f := interpSetup(b, "0s")
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		f.handler.ServeHTTP(f.rw, f.req)
-	}
-	b.StopTimer()
-	if f.next.calls != 1+b.N || f.auth.calls.Load() != int64(1+b.N) {
-		b.Fatalf("after %d requests: next reached %d times, endpoint called %d times; want %d and %d",
-			b.N, f.next.calls-1, f.auth.calls.Load()-1, b.N, b.N)
-	}
+	pluginSetup(b, map[string]string{"cacheTTL": "0s"}).run(b, false, callEach, "")
+}
+
+func BenchmarkInterpretedFloorUncached(b *testing.B) {
+	floorSetup(b, "flooruncached", "uncached", 1).run(b, false, callEach, "")
 }

@@ -210,17 +210,25 @@ func loadPlugin(ctx context.Context, t testing.TB, env []string) *loaderPlugin {
 		t.Fatal(err)
 	}
 
+	return interpretPlugin(ctx, t, env, goPath, manifest.Import, manifest.BasePkg)
+}
+
+// interpretPlugin evaluates the plugin under goPath/src/<importPath> and its New and
+// CreateConfig, as Traefik's newInterpreter and newYaegiMiddlewareBuilder do. An empty
+// basePkg is the import path's last element, as Traefik derives it.
+func interpretPlugin(ctx context.Context, t testing.TB, env []string, goPath, importPath, basePkg string) *loaderPlugin {
+	t.Helper()
 	i := interp.New(interp.Options{GoPath: goPath, Env: env})
 	if err := i.Use(stdlib.Symbols); err != nil {
 		t.Fatalf("loading the stdlib symbols: %v", err)
 	}
-	if _, err := loaderEval(ctx, i, fmt.Sprintf("import %q", manifest.Import)); err != nil {
-		t.Fatalf("failed to import plugin code %q: %v", manifest.Import, err)
+	if _, err := loaderEval(ctx, i, fmt.Sprintf("import %q", importPath)); err != nil {
+		t.Fatalf("failed to import plugin code %q: %v", importPath, err)
 	}
-	p := &loaderPlugin{interp: i, basePkg: manifest.BasePkg}
+	p := &loaderPlugin{interp: i, basePkg: basePkg}
 	var err error
 	if p.basePkg == "" {
-		p.basePkg = strings.ReplaceAll(path.Base(manifest.Import), "-", "_")
+		p.basePkg = strings.ReplaceAll(path.Base(importPath), "-", "_")
 	}
 	if p.fnNew, err = loaderEval(ctx, i, p.basePkg+".New"); err != nil {
 		t.Fatalf("failed to eval New: %v", err)

@@ -52,6 +52,41 @@ type LocalPlugin struct {
 	Files  map[string]string
 }
 
+// SourcePlugin is the local plugin alias whose module is the Go files of dir (its tests
+// left out), with a go.mod and a .traefik.yml made for it. The benchmark's floors are such
+// plugins: github.com/tokengate/<alias>, package <alias>.
+func SourcePlugin(alias, dir string) (LocalPlugin, error) {
+	module := "github.com/tokengate/" + alias
+	files := map[string]string{
+		"go.mod":       "module " + module + "\n\ngo 1.22\n",
+		".traefik.yml": "displayName: " + alias + "\ntype: middleware\nimport: " + module + "\nsummary: A benchmark floor.\ntestData: {}\n",
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return LocalPlugin{}, err
+	}
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return LocalPlugin{}, err
+		}
+		files[filepath.Base(name)] = string(b)
+	}
+	if len(files) == 2 {
+		return LocalPlugin{}, fmt.Errorf("%s holds no Go file", dir)
+	}
+	return LocalPlugin{Alias: alias, Module: module, Files: files}, nil
+}
+
+// Install writes the plugin's files under goPath/src/<module>, where Traefik's plugins-local
+// and yaegi's GoPath look for them.
+func (p LocalPlugin) Install(goPath string) error {
+	return writeFiles(filepath.Join(goPath, "src", p.Module), p.Files)
+}
+
 // Options says how to run Traefik beyond the plugin and the dynamic configuration.
 type Options struct {
 	Plugins []LocalPlugin // more local plugins, such as the benchmark's no-op one
@@ -106,7 +141,7 @@ func Start(bin, repoRoot, dir, dynamic string, opts Options) (*Traefik, error) {
 	}
 	plugins := fmt.Sprintf("    %s:\n      moduleName: %s\n", Alias, Module)
 	for _, p := range opts.Plugins {
-		if err := writeFiles(filepath.Join(dir, "plugins-local", "src", p.Module), p.Files); err != nil {
+		if err := p.Install(filepath.Join(dir, "plugins-local")); err != nil {
 			return nil, err
 		}
 		plugins += fmt.Sprintf("    %s:\n      moduleName: %s\n", p.Alias, p.Module)
