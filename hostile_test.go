@@ -381,6 +381,33 @@ func testSpoofing(t *testing.T) {
 		})
 	}
 
+	// Over a real connection, the spellings as a client writes them: Go's server gives each
+	// its canonical form, which is what the plugin deletes.
+	t.Run("on the wire: every spelling and letter case", func(t *testing.T) {
+		m, next := newMiddleware(t, config)
+		server := httptest.NewServer(m)
+		defer server.Close()
+		conn, err := net.Dial("tcp", server.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		raw := "GET /anything HTTP/1.1\r\nHost: api.example\r\nAuthorization: Bearer " + token + "\r\nConnection: close\r\n"
+		for _, name := range spoofs {
+			raw += name + ": mallory\r\n"
+		}
+		if _, err := io.WriteString(conn, raw+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(conn)
+		if !bytes.HasPrefix(answer, []byte("HTTP/1.1 200 ")) {
+			t.Fatalf("answer %q, want 200", answer)
+		}
+		if got := identity(next.lastRequest()); got != "X-Auth-Subject=alice" {
+			t.Errorf("backend identity headers = %q, want %q", got, "X-Auth-Subject=alice")
+		}
+	})
+
 	// The token header's other spellings never go upstream, whether the token does or not
 	// (TestTokenSources has its removal from the header, the query and the cookie).
 	sources := func(c *Config) {

@@ -315,7 +315,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	}
 	// A backend that reads X_Api_Token as X-Api-Token would see a token nobody checked.
 	if m.tokenHeader != "" {
-		spoofable[spoofName(m.tokenHeader)], spoofKeys[spoofName(m.tokenHeader)] = m.tokenHeader, "tokenHeader "+m.tokenHeader
+		spoofable[spoofName(m.tokenHeader)], spoofKeys[spoofName(m.tokenHeader)] = m.tokenHeader, "tokenHeader "+config.TokenHeader
 	}
 	for folded, keep := range spoofable {
 		if strings.Count(folded, "-") > maxSeparators {

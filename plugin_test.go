@@ -793,6 +793,48 @@ func TestCacheSize(t *testing.T) {
 	}
 }
 
+// TestCacheBytes: an entry keeps what the routes sharing the cache read of an answer, not
+// the answer, so a cache bounded in entries is bounded in bytes; an answer whose kept part
+// is over maxEntryBytes is used for its request and not cached.
+func TestCacheBytes(t *testing.T) {
+	as := newAuthServer(t)
+	big := strings.Repeat("x", 512<<10) // half a MiB of claims nobody forwards
+	large := strings.Repeat("y", maxEntryBytes)
+	for i := 0; i < 20; i++ {
+		as.answer(fmt.Sprintf("big-%d", i), withClaim("profile", big))
+	}
+	as.answer("large-subject", withClaim("sub", large))
+	config := testConfig(as.URL)
+	config.ForwardHeaders = map[string]string{"X-Auth-Subject": "sub"}
+	m, next := newMiddleware(t, config)
+
+	for i := 0; i < 20; i++ {
+		if rec := serve(m, bearer(fmt.Sprintf("big-%d", i))); rec.Code != http.StatusOK {
+			t.Fatalf("status = %d, want 200", rec.Code)
+		}
+		if got := next.lastRequest().Header.Get("X-Auth-Subject"); got != "alice" {
+			t.Fatalf("X-Auth-Subject = %q, want alice", got)
+		}
+	}
+	if entries, held := m.state.cache.len(), m.state.cache.heldBytes(); entries != 20 || held > 20*1024 {
+		t.Errorf("20 answers of %d KiB: %d entries holding %d bytes; want 20 entries, at most 1 KiB each", len(big)>>10, entries, held)
+	}
+
+	// A kept claim over the bound: admitted with it each time, never cached.
+	for i := 1; i <= 2; i++ {
+		calls := as.callCount()
+		if rec := serve(m, bearer("large-subject")); rec.Code != http.StatusOK || as.callCount() != calls+1 {
+			t.Fatalf("request %d: status = %d, endpoint calls %d; want 200 and one call", i, rec.Code, as.callCount()-calls)
+		}
+		if got := next.lastRequest().Header.Get("X-Auth-Subject"); got != large {
+			t.Errorf("request %d: X-Auth-Subject has %d bytes, want %d", i, len(got), len(large))
+		}
+	}
+	if entries := m.state.cache.len(); entries != 20 {
+		t.Errorf("entries = %d after the large answer, want 20: it is not cached", entries)
+	}
+}
+
 func TestStaleIfError(t *testing.T) {
 	cases := []struct {
 		desc         string
@@ -1065,6 +1107,8 @@ func TestNewErrors(t *testing.T) {
 		{"forwardHeaders bad name", func(c *Config) { c.ForwardHeaders = map[string]string{"X Bad": "sub"} }, `forwardHeaders: "X Bad"`},
 		{"forwardHeaders empty claim", func(c *Config) { c.ForwardHeaders = map[string]string{"X-Sub": " "} }, "forwardHeaders.X-Sub"},
 		{"forwardHeaders the tokenHeader", func(c *Config) { c.ForwardHeaders = map[string]string{"authorization": "sub"} }, "forwardHeaders.authorization"},
+		{"forwardHeaders name with 6 separators", func(c *Config) { c.ForwardHeaders = map[string]string{"X-A-B-C-D-E-F": "sub"} }, "forwardHeaders: X-A-B-C-D-E-F has more than 5"},
+		{"tokenHeader with 6 separators", func(c *Config) { c.TokenHeader = "X.A.B.C.D.E_F" }, "tokenHeader X.A.B.C.D.E_F has more than 5"},
 		{"headers bad name", func(c *Config) { c.Headers = map[string]string{"X:Y": "1"} }, `headers: "X:Y"`},
 		{"headers CRLF", func(c *Config) { c.Headers = map[string]string{"X-Y": "a\r\nb"} }, "headers.X-Y"},
 		{"headers second authentication", func(c *Config) { c.Headers = map[string]string{"authorization": "Bearer x"} }, "headers.authorization"},
