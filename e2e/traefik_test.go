@@ -177,13 +177,23 @@ func TestDemo(t *testing.T) {
 }
 
 // TestBenchSmoke runs the benchmark's checks without its timings (`go run ./bench -smoke`):
-// every row of its table answers as it should through Traefik, and herds of concurrent
-// requests for new tokens make one introspection call per token.
+// every row of its table, the floors included, answers as it should through Traefik, a
+// forged identity header never reaches the backend, and herds of concurrent requests for
+// new tokens make one introspection call per token.
 func TestBenchSmoke(t *testing.T) {
 	out := goRun(t, "./bench", "-smoke")
+	if strings.Contains(string(out), "WRONG") {
+		t.Errorf("a check of bench -smoke failed:\n%s", out)
+	}
 	for _, want := range []string{
-		"ok     this plugin, token cached: 3 requests reach the backend and make 1 introspection calls",
-		"ok     ForwardAuth + introspecting adapter: 3 requests reach the backend and make 3 introspection calls",
+		`ok     floor, cached: 3 requests reach the backend with identity "" and make 0 introspection calls`,
+		`ok     this plugin, token cached: 3 requests reach the backend with identity "" and make 1 introspection calls`,
+		`ok     floor, cached + 1 header: 3 requests reach the backend with identity "X-Auth-Subject=bench-user" and make 0 introspection calls`,
+		`ok     this plugin, token cached, one forwardHeaders entry: 3 requests reach the backend with identity "X-Auth-Subject=bench-user" and make 1 introspection calls`,
+		`ok     floor, uncached: 3 requests reach the backend with identity "" and make 3 introspection calls`,
+		`ok     this plugin, cacheTTL: 0s: 3 requests reach the backend with identity "" and make 3 introspection calls`,
+		`ok     ForwardAuth + introspecting adapter: 3 requests reach the backend with identity "" and make 3 introspection calls`,
+		"ok     a token whose answer carries 64 KiB of claims passes after 1 call",
 		"ok     herd: 1 distinct new tokens, each in 1000 concurrent requests, make 1 introspection calls",
 		"ok     herd: 100 distinct new tokens, each in 50 concurrent requests, make 100 introspection calls",
 	} {

@@ -46,79 +46,103 @@ func main() {
 	}
 }
 
-// The rows of the table, in the order of each round.
+// A row of the table: one router and its middleware, all to the same backend.
 type row struct {
-	name   string
-	host   string
-	unique bool // a new token per request: no cache or shared call may answer for another
+	name       string
+	host       string // the router's Host rule
+	middleware string // the middleware's dynamic configuration, "%s" for the endpoint's URL; "" for none
+	unique     bool   // a new token per request: no cache or shared call may answer for another
+	spoof      bool   // every request carries a forged X_Auth_Subject
+	calls      int64  // introspection calls checkRows's 3 requests make
+	subject    string // the X-Auth-Subject the backend must get, "" for none
 }
 
+// pluginRow is the plugin's middleware at the endpoint's path, with extra keys.
+func pluginRow(path, extra string) string {
+	return fmt.Sprintf("plugin:\n  %s:\n    endpoint: %%s%s\n    clientId: %s\n    clientSecret: %s\n%s",
+		harness.Alias, path, clientID, clientSecret, extra)
+}
+
+// The rows, in the order of each round. The floors (bench/floors) are the least a
+// middleware under yaegi can do for each kind of row: the plugin's rows are read against
+// them.
 var rows = []row{
-	{"no middleware (baseline)", "base.localhost", false},
-	{"no-op Yaegi plugin", "noop.localhost", false},
-	{"this plugin, token cached", "warm.localhost", false},
-	{"this plugin, cacheTTL: 0s", "nocache.localhost", true},
-	{"ForwardAuth + introspecting adapter", "forward.localhost", true},
+	{name: "no middleware (baseline)", host: "base.localhost"},
+	{name: "no-op Yaegi plugin", host: "noop.localhost", middleware: "plugin:\n  noop: {}\n"},
+	{name: "floor, cached", host: "floor-cached.localhost", middleware: "plugin:\n  floorcached: {}\n"},
+	{name: "this plugin, token cached", host: "warm.localhost", middleware: pluginRow("/active", ""), calls: 1},
+	{name: "floor, cached + 1 header", host: "floor-header.localhost", middleware: "plugin:\n  floorheader: {}\n",
+		spoof: true, subject: "bench-user"},
+	{name: "this plugin, token cached, one forwardHeaders entry", host: "header.localhost",
+		middleware: pluginRow("/active", "    forwardHeaders:\n      X-Auth-Subject: sub\n"), spoof: true, calls: 1, subject: "bench-user"},
+	{name: "floor, uncached", host: "floor-uncached.localhost", unique: true, calls: 3,
+		middleware: fmt.Sprintf("plugin:\n  flooruncached:\n    endpoint: %%s/active\n    clientId: %s\n    clientSecret: %s\n", clientID, clientSecret)},
+	{name: "this plugin, cacheTTL: 0s", host: "nocache.localhost", middleware: pluginRow("/active", "    cacheTTL: 0s\n"), unique: true, calls: 3},
+	{name: "ForwardAuth + introspecting adapter", host: "forward.localhost", middleware: "forwardAuth:\n  address: %s\n", unique: true, calls: 3},
 }
 
-const (
-	baseRow, noopRow, warmRow, nocacheRow, forwardRow = 0, 1, 2, 3, 4
-
-	herdHost  = "herd.localhost"  // the plugin at /slow: calls stay in flight while the herd arrives
-	floodHost = "flood.localhost" // the plugin at /inactive, with the default cacheSize
-)
-
-// dynamic is the file-provider configuration: one router per row and for the herd and the
-// flood, every one to the same backend.
-func dynamic(asURL, adapterURL, backendURL string) string {
-	plugin := func(name, path, extra string) string {
-		return fmt.Sprintf("    %s:\n      plugin:\n        %s:\n          endpoint: %s%s\n"+
-			"          clientId: %s\n          clientSecret: %s\n%s", name, harness.Alias, asURL, path, clientID, clientSecret, extra)
-	}
-	var routers strings.Builder
-	for _, host := range []string{"base", "noop", "warm", "nocache", "forward", "herd", "flood"} {
-		fmt.Fprintf(&routers, "    %s:\n      rule: Host(`%s.localhost`)\n      service: backend\n", host, host)
-		if host != "base" {
-			fmt.Fprintf(&routers, "      middlewares: [%s]\n", host)
+// row returns the row for host.
+func rowIndex(host string) int {
+	for i, r := range rows {
+		if r.host == host {
+			return i
 		}
 	}
-	return "http:\n  routers:\n" + routers.String() + "  middlewares:\n" +
-		"    noop:\n      plugin:\n        noop: {}\n" +
-		plugin("warm", "/active", "") +
-		plugin("nocache", "/active", "          cacheTTL: 0s\n") +
-		plugin("herd", "/slow", "") +
-		plugin("flood", "/inactive", "") +
-		"    forward:\n      forwardAuth:\n        address: " + adapterURL + "\n" +
+	panic("no row for " + host)
+}
+
+// Routes checked but not timed, beside the rows.
+var (
+	herdRoute     = row{host: "herd.localhost", middleware: pluginRow("/slow", "")}                 // calls stay in flight while the herd arrives
+	floodRoute    = row{host: "flood.localhost", middleware: pluginRow("/flood", ""), unique: true} // answers carry 64 KiB of claims; default cacheSize
+	inactiveRoute = row{host: "inactive.localhost", middleware: pluginRow("/inactive", "")}         // every token is inactive
+)
+
+func routes() []row {
+	return append(append([]row{}, rows...), herdRoute, floodRoute, inactiveRoute)
+}
+
+// dynamic is the file-provider configuration: one router per route, every one to the same
+// backend; the ForwardAuth row's middleware points at the adapter, the others at the endpoint.
+func dynamic(asURL, adapterURL, backendURL string) string {
+	var routers, middlewares strings.Builder
+	for i, r := range routes() {
+		fmt.Fprintf(&routers, "    r%d:\n      rule: Host(`%s`)\n      service: backend\n", i, r.host)
+		if r.middleware == "" {
+			continue
+		}
+		fmt.Fprintf(&routers, "      middlewares: [m%d]\n", i)
+		target := asURL
+		if strings.HasPrefix(r.middleware, "forwardAuth") {
+			target = adapterURL
+		}
+		config := r.middleware
+		if strings.Contains(config, "%s") {
+			config = fmt.Sprintf(config, target)
+		}
+		fmt.Fprintf(&middlewares, "    m%d:\n%s", i, indent(config, "      "))
+	}
+	return "http:\n  routers:\n" + routers.String() + "  middlewares:\n" + middlewares.String() +
 		"  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: " + backendURL + "\n"
 }
 
-// noopPlugin is the floor of any Yaegi plugin: New and a ServeHTTP that calls next.
-var noopPlugin = harness.LocalPlugin{
-	Alias:  "noop",
-	Module: "github.com/tokengate/noop",
-	Files: map[string]string{
-		"go.mod":       "module github.com/tokengate/noop\n\ngo 1.22\n",
-		".traefik.yml": "displayName: no-op\ntype: middleware\nimport: github.com/tokengate/noop\nsummary: Passes every request on.\ntestData: {}\n",
-		"noop.go": `package noop
-
-import (
-	"context"
-	"net/http"
-)
-
-type Config struct{}
-
-func CreateConfig() *Config { return &Config{} }
-
-type noop struct{ next http.Handler }
-
-func New(_ context.Context, next http.Handler, _ *Config, _ string) (http.Handler, error) {
-	return &noop{next: next}, nil
+func indent(text, by string) string {
+	return by + strings.ReplaceAll(strings.TrimSuffix(text, "\n"), "\n", "\n"+by) + "\n"
 }
 
-func (n *noop) ServeHTTP(rw http.ResponseWriter, req *http.Request) { n.next.ServeHTTP(rw, req) }
-`,
-	},
+// floors are the local plugins beside this one: the no-op plugin and the floors.
+func floors() ([]harness.LocalPlugin, error) {
+	var plugins []harness.LocalPlugin
+	for _, f := range []struct{ alias, dir string }{
+		{"noop", "noop"}, {"floorcached", "cached"}, {"floorheader", "header"}, {"flooruncached", "uncached"},
+	} {
+		p, err := harness.SourcePlugin(f.alias, filepath.Join("bench", "floors", f.dir))
+		if err != nil {
+			return nil, err
+		}
+		plugins = append(plugins, p)
+	}
+	return plugins, nil
 }
 
 func run(o options) error {
@@ -147,8 +171,12 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(dir)
 
+	plugins, err := floors()
+	if err != nil {
+		return err
+	}
 	tr, err := harness.Start(bin, "..", dir, dynamic(asServer.URL, adapter.URL, backendServer.URL), harness.Options{
-		Plugins: []harness.LocalPlugin{noopPlugin},
+		Plugins: plugins,
 		Quiet:   true,
 		CPUs:    pin.traefik,
 	})
@@ -156,7 +184,7 @@ func run(o options) error {
 		return err
 	}
 	defer tr.Stop()
-	for _, r := range rows {
+	for _, r := range routes() {
 		if err := tr.WaitRouted(r.host); err != nil {
 			return fmt.Errorf("%v; Traefik's log:\n%s", err, tr.Logs())
 		}
@@ -214,55 +242,70 @@ type answer struct {
 	status    int
 	reached   bool // the backend answered
 	challenge string
+	identity  string // what the backend got of X-Auth-Subject, in every spelling
 }
 
-func (c client) send(host, token string) (answer, error) {
+// forged is the identity header the spoofing rows send, as a client would write it.
+const forged = "X_Auth_Subject"
+
+func (c client) send(host, token string, spoof bool) (answer, error) {
 	req, err := http.NewRequest(http.MethodGet, c.url+"/", nil)
 	if err != nil {
 		return answer{}, err
 	}
 	req.Host = host
 	req.Header.Set("Authorization", "Bearer "+token)
+	if spoof {
+		req.Header[forged] = []string{"mallory"}
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return answer{}, err
 	}
 	resp.Body.Close()
-	return answer{resp.StatusCode, resp.Header.Get(backendHeader) != "", resp.Header.Get("WWW-Authenticate")}, nil
+	return answer{resp.StatusCode, resp.Header.Get(backendHeader) != "", resp.Header.Get("WWW-Authenticate"),
+		resp.Header.Get(identityHeader)}, nil
 }
 
 // checkRows sends three requests to each row, as the table's runs will, and one to the
-// flood's route, and counts what the endpoint was asked. It prints each check and returns
-// how many failed.
+// flood's and the inactive route, and counts what the endpoint was asked. It prints each
+// check and returns how many failed.
 func checkRows(c client, as *authServer) int {
 	wrong := 0
 	nonce := time.Now().UnixNano()
 	for i, r := range rows {
 		calls := as.calls.Load()
 		reached := 0
+		identity := ""
 		for n := 0; n < 3; n++ {
 			token := fmt.Sprintf("check-%d-%d", nonce, i)
 			if r.unique {
 				token = fmt.Sprintf("%s-%d", token, n)
 			}
-			a, err := c.send(r.host, token)
+			a, err := c.send(r.host, token, r.spoof)
 			if err == nil && a.status == http.StatusOK && a.reached {
 				reached++
+				identity = a.identity
 			}
 		}
-		want := int64(0)
-		switch i {
-		case warmRow:
-			want = 1
-		case nocacheRow, forwardRow:
-			want = 3
+		wantIdentity := ""
+		if r.subject != "" {
+			wantIdentity = "X-Auth-Subject=" + r.subject
 		}
-		wrong += report(fmt.Sprintf("%s: 3 requests reach the backend and make %d introspection calls", r.name, want),
-			fmt.Sprintf("%d reached, %d calls", reached, as.calls.Load()-calls), reached == 3 && as.calls.Load()-calls == want)
+		wrong += report(fmt.Sprintf("%s: 3 requests reach the backend with identity %q and make %d introspection calls",
+			r.name, wantIdentity, r.calls),
+			fmt.Sprintf("%d reached, identity %q, %d calls", reached, identity, as.calls.Load()-calls),
+			reached == 3 && identity == wantIdentity && as.calls.Load()-calls == r.calls)
 	}
 
 	calls := as.calls.Load()
-	a, err := c.send(floodHost, fmt.Sprintf("check-%d-flood", nonce))
+	a, err := c.send(floodRoute.host, fmt.Sprintf("check-%d-flood", nonce), false)
+	wrong += report("a token whose answer carries 64 KiB of claims passes after 1 call",
+		fmt.Sprintf("%d, %d calls, err %v", a.status, as.calls.Load()-calls, err),
+		err == nil && a.status == http.StatusOK && a.reached && as.calls.Load()-calls == 1)
+
+	calls = as.calls.Load()
+	a, err = c.send(inactiveRoute.host, fmt.Sprintf("check-%d-inactive", nonce), false)
 	wantChallenge := `Bearer realm="traefik", error="invalid_token"`
 	wrong += report("an inactive token is refused with 401 invalid_token after 1 call",
 		fmt.Sprintf("%d %q, %d calls, err %v", a.status, a.challenge, as.calls.Load()-calls, err),
@@ -307,7 +350,7 @@ func herd(url string, tokens []string, copies int) int {
 		for n := 0; n < copies; n++ {
 			go func() {
 				<-start
-				a, err := c.send(herdHost, token)
+				a, err := c.send(herdRoute.host, token, false)
 				results <- err == nil && a.status == http.StatusOK && a.reached
 			}()
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,14 +16,30 @@ const (
 	clientSecret = "bench-secret"
 )
 
-// backendHeader marks answers that come from the backend rather than from Traefik.
-const backendHeader = "X-Bench-Backend"
+// backendHeader marks answers that come from the backend rather than from Traefik;
+// identityHeader says what the backend got of X-Auth-Subject, in any spelling.
+const (
+	backendHeader  = "X-Bench-Backend"
+	identityHeader = "X-Bench-Identity"
+)
 
-// backend answers every request with a short 200: the cheapest thing to proxy to.
+// backend answers every request with a short 200: the cheapest thing to proxy to. It names
+// every header it got that a backend could read as X-Auth-Subject, so the checks see both
+// the plugin's value and any forged spelling that got through.
 func backend() http.Handler {
 	body := []byte("ok\n")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(backendHeader, "reached")
+		var identity []string
+		for name, values := range r.Header {
+			if strings.EqualFold(strings.NewReplacer("_", "-", ".", "-").Replace(name), "X-Auth-Subject") {
+				identity = append(identity, name+"="+strings.Join(values, ","))
+			}
+		}
+		if len(identity) > 0 {
+			sort.Strings(identity)
+			w.Header().Set(identityHeader, strings.Join(identity, " "))
+		}
 		_, _ = w.Write(body)
 	})
 }
@@ -32,19 +49,24 @@ func backend() http.Handler {
 const herdPause = 200 * time.Millisecond
 
 // authServer is a fast RFC 7662 endpoint that counts the calls it answers. /active says
-// every token is active with scope "read", /slow says the same after herdPause, /inactive
-// says no token is. It requires client_secret_basic.
+// every token is active with scope "read", /slow says the same after herdPause, /flood says
+// the same with 64 KiB of claims more, /inactive says no token is. It requires
+// client_secret_basic.
 type authServer struct {
 	calls  atomic.Int64
 	active []byte
+	large  []byte
 }
 
 func newAuthServer() *authServer {
-	active, _ := json.Marshal(map[string]interface{}{
+	claims := map[string]interface{}{
 		"active": true, "sub": "bench-user", "client_id": clientID, "scope": "read",
 		"exp": time.Now().Add(24 * time.Hour).Unix(),
-	})
-	return &authServer{active: active}
+	}
+	active, _ := json.Marshal(claims)
+	claims["profile"] = strings.Repeat("p", 64<<10)
+	large, _ := json.Marshal(claims)
+	return &authServer{active: active, large: large}
 }
 
 func (a *authServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -61,6 +83,8 @@ func (a *authServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/active":
 	case "/slow":
 		time.Sleep(herdPause)
+	case "/flood":
+		body = a.large
 	case "/inactive":
 		body = []byte(`{"active":false}`)
 	default:

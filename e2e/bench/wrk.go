@@ -31,14 +31,18 @@ type measure struct {
 	failed   int64 // non-2xx answers and socket errors
 }
 
-// run sends requests for host for d: each with bearer token when unique is false, each with
-// a new token starting with token when it is true.
-func (l load) run(host, token string, unique bool, d time.Duration) (measure, error) {
+// run sends requests for r's host for d: each with bearer token, or with a new token
+// starting with token when r wants a new token per request; with the forged identity header
+// when r spoofs.
+func (l load) run(r row, token string, d time.Duration) (measure, error) {
 	args := []string{
 		"-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.connections),
-		"-d", strconv.Itoa(int(d.Round(time.Second)/time.Second)) + "s", "--latency", "-H", "Host: " + host,
+		"-d", strconv.Itoa(int(d.Round(time.Second)/time.Second)) + "s", "--latency", "-H", "Host: " + r.host,
 	}
-	if unique {
+	if r.spoof {
+		args = append(args, "-H", forged+": mallory")
+	}
+	if r.unique {
 		args = append(args, "-s", l.script, l.url, "--", token)
 	} else {
 		args = append(args, "-H", "Authorization: Bearer "+token, l.url)
