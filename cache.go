@@ -91,7 +91,6 @@ type entry struct {
 	wants    int // the generation of the state's wants res was reduced under
 	storedAt int64
 	deadline int64
-	size     int         // bytes, as entrySize counts them
 	slot     int         // its place on the clock, guarded by the cache's mu
 	used     atomic.Bool // read since the clock's hand last passed
 	verdicts sync.Map    // *middleware → *verdict: each route's judgement of res
@@ -140,7 +139,6 @@ type cache struct {
 	slots    []*entry   // grown as entries come, up to capacity: a large cacheSize costs nothing until used
 	capacity int
 	hand     int
-	bytes    int // the sizes of the entries in slots
 }
 
 func newCache(capacity int) *cache {
@@ -168,10 +166,8 @@ func (c *cache) get(key string, now int64) *entry {
 func (c *cache) put(e *entry, now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bytes += e.size
 	if v, ok := c.entries.Load(e.key); ok {
 		e.slot = v.(*entry).slot
-		c.bytes -= c.slots[e.slot].size
 		c.slots[e.slot] = e
 	} else if len(c.slots) < c.capacity {
 		e.slot = len(c.slots)
@@ -198,7 +194,6 @@ func (c *cache) sweep(now int64) int {
 		}
 		c.entries.Delete(e.key)
 		c.slots[slot] = nil
-		c.bytes -= e.size
 		return slot
 	}
 }
@@ -216,7 +211,6 @@ func (c *cache) resize(capacity int) {
 		e := c.slots[(c.hand-i+len(c.slots))%len(c.slots)]
 		if len(slots) == capacity {
 			c.entries.Delete(e.key)
-			c.bytes -= e.size
 			continue
 		}
 		e.slot = len(slots)
@@ -231,13 +225,6 @@ func (c *cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.slots)
-}
-
-// heldBytes is what the entries hold, as entrySize counts it.
-func (c *cache) heldBytes() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.bytes
 }
 
 var (

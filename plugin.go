@@ -155,7 +155,6 @@ type middleware struct {
 	tokenQuery           string
 	tokenCookie          string
 	maxTokenLength       int
-	maxBearerLength      int // of the whole "Bearer <token>" value
 	skipPreflight        bool
 	forwardAuthorization bool
 	optional             bool   // a request without a token passes, anonymous
@@ -184,7 +183,6 @@ type middleware struct {
 
 	introspector *introspector
 	state        *endpointState
-	entries      *sync.Map
 	wants        int // the generation of state's wants that holds what this instance reads
 	now          func() time.Time
 }
@@ -250,7 +248,6 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if config.MaxTokenLength < 1 {
 		return nil, fmt.Errorf("maxTokenLength %d must be at least 1", config.MaxTokenLength)
 	}
-	m.maxBearerLength = len("Bearer ") + config.MaxTokenLength
 	if config.MaxConcurrentIntrospections < 1 {
 		return nil, fmt.Errorf("maxConcurrentIntrospections %d must be at least 1", config.MaxConcurrentIntrospections)
 	}
@@ -356,7 +353,6 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		return newHTTPClient(tlsConfig, config.MaxConcurrentIntrospections)
 	})
 	m.introspector.client = m.state.client
-	m.entries = &m.state.cache.entries
 	claims := make([]string, 0, len(m.forwardHeaders))
 	for _, h := range m.forwardHeaders {
 		claims = append(claims, h.claim)
@@ -664,9 +660,9 @@ func spellings(folded string) []string {
 	return names
 }
 
-// ServeHTTP runs the request through the steps in order: remove forged identity headers,
-// find this route's verdict on the request's token, then forward with the identity headers
-// or answer with the challenge.
+// ServeHTTP runs the request through the steps in order: find this route's verdict on the
+// request's token, then answer with the challenge, or remove forged identity headers, set
+// the route's and forward.
 //
 // A verdict is decided once per token and route (decide) and kept with the cached answer,
 // so a request whose Authorization header holds a token this route has judged finds it in
@@ -841,11 +837,14 @@ func (m *middleware) remember(key string, res *result, wants int) *entry {
 	if res.active {
 		keep += m.staleIfError
 	}
-	e := &entry{key: key, res: res, wants: wants, storedAt: now, deadline: now + keep, size: entrySize(key, res)}
+	e := &entry{key: key, res: res, wants: wants, storedAt: now, deadline: now + keep}
 	if res.notAfter < e.deadline {
 		e.deadline = res.notAfter
 	}
-	if e.deadline > now && e.size <= maxEntryBytes {
+	if e.deadline <= now {
+		return e
+	}
+	if entrySize(key, res) <= maxEntryBytes {
 		m.state.cache.put(e, now)
 	}
 	return e
@@ -863,7 +862,10 @@ func (m *middleware) judge(e *entry, now int64) *verdict {
 	if !res.active || res.refresh {
 		return v
 	}
-	validFrom, validUntil := addClamped(res.notBefore, -m.clockSkew), addClamped(res.notAfter, m.clockSkew)
+	// Two statements: yaegi v0.16.1 may leave the second target of a multiple assignment
+	// whose first value is a call unset.
+	validFrom := addClamped(res.notBefore, -m.clockSkew)
+	validUntil := addClamped(res.notAfter, m.clockSkew)
 	if now < validFrom {
 		if validFrom < v.until {
 			v.until = validFrom

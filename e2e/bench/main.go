@@ -57,10 +57,10 @@ type row struct {
 	subject    string // the X-Auth-Subject the backend must get, "" for none
 }
 
-// pluginRow is the plugin's middleware at the endpoint's path, with extra keys.
-func pluginRow(path, extra string) string {
+// pluginRow is the plugin alias's middleware at the endpoint's path, with extra keys.
+func pluginRow(alias, path, extra string) string {
 	return fmt.Sprintf("plugin:\n  %s:\n    endpoint: %%s%s\n    clientId: %s\n    clientSecret: %s\n%s",
-		harness.Alias, path, clientID, clientSecret, extra)
+		alias, path, clientID, clientSecret, extra)
 }
 
 // The rows, in the order of each round. The floors (bench/floors) are the least a
@@ -70,18 +70,18 @@ var rows = []row{
 	{name: "no middleware (baseline)", host: "base.localhost"},
 	{name: "no-op Yaegi plugin", host: "noop.localhost", middleware: "plugin:\n  noop: {}\n"},
 	{name: "floor, cached", host: "floor-cached.localhost", middleware: "plugin:\n  floorcached: {}\n"},
-	{name: "this plugin, token cached", host: "warm.localhost", middleware: pluginRow("/active", ""), calls: 1},
+	{name: "this plugin, token cached", host: "warm.localhost", middleware: pluginRow(harness.Alias, "/active", ""), calls: 1},
 	{name: "floor, cached + 1 header", host: "floor-header.localhost", middleware: "plugin:\n  floorheader: {}\n",
 		spoof: true, subject: "bench-user"},
 	{name: "this plugin, token cached, one forwardHeaders entry", host: "header.localhost",
-		middleware: pluginRow("/active", "    forwardHeaders:\n      X-Auth-Subject: sub\n"), spoof: true, calls: 1, subject: "bench-user"},
+		middleware: pluginRow(harness.Alias, "/active", "    forwardHeaders:\n      X-Auth-Subject: sub\n"), spoof: true, calls: 1, subject: "bench-user"},
 	{name: "floor, uncached", host: "floor-uncached.localhost", unique: true, calls: 3,
-		middleware: fmt.Sprintf("plugin:\n  flooruncached:\n    endpoint: %%s/active\n    clientId: %s\n    clientSecret: %s\n", clientID, clientSecret)},
-	{name: "this plugin, cacheTTL: 0s", host: "nocache.localhost", middleware: pluginRow("/active", "    cacheTTL: 0s\n"), unique: true, calls: 3},
+		middleware: pluginRow("flooruncached", "/active", "")},
+	{name: "this plugin, cacheTTL: 0s", host: "nocache.localhost", middleware: pluginRow(harness.Alias, "/active", "    cacheTTL: 0s\n"), unique: true, calls: 3},
 	{name: "ForwardAuth + introspecting adapter", host: "forward.localhost", middleware: "forwardAuth:\n  address: %s\n", unique: true, calls: 3},
 }
 
-// row returns the row for host.
+// rowIndex is the place in rows of the row for host.
 func rowIndex(host string) int {
 	for i, r := range rows {
 		if r.host == host {
@@ -93,9 +93,9 @@ func rowIndex(host string) int {
 
 // Routes checked but not timed, beside the rows.
 var (
-	herdRoute     = row{host: "herd.localhost", middleware: pluginRow("/slow", "")}                 // calls stay in flight while the herd arrives
-	floodRoute    = row{host: "flood.localhost", middleware: pluginRow("/flood", ""), unique: true} // answers carry 64 KiB of claims; default cacheSize
-	inactiveRoute = row{host: "inactive.localhost", middleware: pluginRow("/inactive", "")}         // every token is inactive
+	herdRoute     = row{host: "herd.localhost", middleware: pluginRow(harness.Alias, "/slow", "")}                 // calls stay in flight while the herd arrives
+	floodRoute    = row{host: "flood.localhost", middleware: pluginRow(harness.Alias, "/flood", ""), unique: true} // answers carry 64 KiB of claims; default cacheSize
+	inactiveRoute = row{host: "inactive.localhost", middleware: pluginRow(harness.Alias, "/inactive", "")}         // every token is inactive
 )
 
 func routes() []row {
