@@ -664,10 +664,10 @@ func spellings(folded string) []string {
 // request's token, then answer with the challenge, or remove forged identity headers, set
 // the route's and forward.
 //
-// A verdict is decided once per token and route (decide) and kept with the cached answer,
-// so a request whose Authorization header holds a token this route has judged finds it in
-// two lookups and checks only its window. Any other request takes verdictFor, which reads
-// the token wherever it is, checks its form and decides. The lines here are as few as they
+// A verdict is decided once per token and route and kept with the cached answer, so a
+// request whose Authorization header holds a token this route has judged finds it in two
+// lookups and checks only its window. Any other request takes verdictFor, which reads the
+// token wherever it is, checks its form and decides. The lines here are as few as they
 // are on purpose: yaegi v0.16.1 allocates every value a function uses each time it is
 // called, so each expression in ServeHTTP costs every request, taken or not.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
@@ -720,7 +720,8 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 const bearerPrefix = "Bearer "
 
 // verdictFor is the request's verdict found the long way: the token read from wherever the
-// configuration says (extract), then decided. A preflight (skipPreflight) and a request
+// configuration says (extract), its answer cached or asked for (resolve), judged for this
+// route (judge) and kept with a cached answer for the requests that follow. A preflight (skipPreflight) and a request
 // without a token (optional) pass unchecked, as anonymous. It answers the request itself and
 // returns nil when it is refused before any verdict (a missing or malformed token) or the
 // endpoint fails.
@@ -739,11 +740,19 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 	}
 	now := m.now().UnixNano()
 	sum := sha256.Sum256([]byte(token))
-	v, err := m.decide(req.Context(), token, string(sum[:]), now)
+	e, err := m.resolve(req.Context(), token, string(sum[:]), now)
 	if err != nil {
 		m.state.failures.failed(m.name, "answering 503", err, now)
 		http.Error(rw, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return nil
+	}
+	v := m.judge(e, now)
+	// Kept once the answer is used again after it was cached (the lookup marked it): a
+	// kept verdict is what tells the cache's hand the entry is in use. Not for an answer
+	// reduced before this instance said what it reads (a reload during the call), nor one
+	// served stale: its verdict holds for this request only.
+	if e.used.Load() && v.until > now && e.wants >= m.wants {
+		e.verdicts.Store(m, v)
 	}
 	return v
 }
@@ -772,24 +781,6 @@ var anonymous = &verdict{}
 type identityHeader struct {
 	name  string
 	value string
-}
-
-// decide judges the token for this route from its cached answer or one introspection call
-// (resolve), and keeps the verdict with the cached answer for the requests that follow.
-func (m *middleware) decide(ctx context.Context, token, key string, now int64) (*verdict, error) {
-	e, err := m.resolve(ctx, token, key, now)
-	if err != nil {
-		return nil, err
-	}
-	v := m.judge(e, now)
-	// Kept once the answer is used again after it was cached (the lookup marked it): a
-	// kept verdict is what tells the cache's hand the entry is in use. Not for an answer
-	// reduced before this instance said what it reads (a reload during the call), nor one
-	// served stale: its verdict holds for this request only.
-	if e.used.Load() && v.until > now && e.wants >= m.wants {
-		e.verdicts.Store(m, v)
-	}
-	return v, nil
 }
 
 // resolve returns the token's introspection answer: a fresh cached one, or the answer of
