@@ -11,8 +11,13 @@ MODULE     = github.com/tokengate/traefik-oauth2-introspection
 TRAEFIK_VERSION = v3.6.12
 HYDRA_VERSION   = v2.3.0
 YAEGI_VERSION  := $(shell awk '$$1 == "github.com/traefik/yaegi" { print $$2 }' e2e/go.mod)
+# staticcheck 2026.2.2. It rejects code for a newer Go than the one that built it, so the Go
+# that e2e/go.mod selects (which reads both modules) builds it, and a new Go builds a new one.
+STATICCHECK_VERSION = v0.8.2
+GO_VERSION         := $(shell cd e2e && go env GOVERSION)
 
 YAEGI   = $(CACHE_DIR)/bin/yaegi-$(YAEGI_VERSION)
+STATICCHECK = $(CACHE_DIR)/bin/staticcheck-$(STATICCHECK_VERSION)-$(GO_VERSION)
 TRAEFIK = $(CACHE_DIR)/bin/traefik-$(TRAEFIK_VERSION)
 HYDRA   = $(CACHE_DIR)/bin/hydra-$(HYDRA_VERSION)
 
@@ -20,11 +25,13 @@ HYDRA   = $(CACHE_DIR)/bin/hydra-$(HYDRA_VERSION)
 
 test: lint yaegi-test unit e2e
 
-lint:
+lint: $(STATICCHECK)
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	@! grep -qE '^\s*require' go.mod || { echo "go.mod must not require anything"; exit 1; }
 	go vet ./...
 	cd e2e && go vet ./...
+	$(STATICCHECK) ./...
+	cd e2e && $(STATICCHECK) ./...
 
 unit:
 	go test -race -count=1 ./...
@@ -74,6 +81,12 @@ $(YAEGI):
 	@mkdir -p $(CACHE_DIR)/bin
 	GOBIN=$(CACHE_DIR)/bin.tmp go install github.com/traefik/yaegi/cmd/yaegi@$(YAEGI_VERSION)
 	mv $(CACHE_DIR)/bin.tmp/yaegi $@ && rm -rf $(CACHE_DIR)/bin.tmp
+
+# Its own temporary GOBIN, so that make -j can build it beside yaegi.
+$(STATICCHECK):
+	@mkdir -p $(CACHE_DIR)/bin
+	GOTOOLCHAIN=$(GO_VERSION) GOBIN=$@.tmp go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $@.tmp/staticcheck $@ && rm -rf $@.tmp
 
 # About 4 minutes on 2 cores the first time.
 $(TRAEFIK):

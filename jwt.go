@@ -256,7 +256,8 @@ func ecJWK(k jwk) (*ecdsa.PublicKey, error) {
 		return nil, errors.New(`its "x" or "y" is not base64url`)
 	}
 	key := &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-	if !curve.IsOnCurve(key.X, key.Y) { //nolint:staticcheck // the check crypto/ecdh would do, for a key given as x and y
+	//lint:ignore SA1019 the check crypto/ecdh would do, for a key given as x and y
+	if !curve.IsOnCurve(key.X, key.Y) {
 		return nil, errors.New("its point is not on the curve")
 	}
 	return key, nil

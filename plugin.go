@@ -539,7 +539,7 @@ func clientSecret(config *Config) (string, error) {
 func transportTLS(config *Config, https bool) (*tls.Config, string, error) {
 	tlsConfig := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: !config.SSLVerify, //nolint:gosec // the sslVerify key, on by default
+		InsecureSkipVerify: !config.SSLVerify, // the sslVerify key, on by default
 	}
 	digest := ""
 	if config.CAFile != "" {

@@ -54,12 +54,12 @@ func allowedCPUs() ([]int, error) {
 			first, last, isRange := strings.Cut(part, "-")
 			from, err := strconv.Atoi(first)
 			if err != nil {
-				return nil, fmt.Errorf("Cpus_allowed_list %q", list)
+				return nil, fmt.Errorf("parsing Cpus_allowed_list %q: %w", list, err)
 			}
 			to := from
 			if isRange {
 				if to, err = strconv.Atoi(last); err != nil {
-					return nil, fmt.Errorf("Cpus_allowed_list %q", list)
+					return nil, fmt.Errorf("parsing Cpus_allowed_list %q: %w", list, err)
 				}
 			}
 			for cpu := from; cpu <= to; cpu++ {
