@@ -115,6 +115,8 @@ const (
 )
 
 const (
+	// unreservedChars are RFC 3986 §2.3's, which a URL carries as they are.
+	unreservedChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 	// tchars are the characters of an HTTP field name (RFC 9110 §5.6.2).
 	tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	// controlChars may not appear in the header values this plugin writes (CR/LF split headers).
@@ -260,6 +262,13 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		m.bearerScheme = m.tokenHeader == "Authorization"
 	}
 	m.bearerOnly = m.bearerScheme && m.tokenQuery == "" && m.tokenCookie == ""
+	if m.tokenQuery != "" && strings.Trim(m.tokenQuery, unreservedChars) != "" {
+		// Nothing to unescape in the name: queryValues compares it with unescaped keys.
+		return nil, fmt.Errorf("tokenQuery %q has characters other than letters, digits and -._~", config.TokenQuery)
+	}
+	if m.tokenCookie != "" && !isFieldName(m.tokenCookie) {
+		return nil, fmt.Errorf("tokenCookie %q is not a valid cookie name", config.TokenCookie)
+	}
 	if m.tokenHeader == "" && m.tokenQuery == "" && m.tokenCookie == "" {
 		return nil, fmt.Errorf("tokenHeader, tokenQuery and tokenCookie are all empty: the token has nowhere to come from")
 	}

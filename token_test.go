@@ -1,0 +1,151 @@
+// The test binary runs with the GODEBUG defaults of Traefik v3.6, whose go.mod says go 1.25:
+// since Go 1.24.12/1.25.6 url.ParseQuery gives up past 10000 parameters, since
+// 1.24.8/1.25.2 Request.Cookies past 3000 cookies, and our go 1.22 would turn both limits
+// off. yaegi ignores the line; what the tests see must not depend on it.
+
+//go:debug default=go1.25
+package introspection
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// manyParams is a query of n parameters that are not the token.
+func manyParams(n int) string {
+	return strings.TrimSuffix(strings.Repeat("p=1&", n), "&")
+}
+
+// manyCookies is a Cookie line of n cookies that are not the token.
+func manyCookies(n int) string {
+	return strings.TrimSuffix(strings.Repeat("c=1; ", n), "; ")
+}
+
+// TestTokenParserLimits: a token the standard parsers would not show the plugin (too many
+// parameters or cookies, an escaped name, a ';' separator) is still found, or the request
+// refused; never "no token" while the backend gets one.
+func TestTokenParserLimits(t *testing.T) {
+	query := func(raw string) func(*http.Request) {
+		return func(r *http.Request) { r.URL.RawQuery = raw }
+	}
+	cookies := func(lines ...string) func(*http.Request) {
+		return func(r *http.Request) { r.Header["Cookie"] = lines }
+	}
+	both := func(edits ...func(*http.Request)) func(*http.Request) {
+		return func(r *http.Request) {
+			for _, edit := range edits {
+				edit(r)
+			}
+		}
+	}
+	inQuery := func(c *Config) { c.TokenQuery = "access_token" }
+	inCookie := func(c *Config) { c.TokenCookie = "session" }
+	optionalQuery := func(c *Config) { c.TokenQuery = "access_token"; c.Optional = true }
+	optionalCookie := func(c *Config) { c.TokenCookie = "session"; c.Optional = true }
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		request   func(*http.Request)
+		status    int
+		calls     int
+	}{
+		{"a second token past 10000 parameters", inQuery,
+			both(bearer("tok"), query(manyParams(10000)+"&access_token=other")), 400, 0},
+		{"a token past 10000 parameters, optional", optionalQuery, query(manyParams(10000) + "&access_token=tok"), 400, 0},
+		{"10000 parameters with the token: read", inQuery, query(manyParams(9999) + "&access_token=tok"), 200, 1},
+		{"past 10000 parameters without the name: no token there", inQuery,
+			both(bearer("tok"), query(manyParams(10001))), 200, 1},
+		{"the name escaped", inQuery, both(bearer("tok"), query("%61ccess_token=other")), 400, 0},
+		{"the name escaped, optional: the token is read", optionalQuery, query("a=1&%61ccess%5Ftoken=tok"), 200, 1},
+		{"the name behind a ';'", optionalQuery, query("a=1;access_token=tok"), 400, 0},
+		{"the value does not unescape", optionalQuery, query("access_token=tok%zz"), 400, 0},
+		{"another value does not unescape: ignored", inQuery, query("q=100%&access_token=tok"), 200, 1},
+		{"a second token past 3000 cookies", inCookie,
+			both(bearer("tok"), cookies(manyCookies(3000)+"; session=other")), 400, 0},
+		{"a token past 3000 cookies on two lines, optional", optionalCookie,
+			cookies(manyCookies(1500), manyCookies(1500)+"; session=tok"), 400, 0},
+		{"3000 cookies with the token: read", inCookie, cookies(manyCookies(2999) + "; session=tok"), 200, 1},
+		{"past 3000 cookies without the name: no token there", inCookie,
+			both(bearer("tok"), cookies(manyCookies(3001))), 200, 1},
+		{"the cookie twice on two lines", inCookie, cookies("session=tok", "session=tok"), 400, 0},
+		{"a quoted cookie", inCookie, cookies(`a=1; session="tok"`), 200, 1},
+		{"a cookie value Go would drop", optionalCookie, cookies(`session=tok"x`), 400, 0},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer("tok", activeClaims())
+			config := testConfig(as.URL)
+			tc.configure(config)
+			m, next := newMiddleware(t, config)
+
+			rec := serve(m, tc.request)
+			if rec.Code != tc.status {
+				t.Errorf("status = %d, want %d", rec.Code, tc.status)
+			}
+			if tc.status == http.StatusBadRequest && rec.Header().Get("WWW-Authenticate") != challengeRequest {
+				t.Errorf("WWW-Authenticate = %q, want %q", rec.Header().Get("WWW-Authenticate"), challengeRequest)
+			}
+			if as.callCount() != tc.calls {
+				t.Errorf("endpoint calls = %d, want %d", as.callCount(), tc.calls)
+			}
+			if reached := next.count() == 1; reached != (tc.status == http.StatusOK) {
+				t.Errorf("backend reached: %v, want %v", reached, tc.status == http.StatusOK)
+			}
+		})
+	}
+}
+
+// TestTokenRemoved: with forwardAuthorization false the backend gets the query and the
+// Cookie lines without the token and otherwise as the client sent them: order, escapes and
+// spacing kept.
+func TestTokenRemoved(t *testing.T) {
+	cases := []struct {
+		desc    string
+		query   string
+		cookies []string
+		want    string // the raw query, or the Cookie lines joined with " | "
+	}{
+		{desc: "query: order and escapes kept", query: "b=%2F&access_token=tok&a=1&c", want: "b=%2F&a=1&c"},
+		{desc: "query: the token first", query: "access_token=tok&z=%7e", want: "z=%7e"},
+		{desc: "query: the name escaped", query: "x=1&%61ccess_token=tok", want: "x=1"},
+		{desc: "query: 10000 parameters", query: manyParams(9999) + "&access_token=tok", want: manyParams(9999)},
+		{desc: "cookie in the middle", cookies: []string{"a=1; session=tok; b=2"}, want: "a=1; b=2"},
+		{desc: "cookie first", cookies: []string{"session=tok; b=2"}, want: "b=2"},
+		{desc: "cookie last, odd spacing kept", cookies: []string{"a=1;b=2 ;  session=tok"}, want: "a=1;b=2 "},
+		{desc: "cookie alone on its line", cookies: []string{"a=1", "session=tok", "b=2"}, want: "a=1 | b=2"},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			as := newAuthServer(t)
+			as.answer("tok", activeClaims())
+			config := testConfig(as.URL)
+			config.TokenQuery, config.TokenCookie, config.ForwardAuthorization = "access_token", "session", false
+			m, next := newMiddleware(t, config)
+
+			rec := serve(m, func(r *http.Request) {
+				r.URL.RawQuery = tc.query
+				if tc.cookies != nil {
+					r.Header["Cookie"] = tc.cookies
+				}
+			})
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status = %d, want 200", rec.Code)
+			}
+			upstream := next.lastRequest()
+			got := upstream.URL.RawQuery
+			if tc.cookies != nil {
+				got = strings.Join(upstream.Header["Cookie"], " | ")
+			}
+			if got != tc.want {
+				t.Errorf("upstream got %q, want %q", got, tc.want)
+			}
+			if wantURI := "/anything"; tc.query != "" && upstream.RequestURI != wantURI+"?"+tc.want {
+				t.Errorf("RequestURI = %q, want %q", upstream.RequestURI, wantURI+"?"+tc.want)
+			}
+		})
+	}
+}
