@@ -192,6 +192,36 @@ type jwk struct {
 	Crv string `json:"crv"`
 	X   string `json:"x"`
 	Y   string `json:"y"`
+	// The private members (RFC 7518 §6.2.2, §6.3.2), read only to refuse the key: any
+	// type, so that a malformed one is refused too.
+	D   interface{} `json:"d"`
+	P   interface{} `json:"p"`
+	Q   interface{} `json:"q"`
+	DP  interface{} `json:"dp"`
+	DQ  interface{} `json:"dq"`
+	QI  interface{} `json:"qi"`
+	Oth interface{} `json:"oth"`
+}
+
+// privateMember names a private member of k, or is "" for a public key.
+func privateMember(k jwk) string {
+	switch {
+	case k.D != nil:
+		return "d"
+	case k.P != nil:
+		return "p"
+	case k.Q != nil:
+		return "q"
+	case k.DP != nil:
+		return "dp"
+	case k.DQ != nil:
+		return "dq"
+	case k.QI != nil:
+		return "qi"
+	case k.Oth != nil:
+		return "oth"
+	}
+	return ""
 }
 
 func jwkSet(data []byte) ([]publicKey, error) {
@@ -211,6 +241,10 @@ func jwkSet(data []byte) ([]publicKey, error) {
 	keys := make([]publicKey, 0, len(set.Keys))
 	for i := 0; i < len(set.Keys); i++ {
 		k := set.Keys[i]
+		// Before the skips: a private key of any use or type in the file is a secret spread.
+		if member := privateMember(k); member != "" {
+			return nil, fmt.Errorf("key %d (kid %q) is a private key (it has %q): give the public key only", i, k.Kid, member)
+		}
 		if k.Use != "" && k.Use != "sig" {
 			continue
 		}
@@ -321,12 +355,18 @@ func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, er
 	if len(parts) != 3 {
 		return nil, nil, errors.New("the signed answer is not a compact JWS")
 	}
-	rawHeader, errH := base64.RawURLEncoding.DecodeString(parts[0])
-	payload, errP := base64.RawURLEncoding.DecodeString(parts[1])
-	sig, errS := base64.RawURLEncoding.DecodeString(parts[2])
-	if errH != nil || errP != nil || errS != nil {
-		return nil, nil, errors.New("the signed answer is not base64url")
+	// RFC 7515 §2: base64url without padding, line breaks or whitespace. The decoder skips
+	// CR and LF and ignores the unused trailing bits, so an altered signature would still
+	// verify and the altered text be forwarded: only a part that re-encodes to itself is read.
+	var decoded [3][]byte
+	for i := 0; i < 3; i++ {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil || base64.RawURLEncoding.EncodeToString(raw) != parts[i] {
+			return nil, nil, errors.New("the signed answer is not canonical base64url")
+		}
+		decoded[i] = raw
 	}
+	rawHeader, payload, sig := decoded[0], decoded[1], decoded[2]
 	var header map[string]interface{}
 	if err := json.Unmarshal(rawHeader, &header); err != nil || header == nil {
 		return nil, nil, errors.New("the signed answer's header is not a JSON object")

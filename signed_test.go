@@ -1,6 +1,7 @@
 package introspection
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -313,6 +314,175 @@ func TestSignedAnswerWindow(t *testing.T) {
 			_, err := in.parseSigned(answer, issued+int64(tc.start), nil, false)
 			if (err == nil) != tc.ok {
 				t.Errorf("accepted = %v (%v), want %v", err == nil, err, tc.ok)
+			}
+		})
+	}
+}
+
+// insertInto puts s in the middle of part i (0 header, 1 claims, 2 signature) of a JWS.
+func insertInto(token string, i int, s string) string {
+	parts := strings.Split(token, ".")
+	half := len(parts[i]) / 2
+	parts[i] = parts[i][:half] + s + parts[i][half:]
+	return strings.Join(parts, ".")
+}
+
+// base64URLAlphabet is RFC 4648 §5's alphabet, a character's index its 6-bit value.
+const base64URLAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// otherTrailingBits changes the last character of part i of a JWS to the one whose value
+// differs in its lowest bit, which lies past the part's last byte when its length is not a
+// multiple of 3: the part then decodes, leniently, to the same bytes.
+func otherTrailingBits(t *testing.T, token string, i int) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[i])
+	if len(raw)%3 == 0 {
+		t.Fatalf("part %d is %d bytes: its last character has no unused bits", i, len(raw))
+	}
+	last := strings.IndexByte(base64URLAlphabet, parts[i][len(parts[i])-1])
+	parts[i] = parts[i][:len(parts[i])-1] + string(base64URLAlphabet[last^1])
+	again, err := base64.RawURLEncoding.DecodeString(parts[i])
+	if err != nil || string(again) != string(raw) {
+		t.Fatalf("part %d with another last character decodes to other bytes (%v)", i, err)
+	}
+	return strings.Join(parts, ".")
+}
+
+// TestSignedAnswerCanonical: RFC 7515 §2 writes every JWS part as base64url without padding,
+// line breaks or whitespace. A lenient decoder reads an altered answer (CR or LF inside a
+// part, other unused trailing bits, padding) as the same bytes, so its signature verifies;
+// forwarded as is, the backend would get a JWT the server never sent, or a header value with
+// CR/LF. Such an answer is the endpoint failing: 503, the backend never reached.
+func TestSignedAnswerCanonical(t *testing.T) {
+	jwksFile, _ := responseKeyFiles(t)
+	keys, err := readPublicKeys(jwksFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := signedAnswer(nil)
+	sig := strings.Split(valid, ".")[2]
+	if raw, _ := base64.RawURLEncoding.DecodeString(sig); len(raw) != 256 {
+		t.Fatalf("the RS256 signature is %d bytes, want 256", len(raw))
+	}
+	cases := []struct {
+		desc   string
+		answer string
+		status int
+	}{
+		{"unaltered", valid, 200},
+		{"CR inside the claims", insertInto(valid, 1, "\r"), 503},
+		{"LF inside the claims", insertInto(valid, 1, "\n"), 503},
+		{"CRLF inside the claims", insertInto(valid, 1, "\r\n"), 503},
+		{"CRLF inside the signature", insertInto(valid, 2, "\r\n"), 503},
+		{"LF inside the header", insertInto(valid, 0, "\n"), 503},
+		// 256 bytes are 85 groups of 3 and 1 byte, written as 2 characters of 6 + 2 bits:
+		// the last character's 4 low bits are unused, 0 in the canonical form.
+		{"the signature's last character with other trailing bits", otherTrailingBits(t, valid, 2), 503},
+		{"the signature padded with ==", valid + "==", 503},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			if tc.status != http.StatusOK {
+				_, _, err := verifyJWS(strings.TrimSpace(tc.answer), keys)
+				if err == nil || !strings.Contains(err.Error(), "not canonical base64url") {
+					t.Errorf("verifyJWS: %v, want an error saying not canonical base64url", err)
+				} else if strings.Contains(err.Error(), sig[:16]) {
+					t.Errorf("verifyJWS's error %q shows the answer", err)
+				}
+			}
+
+			as := newAuthServer(t)
+			as.answer("tok", tc.answer)
+			config := testConfig(as.URL)
+			config.ResponseFormat = "jwt"
+			config.ResponseKeysFile = jwksFile
+			config.ForwardIntrospectionJWT = "X-Introspection-JWT"
+			m, next := newMiddleware(t, config)
+			for i := 1; i <= 2; i++ {
+				if rec := serve(m, bearer("tok")); rec.Code != tc.status {
+					t.Fatalf("request %d: status = %d, want %d", i, rec.Code, tc.status)
+				}
+			}
+			if tc.status != http.StatusOK {
+				if as.callCount() != 2 || next.count() != 0 {
+					t.Errorf("endpoint calls = %d, backend requests = %d; want 2 (never cached) and 0", as.callCount(), next.count())
+				}
+				return
+			}
+			if as.callCount() != 1 || next.count() != 2 {
+				t.Errorf("endpoint calls = %d, backend requests = %d; want 1 and 2", as.callCount(), next.count())
+			}
+			if got := next.lastRequest().Header["X-Introspection-Jwt"]; len(got) != 1 || got[0] != valid {
+				t.Fatalf("X-Introspection-JWT = %q, want exactly the JWT the server sent", got)
+			}
+			verifiedByServerKeys(t, next.lastRequest().Header.Get("X-Introspection-Jwt"))
+		})
+	}
+}
+
+// TestResponseKeysRefusePrivate: responseKeysFile holds the server's public keys. A private
+// key there (a JWK with "d" or another private member, RFC 7518 §6.2.2 and §6.3.2, or a
+// PEM private key) is a mistake that spreads a secret: New fails, naming the key, never
+// showing its material.
+func TestResponseKeysRefusePrivate(t *testing.T) {
+	b64 := base64.RawURLEncoding
+	bytesOf := func(n *big.Int) string { return b64.EncodeToString(n.Bytes()) }
+	rsaPublic := `"kty":"RSA","kid":"` + rsaKid + `","alg":"RS256","n":"` + bytesOf(testRSAKey.N) + `","e":"AQAB"`
+	primes := testRSAKey.Primes
+	rsaPrivate := rsaPublic + `,"d":"` + bytesOf(testRSAKey.D) + `","p":"` + bytesOf(primes[0]) + `","q":"` + bytesOf(primes[1]) +
+		`","dp":"` + bytesOf(testRSAKey.Precomputed.Dp) + `","dq":"` + bytesOf(testRSAKey.Precomputed.Dq) +
+		`","qi":"` + bytesOf(testRSAKey.Precomputed.Qinv) + `"`
+	ecPublic := `"kty":"EC","kid":"` + ecKid + `","crv":"P-256","x":"` + b64.EncodeToString(testECKey.X.FillBytes(make([]byte, 32))) +
+		`","y":"` + b64.EncodeToString(testECKey.Y.FillBytes(make([]byte, 32))) + `"`
+	ecD := b64.EncodeToString(testECKey.D.FillBytes(make([]byte, 32)))
+	ecPrivate := ecPublic + `,"d":"` + ecD + `"`
+	secrets := []string{bytesOf(testRSAKey.D), bytesOf(primes[0]), bytesOf(primes[1]), bytesOf(testRSAKey.Precomputed.Dp),
+		bytesOf(testRSAKey.Precomputed.Dq), bytesOf(testRSAKey.Precomputed.Qinv), ecD}
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(testECKey)
+	sec1, _ := x509.MarshalECPrivateKey(testECKey)
+
+	cases := []struct {
+		desc string
+		file string
+		want string
+	}{
+		{"an RSA JWK with d in a JWK Set", writeFile(t, "rsa-set.json", `{"keys":[{`+rsaPrivate+`},{`+ecPublic+`}]}`),
+			`key 0 (kid "as-rsa") is a private key`},
+		{"an EC JWK with d in a JWK Set", writeFile(t, "ec-set.json", `{"keys":[{`+rsaPublic+`},{`+ecPrivate+`}]}`),
+			`key 1 (kid "as-ec") is a private key`},
+		{"an RSA JWK with d", writeFile(t, "rsa.json", `{`+rsaPrivate+`}`), `key 0 (kid "as-rsa") is a private key`},
+		{"an EC JWK with d", writeFile(t, "ec.json", `{`+ecPrivate+`}`), `key 0 (kid "as-ec") is a private key`},
+		{"an RSA JWK with p and q only", writeFile(t, "pq.json", `{"keys":[{`+rsaPublic+`,"p":"`+bytesOf(primes[0])+`","q":"`+bytesOf(primes[1])+`"}]}`),
+			`key 0 (kid "as-rsa") is a private key`},
+		{"an RSA JWK with oth", writeFile(t, "oth.json", `{`+rsaPublic+`,"oth":[{"r":"AQAB","d":"AQAB","t":"AQAB"}]}`),
+			`key 0 (kid "as-rsa") is a private key`},
+		{"a private JWK marked for encryption", writeFile(t, "enc.json", `{"keys":[{`+rsaPublic+`},{`+ecPrivate+`,"use":"enc"}]}`),
+			`key 1 (kid "as-ec") is a private key`},
+		{"a PKCS #8 PEM private key", writePEM(t, "pkcs8.pem", "PRIVATE KEY", pkcs8), `holds a "PRIVATE KEY" block`},
+		{"a SEC 1 PEM private key", writePEM(t, "sec1.pem", "EC PRIVATE KEY", sec1), `holds a "EC PRIVATE KEY" block`},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			config := testConfig("https://auth.example/introspect")
+			config.ResponseFormat = "jwt"
+			config.ResponseKeysFile = tc.file
+			_, err := New(context.Background(), &backend{}, config, "auth@test")
+			if err == nil {
+				t.Fatalf("New accepted the private key, want an error with %q", tc.want)
+			}
+			if want := `responseKeysFile "` + tc.file + `": ` + tc.want; !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+			if strings.HasSuffix(tc.file, ".json") && !strings.Contains(err.Error(), "give the public key only") {
+				t.Errorf("error %q does not say to give the public key only", err)
+			}
+			for _, secret := range secrets {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q shows key material", err)
+				}
 			}
 		})
 	}
