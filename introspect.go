@@ -279,8 +279,11 @@ func readResult(claims map[string]interface{}, keep []string) (*result, error) {
 	res.refresh = isRefreshToken(claims)
 	switch scope := claims["scope"].(type) {
 	case string:
-		for _, s := range strings.Fields(scope) {
-			res.scopes[s] = true
+		// Separated by SP, and only by SP (RFC 6749 §3.3): "profile\u00a0admin" is one scope.
+		for _, s := range strings.Split(scope, " ") {
+			if s != "" {
+				res.scopes[s] = true
+			}
 		}
 	case []interface{}:
 		for _, s := range stringList(scope) {
@@ -336,11 +339,12 @@ func stringList(value interface{}) []string {
 }
 
 // isRefreshToken spots refresh tokens: servers introspect both kinds (RFC 7662 §2.1).
-// token_type is RFC 7662's member, token_use is Hydra's, typ is Keycloak's.
+// token_type is RFC 7662's member, token_use is Hydra's, typ is Keycloak's, which says
+// "Refresh" for a refresh token and "Offline" for an offline one, a refresh token too.
 func isRefreshToken(claims map[string]interface{}) bool {
 	for _, name := range tokenKindClaims {
-		if kind, _ := claims[name].(string); kind != "" &&
-			(strings.EqualFold(kind, "refresh_token") || strings.EqualFold(kind, "refresh")) {
+		if kind, _ := claims[name].(string); kind != "" && (strings.EqualFold(kind, "refresh_token") ||
+			strings.EqualFold(kind, "refresh") || strings.EqualFold(kind, "offline")) {
 			return true
 		}
 	}
@@ -350,7 +354,10 @@ func isRefreshToken(claims map[string]interface{}) bool {
 var tokenKindClaims = []string{"token_type", "token_use", "typ"}
 
 // claimValue renders a claim for a header: strings as they are, integers in decimal,
-// lists joined with ",", objects as compact JSON. A missing or null claim gives nothing.
+// lists joined with ",", objects as compact JSON. A missing or null claim gives nothing, and
+// so does a list that the header could not tell apart from another one: one holding a list
+// or an object, or an item with a comma or an outer space (["u", "x,admin"] would read as
+// three items, [" a"] as "a").
 func claimValue(value interface{}) (string, bool) {
 	switch v := value.(type) {
 	case nil:
@@ -374,9 +381,14 @@ func claimValue(value interface{}) (string, bool) {
 	case []interface{}:
 		parts := make([]string, 0, len(v))
 		for _, item := range v {
-			if s, ok := claimValue(item); ok {
-				parts = append(parts, s)
+			s, ok := claimValue(item)
+			if !ok {
+				continue
 			}
+			if !isListItem(item, s) {
+				return "", false
+			}
+			parts = append(parts, s)
 		}
 		return strings.Join(parts, ","), true
 	}
@@ -385,4 +397,12 @@ func claimValue(value interface{}) (string, bool) {
 		return "", false
 	}
 	return string(data), true
+}
+
+// isListItem reports whether a list item, rendered as s, reads back as one item of a
+// comma-separated header value (RFC 9110 §5.6.1, which trims the spaces around items).
+func isListItem(item interface{}, s string) bool {
+	_, isList := item.([]interface{})
+	_, isObject := item.(map[string]interface{})
+	return !isList && !isObject && !strings.Contains(s, ",") && strings.TrimSpace(s) == s
 }

@@ -279,8 +279,12 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	m.challenge = `Bearer realm="` + config.Realm + `"`
 
 	for _, s := range cleanList(config.RequiredScopes) {
-		// A list item may be "read write": scopes are space-separated (RFC 6749 §3.3).
-		for _, scope := range strings.Fields(s) {
+		// A list item may be "read write": scopes are separated by SP (RFC 6749 §3.3), and
+		// only by SP; any other space is in a scope, and isQuotable refuses it.
+		for _, scope := range strings.Split(s, " ") {
+			if scope == "" {
+				continue
+			}
 			if !isQuotable(scope) {
 				return nil, fmt.Errorf("requiredScopes: %q is not a valid scope", scope)
 			}

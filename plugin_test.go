@@ -261,11 +261,16 @@ func TestBehaviour(t *testing.T) {
 		{desc: "no audience", configure: func(c *Config) { c.Audiences = []string{"api"} }, request: bearer("tok"), answer: withClaim("aud", nil), status: 401, challenge: challengeToken, calls: 1},
 		{desc: "issuer matches", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
 		{desc: "refresh token by token_type", request: bearer("tok"), answer: withClaim("token_type", "refresh_token"), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "refresh token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Refresh"), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "offline token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Offline"), status: 401, challenge: challengeToken, calls: 1},
+		{desc: "access token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Bearer"), status: 200, calls: 1},
 		{desc: "access token by Hydra's token_use", request: bearer("tok"), answer: withClaim("token_use", "access_token"), status: 200, calls: 1},
 		{desc: "required scopes present", configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
 		{desc: "scope as a list", configure: func(c *Config) { c.RequiredScopes = []string{"write"} }, request: bearer("tok"), answer: withClaim("scope", []string{"read", "write"}), status: 200, calls: 1},
 		{desc: "required scope missing", configure: func(c *Config) { c.RequiredScopes = []string{"read", "admin"} }, request: bearer("tok"), answer: activeClaims(), status: 403,
 			challenge: `Bearer realm="traefik", error="insufficient_scope", scope="read admin"`, calls: 1},
+		{desc: "scopes are separated by SP only", configure: func(c *Config) { c.RequiredScopes = []string{"admin"} }, request: bearer("tok"),
+			answer: withClaim("scope", "profile\u00a0admin read\tadmin"), status: 403, challenge: `Bearer realm="traefik", error="insufficient_scope", scope="admin"`, calls: 1},
 		{desc: "scope is a prefix only", configure: func(c *Config) { c.RequiredScopes = []string{"rea"} }, request: bearer("tok"), answer: activeClaims(), status: 403,
 			challenge: `Bearer realm="traefik", error="insufficient_scope", scope="rea"`, calls: 1},
 		{desc: "no scope at all", configure: func(c *Config) { c.RequiredScopes = []string{"read"} }, request: bearer("tok"), answer: withClaim("scope", nil), status: 403,
@@ -529,6 +534,10 @@ func TestForwardHeaders(t *testing.T) {
 	claims := activeClaims()
 	claims["uid"] = 9007199254740993 // beyond float64's exact integers
 	claims["roles"] = []interface{}{"admin", "dev"}
+	// Lists a comma-separated value could not tell from others: not forwarded.
+	claims["groups"] = []interface{}{"u", "x,admin"}
+	claims["teams"] = []interface{}{" a"}
+	claims["nested"] = []interface{}{[]interface{}{"a", "b"}}
 	claims["org"] = map[string]interface{}{"name": "acme", "id": 7}
 	claims["verified"] = true
 	as.answer("tok", claims)
@@ -541,6 +550,9 @@ func TestForwardHeaders(t *testing.T) {
 		"X-Auth-Missing": "nothing",
 		"x-auth-client":  "client_id",
 		"X-Verified":     "verified",
+		"X-Auth-Groups":  "groups",
+		"X-Auth-Teams":   "teams",
+		"X-Auth-Nested":  "nested",
 	}
 	m, next := newMiddleware(t, config)
 
