@@ -6,19 +6,25 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // endpointState is what all middleware instances calling one endpoint as one client share.
 // Traefik calls New once per router, per chain use and again on every configuration
 // reload, so this registry is what lets a new router or a reload start with a warm cache,
 // open keep-alive connections, one in-flight call per token and one bound on those calls.
-// It lives as long as the process; it holds one entry per distinct endpoint, client and TLS
-// setting.
+// It holds one entry per distinct endpoint, client and TLS setting in use: a state no live
+// instance uses leaves it after idleStateGrace (see release).
 type endpointState struct {
 	client   *http.Client
 	cache    *cache
 	flight   *flight
 	failures failureLog
+
+	// Guarded by registryMu: the instances whose ctx is live, and since when (monotonic
+	// ns, like the request path's now) there is none.
+	users     int
+	idleSince int64
 
 	// What the instances sharing the cache read of an answer beyond the policy's members:
 	// the claims their forwardHeaders name and, for forwardIntrospectionJWT, the signed
@@ -62,19 +68,55 @@ var (
 	registry   = map[string]*endpointState{}
 )
 
-// sharedState returns the state for key, creating it with newClient on first use. It takes
-// the latest cacheSize and maxCalls, so a reload that changes them takes effect.
-func sharedState(key string, cacheSize, maxCalls int, newClient func() *http.Client) *endpointState {
+// idleStateGrace is how long a state no live instance uses stays in the registry. Traefik
+// v3 cancels the ctx given to New for the old configuration before it builds the new one,
+// so on a reload the state goes idle and is taken up again a moment later: the grace keeps
+// it, with its warm cache, across that gap. A variable for the tests.
+var idleStateGrace = int64(time.Minute)
+
+// sharedState returns the state for key, creating it with newClient on first use, and
+// counts the instance built with ctx as its user until ctx ends. It takes the latest
+// cacheSize and maxCalls, so a reload that changes them takes effect.
+func sharedState(ctx context.Context, key string, cacheSize, maxCalls int, newClient func() *http.Client) *endpointState {
 	registryMu.Lock()
 	defer registryMu.Unlock()
+	freeIdle()
 	state, ok := registry[key]
 	if !ok {
 		state = &endpointState{client: newClient(), cache: newCache(cacheSize), flight: newFlight()}
 		registry[key] = state
 	}
+	state.users++
 	state.cache.resize(cacheSize)
 	state.flight.setLimit(maxCalls)
+	// Traefik v2 never cancels ctx: its states stay, as they always did.
+	context.AfterFunc(ctx, func() { release(state) })
 	return state
+}
+
+// release ends one instance's use of state. The instance may still serve requests that
+// Traefik routed to it before the new configuration: they keep the state through their
+// middleware, which the registry only stops handing out.
+func release(state *endpointState) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	state.users--
+	if state.users == 0 {
+		state.idleSince = int64(time.Since(monoEpoch))
+	}
+	freeIdle()
+}
+
+// freeIdle removes the states idle for longer than idleStateGrace, and closes their idle
+// connections. The caller holds registryMu.
+func freeIdle() {
+	now := int64(time.Since(monoEpoch))
+	for key, state := range registry {
+		if state.users == 0 && now-state.idleSince >= idleStateGrace {
+			delete(registry, key)
+			state.client.CloseIdleConnections()
+		}
+	}
 }
 
 // maxEntryBytes bounds what one cached answer holds, as entrySize counts it: cacheSize of

@@ -35,17 +35,37 @@ func TestHostileWorld(t *testing.T) {
 	t.Run("spoofed identity headers", testSpoofing)
 	t.Run("token shapes", testTokenShapes)
 	t.Run("floods", func(t *testing.T) { testFloods(t, &logs) })
+	t.Run("a key in the endpoint's query", func(t *testing.T) { testEndpointKey(t, &logs) })
 	t.Run("secrets never logged", func(t *testing.T) {
 		out := logs.String()
 		if !strings.Contains(out, "introspection failed") {
 			t.Fatalf("the suite logged no failure, so this check proves nothing: %q", out)
 		}
-		for _, secret := range []string{leak, "s3cret-value", basicCredentials("traefik", "s3cret-value")} {
+		for _, secret := range []string{leak, "s3cret-value", basicCredentials("traefik", "s3cret-value"), endpointKey} {
 			if strings.Contains(out, secret) {
 				t.Errorf("the log shows %q:\n%s", secret, out)
 			}
 		}
 	})
+}
+
+// endpointKey is an API key some gateways want in the endpoint's query.
+const endpointKey = "k3y-in-the-query"
+
+// testEndpointKey: an endpoint that cannot be reached is logged without its query, where
+// Go's error would quote the whole URL.
+func testEndpointKey(t *testing.T, logs *lockedBuffer) {
+	// Port 1 on the loopback: nothing listens there, the call fails at once.
+	m, _ := newMiddleware(t, testConfig("http://127.0.0.1:1/introspect?api_key="+endpointKey))
+	m.name = "auth@key"
+	logStart := len(logs.String())
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", rec.Code)
+	}
+	lines := logs.since(logStart, m.name)
+	if len(lines) != 1 || !strings.Contains(lines[0], `"http://127.0.0.1:1/introspect?<redacted>"`) {
+		t.Errorf("log lines %q, want one that names the endpoint without its query", lines)
+	}
 }
 
 // lockedBuffer is the captured log: the plugin logs from many goroutines.

@@ -24,6 +24,7 @@ const maxResponseBytes = 1 << 20
 // request shape, over an HTTP client shared with every instance that calls the same endpoint.
 type introspector struct {
 	endpoint   string
+	shown      string // the endpoint as errors show it (shownURL)
 	host       string // a Host header from `headers`: Go sends req.Host, not Header["Host"]
 	client     *http.Client
 	timeout    time.Duration
@@ -67,6 +68,9 @@ type result struct {
 	// is absent, null or would not make a valid header value is not here.
 	claims map[string]string
 	signed string // responseFormat jwt and forwardIntrospectionJWT: the verified answer
+	// A signed answer's own exp, in Unix nanoseconds: the answer is not cached past it, and
+	// so not forwarded past it either. 0 for a JSON answer.
+	answerUntil int64
 }
 
 // basicCredentials encodes client_secret_basic: RFC 6749 §2.3.1 form-urlencodes the id
@@ -120,6 +124,10 @@ func (in *introspector) introspect(ctx context.Context, token string, now int64,
 
 	resp, err := in.client.Do(req)
 	if err != nil {
+		// Go's error quotes the URL, whose query may hold a key; it is logged.
+		if urlErr, ok := err.(*url.Error); ok {
+			urlErr.URL = in.shown
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -206,7 +214,8 @@ func (in *introspector) parseSigned(data []byte, now int64, keep []string, keepS
 	case iat < now-in.clockSkew-int64(time.Second) || iat > now+int64(in.timeout)+in.clockSkew:
 		return nil, fmt.Errorf("the signed answer's iat is %v off our clock, beyond clockSkew", time.Duration(iat-now))
 	}
-	if exp, err := numericDate(claims, "exp", math.MaxInt64); err != nil || exp < now-in.clockSkew {
+	exp, err := numericDate(claims, "exp", math.MaxInt64)
+	if err != nil || exp < now-in.clockSkew {
 		return nil, errors.New(`the signed answer's "exp" has passed`)
 	}
 	inner, ok := claims["token_introspection"].(map[string]interface{})
@@ -217,6 +226,7 @@ func (in *introspector) parseSigned(data []byte, now int64, keep []string, keepS
 	if err != nil {
 		return nil, err
 	}
+	res.answerUntil = exp
 	if res.active && keepSigned {
 		res.signed = jws
 	}

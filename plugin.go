@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -124,9 +125,6 @@ const (
 		"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 )
 
-// maxClockSkew is a century: more would let now ± clockSkew overflow an int64.
-const maxClockSkew = int64(100 * 365 * 24 * time.Hour)
-
 // A rejection is an RFC 6750 §3 answer: a status and, past "no token", an error code.
 type rejection struct {
 	status int
@@ -191,7 +189,7 @@ type middleware struct {
 
 // New checks the configuration and builds the middleware. It makes no network call.
 // Errors name the key and the bad value, never a secret.
-func New(_ context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
+func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
 	if config == nil {
 		return nil, fmt.Errorf("no configuration given")
 	}
@@ -214,9 +212,9 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	case config.Endpoint == "":
 		return nil, fmt.Errorf("endpoint is required: the URL of the introspection endpoint")
 	case err != nil || (endpoint.Scheme != "http" && endpoint.Scheme != "https") || endpoint.Host == "":
-		return nil, fmt.Errorf("endpoint %q is not an http or https URL", withoutUserinfo(config.Endpoint))
+		return nil, fmt.Errorf("endpoint %q is not an http or https URL", shownURL(config.Endpoint))
 	case endpoint.User != nil:
-		return nil, fmt.Errorf("endpoint %q carries credentials: use clientId and clientSecret", withoutUserinfo(config.Endpoint))
+		return nil, fmt.Errorf("endpoint %q carries credentials: use clientId and clientSecret", shownURL(config.Endpoint))
 	}
 
 	var timeout int64
@@ -237,9 +235,6 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 			return nil, err
 		}
 		*d.into = int64(duration)
-	}
-	if m.clockSkew > maxClockSkew {
-		m.clockSkew = maxClockSkew
 	}
 	if timeout == 0 {
 		return nil, fmt.Errorf("timeout %q must be more than 0", config.Timeout)
@@ -352,17 +347,21 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		return nil, err
 	}
 
-	// Answers are shared by everything that asks the same endpoint as the same client with
-	// the same extra headers (a Host or tenant header can select another authorization
-	// server behind one URL) and trusts the same answers (signed ones are checked with the
-	// keys of responseKeysFile); the connections also depend on how TLS is set up. The
-	// secret and the private key are left out, so a reload that rotates them starts warm.
 	m.edits = len(m.spoofed) > 0 || len(m.forwardHeaders) > 0 || m.forwardJWT != "" || !m.forwardAuthorization
 
+	// Answers are shared by everything that asks the same endpoint as the same client with
+	// the same extra headers (a Host or tenant header can select another authorization
+	// server behind one URL) and trusts the same answers: a signed one is checked when it
+	// arrives, with the keys of responseKeysFile (by what the file holds, not its name) and
+	// against issuers. The connections also depend on how TLS is set up. The secret and the
+	// private key are left out, so a reload that rotates them starts warm.
+	trust := config.ResponseFormat
+	if config.ResponseFormat == formatJWT {
+		trust += "\x00" + keysDigest(m.introspector.responseKeys) + "\x00" + strings.Join(sortedCopy(m.issuers), "\n")
+	}
 	stateKey := config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +
-		config.ResponseFormat + "\x00" + config.ResponseKeysFile + "\x00" +
-		strconv.FormatBool(config.SSLVerify) + "\x00" + tlsDigest
-	m.state = sharedState(stateKey, config.CacheSize, config.MaxConcurrentIntrospections, func() *http.Client {
+		trust + "\x00" + strconv.FormatBool(config.SSLVerify) + "\x00" + tlsDigest
+	m.state = sharedState(ctx, stateKey, config.CacheSize, config.MaxConcurrentIntrospections, func() *http.Client {
 		return newHTTPClient(tlsConfig, config.MaxConcurrentIntrospections)
 	})
 	m.introspector.client = m.state.client
@@ -413,7 +412,7 @@ func headersKey(headers map[string]string) string {
 // extra headers and the answer's format. One method per request, never two
 // (lua-resty-openidc PR #561).
 func newIntrospector(config *Config, secret string, timeout time.Duration, clockSkew int64, issuers []string) (*introspector, error) {
-	in := &introspector{endpoint: config.Endpoint, timeout: timeout, header: http.Header{}, clientID: config.ClientID,
+	in := &introspector{endpoint: config.Endpoint, shown: shownURL(config.Endpoint), timeout: timeout, header: http.Header{}, clientID: config.ClientID,
 		credentialKeys: "clientId, clientSecret and authMethod"}
 	authorization := ""
 	form := url.Values{}
@@ -483,6 +482,9 @@ func newIntrospector(config *Config, secret string, timeout time.Duration, clock
 		switch {
 		case !isFieldName(name):
 			return nil, fmt.Errorf("headers: %q is not a valid header name", name)
+		case len(in.header[canonical]) > 0 || (canonical == "Host" && in.host != ""):
+			// Which one is sent would depend on the map's order.
+			return nil, fmt.Errorf("headers: %s is given twice, in two letter cases", canonical)
 		case strings.ContainsAny(value, controlChars):
 			return nil, fmt.Errorf("headers.%s has a control character in its value", name)
 		case canonical == "Authorization" && config.AuthMethod != authNone:
@@ -507,6 +509,12 @@ func newIntrospector(config *Config, secret string, timeout time.Duration, clock
 		}
 		if config.ResponseKeysFile == "" {
 			return nil, fmt.Errorf("responseKeysFile is missing: responseFormat %q checks the answer's signature with its keys", formatJWT)
+		}
+		// RFC 9701 §5: the answer names no token, so signing alone cannot tell an answer
+		// about this token from a fresh one about another, put in its place on the way.
+		if endpoint, _ := url.Parse(config.Endpoint); endpoint.Scheme == "http" && !isLoopback(endpoint.Hostname()) {
+			return nil, fmt.Errorf("endpoint %q is plain http: responseFormat %q needs https, since a signed answer does not say "+
+				"which token it is about and one for another token could be swapped in on the way", shownURL(config.Endpoint), formatJWT)
 		}
 		var err error
 		if in.responseKeys, err = readPublicKeys(config.ResponseKeysFile); err != nil {
@@ -586,29 +594,63 @@ func transportTLS(config *Config, https bool) (*tls.Config, string, error) {
 	return tlsConfig, digest, nil
 }
 
+// keysDigest tells apart two sets of response keys by what they are.
+func keysDigest(keys []publicKey) string {
+	var all []byte
+	for _, k := range keys {
+		der, _ := x509.MarshalPKIXPublicKey(k.key)
+		all = append(all, []byte(k.kid+"\x00"+k.alg+"\x00")...)
+		all = append(all, der...)
+	}
+	return hexDigest(all)
+}
+
+func sortedCopy(list []string) []string {
+	sorted := append([]string(nil), list...)
+	sort.Strings(sorted)
+	return sorted
+}
+
 func hexDigest(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
 
-// withoutUserinfo is an endpoint as an error may show it: a password in it is a secret.
-func withoutUserinfo(endpoint string) string {
+// shownURL is an endpoint as an error or a log line may show it: a password in it, or a
+// key in its query (?api_key=...), is a secret.
+func shownURL(endpoint string) string {
+	if q := strings.IndexAny(endpoint, "?#"); q >= 0 {
+		endpoint = endpoint[:q] + "?<redacted>"
+	}
 	if at := strings.LastIndex(endpoint, "@"); at >= 0 {
 		return "<userinfo>@" + endpoint[at+1:]
 	}
 	return endpoint
 }
 
+// isLoopback reports whether host is this machine, where no network lies on the way.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
 func parseDuration(key, value string) (time.Duration, error) {
 	d, err := time.ParseDuration(value)
-	if err != nil {
+	switch {
+	case err != nil:
 		return 0, fmt.Errorf("%s %q is not a duration such as 30s or 5m", key, value)
-	}
-	if d < 0 {
+	case d < 0:
 		return 0, fmt.Errorf("%s %q is negative", key, value)
+	case d > maxDuration:
+		return 0, fmt.Errorf("%s %q is over %s", key, value, maxDuration)
 	}
 	return d, nil
 }
+
+// maxDuration bounds every duration key: near the int64 limit, now plus a duration would
+// overflow, and cacheTTL: 2562047h would turn caching off, a huge timeout refuse every
+// signed answer. No sane setting comes near a year.
+const maxDuration = 365 * 24 * time.Hour
 
 // cleanList trims the items of a list and drops the empty ones ("a, b" from a label).
 func cleanList(list []string) []string {
@@ -692,7 +734,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			sum := sha256.Sum256([]byte(auth[len(bearerPrefix):])) // never the token itself (RFC 9700 §4.9.3)
 			if found, ok := m.state.cache.entries.Load(string(sum[:])); ok {
 				if judged, ok := found.(*entry).verdicts.Load(m); ok {
-					now := m.now().UnixNano()
+					now := int64(m.now().Sub(monoEpoch))
 					if v = judged.(*verdict); now < v.from || now >= v.until {
 						v = nil
 					}
@@ -739,27 +781,28 @@ const bearerPrefix = "Bearer "
 // returns nil when it is refused before any verdict (a missing or malformed token) or the
 // endpoint fails.
 func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verdict {
-	if m.skipPreflight && isPreflight(req) {
-		return anonymous
-	}
 	token, rej := m.extract(req)
 	if rej != nil {
-		// optional: no token makes an anonymous request, whose identity headers are gone.
-		if rej == errNoToken && m.optional {
+		// No token: optional makes an anonymous request, whose identity headers are gone, and
+		// skipPreflight lets a CORS preflight through unchecked.
+		if rej == errNoToken && (m.optional || (m.skipPreflight && isPreflight(req))) {
 			return anonymous
 		}
 		m.reject(rw, rej)
 		return nil
 	}
-	now := m.now().UnixNano()
+	now, wall := m.clocks()
 	sum := sha256.Sum256([]byte(token))
-	e, err := m.resolve(req.Context(), token, string(sum[:]), now)
+	e, err := m.resolve(req.Context(), token, string(sum[:]), now, wall)
 	if err != nil {
-		m.state.failures.failed(m.name, "answering 503", err, now)
+		// A request that ended while it waited tells nothing about the endpoint.
+		if req.Context().Err() == nil {
+			m.state.failures.failed(m.name, "answering 503", err, now)
+		}
 		http.Error(rw, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return nil
 	}
-	v := m.judge(e, now)
+	v := m.judge(e, now, wall)
 	// Kept once the answer is used again after it was cached (the lookup marked it): a
 	// kept verdict is what tells the cache's hand the entry is in use. Not for an answer
 	// reduced before this instance said what it reads (a reload during the call), nor one
@@ -770,10 +813,27 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 	return v
 }
 
-// isPreflight spots a CORS preflight, which browsers send without credentials.
+// isPreflight spots a CORS preflight: browsers send it without credentials (Fetch
+// standard, CORS-preflight request), so an OPTIONS request that carries an Authorization
+// header, a cookie or a body is not one, and is checked as any other.
 func isPreflight(req *http.Request) bool {
 	return req.Method == http.MethodOptions && req.Header.Get("Origin") != "" &&
-		req.Header.Get("Access-Control-Request-Method") != ""
+		req.Header.Get("Access-Control-Request-Method") != "" &&
+		len(req.Header["Authorization"]) == 0 && len(req.Header["Cookie"]) == 0 &&
+		req.ContentLength == 0
+}
+
+// monoEpoch is the origin of the request path's clock: now is m.now().Sub(monoEpoch),
+// nanoseconds on the monotonic clock, so that a step of the wall clock moves no cached
+// answer's age (a step back would extend every one, revoked ones too). exp, nbf and iat
+// are on the wall clock: they are checked against it when an answer is read or judged, and
+// what a verdict keeps of them is moved onto this clock.
+var monoEpoch = time.Now()
+
+// clocks reads both clocks at once: the monotonic now and the wall clock in Unix ns.
+func (m *middleware) clocks() (int64, int64) {
+	t := m.now()
+	return int64(t.Sub(monoEpoch)), t.UnixNano()
 }
 
 // A verdict is what one route decided about one cached answer: admitted with these
@@ -798,7 +858,7 @@ type identityHeader struct {
 
 // resolve returns the token's introspection answer: a fresh cached one, or the answer of
 // one call shared by every request waiting for the same token.
-func (m *middleware) resolve(ctx context.Context, token, key string, now int64) (*entry, error) {
+func (m *middleware) resolve(ctx context.Context, token, key string, now, wall int64) (*entry, error) {
 	cached := m.state.cache.get(key, now)
 	if cached != nil && m.fresh(cached, now) {
 		return cached, nil
@@ -813,14 +873,16 @@ func (m *middleware) resolve(ctx context.Context, token, key string, now int64) 
 			return again, nil
 		}
 		claims, signed, wants := m.state.wanted()
-		res, err := m.introspector.introspect(callCtx, token, now, claims, signed)
+		res, err := m.introspector.introspect(callCtx, token, wall, claims, signed)
 		if err != nil {
 			return nil, err
 		}
 		m.state.failures.succeeded(m.name)
 		return m.remember(key, res, wants), nil
 	})
-	if err != nil && cached != nil && cached.res.active && now-cached.storedAt < m.ttls[activeKind]+m.staleIfError {
+	// Stale only when the endpoint failed: errBusy is our own bound, which any client can
+	// reach with random tokens while the endpoint is well.
+	if err != nil && err != errBusy && cached != nil && cached.res.active && now-cached.storedAt < m.ttls[activeKind]+m.staleIfError {
 		m.state.failures.failed(m.name, "serving a cached result (staleIfError)", err, now)
 		return cached, nil
 	}
@@ -833,17 +895,22 @@ func (m *middleware) fresh(e *entry, now int64) bool {
 	return now-e.storedAt < m.ttls[e.res.kind] && e.wants >= m.wants
 }
 
-// remember caches res, never beyond its exp (RFC 7662 §4: "MUST NOT be cached beyond"), and
-// returns its entry, cached or not: an answer over maxEntryBytes is used once.
+// remember caches res, never beyond its exp (RFC 7662 §4: "MUST NOT be cached beyond") nor
+// a signed answer's own exp, and returns its entry, cached or not: an answer over
+// maxEntryBytes is used once.
 func (m *middleware) remember(key string, res *result, wants int) *entry {
-	now := m.now().UnixNano()
+	now, wall := m.clocks()
 	keep := m.ttls[res.kind]
 	if res.active {
 		keep += m.staleIfError
 	}
 	e := &entry{key: key, res: res, wants: wants, storedAt: now, deadline: now + keep}
-	if res.notAfter < e.deadline {
-		e.deadline = res.notAfter
+	notAfter := res.notAfter
+	if res.answerUntil != 0 && res.answerUntil < notAfter {
+		notAfter = res.answerUntil
+	}
+	if until := addClamped(notAfter, now-wall); until < e.deadline {
+		e.deadline = until
 	}
 	if e.deadline <= now {
 		return e
@@ -855,8 +922,9 @@ func (m *middleware) remember(key string, res *result, wants int) *entry {
 }
 
 // judge applies what every route checks (an active access token within exp and nbf, give
-// or take clockSkew) and then this route's policy to a cached answer at now.
-func (m *middleware) judge(e *entry, now int64) *verdict {
+// or take clockSkew, on the wall clock) and then this route's policy to a cached answer at
+// now; the verdict's window is on the monotonic clock.
+func (m *middleware) judge(e *entry, now, wall int64) *verdict {
 	res := e.res
 	v := &verdict{from: math.MinInt64, until: e.deadline, rej: errInvalidToken}
 	if fresh := e.storedAt + m.ttls[res.kind]; fresh < v.until {
@@ -868,8 +936,8 @@ func (m *middleware) judge(e *entry, now int64) *verdict {
 	}
 	// Two statements: yaegi v0.16.1 may leave the second target of a multiple assignment
 	// whose first value is a call unset.
-	validFrom := addClamped(res.notBefore, -m.clockSkew)
-	validUntil := addClamped(res.notAfter, m.clockSkew)
+	validFrom := addClamped(addClamped(res.notBefore, -m.clockSkew), now-wall)
+	validUntil := addClamped(addClamped(res.notAfter, m.clockSkew), now-wall)
 	if now < validFrom {
 		if validFrom < v.until {
 			v.until = validFrom

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -586,30 +587,46 @@ func preflight(r *http.Request) {
 	r.Header.Set("Access-Control-Request-Method", "POST")
 }
 
+// TestSkipPreflight: skipPreflight lets through what browsers send as a CORS preflight,
+// which carries no credentials; an OPTIONS request that carries any is checked as any other.
 func TestSkipPreflight(t *testing.T) {
 	plainOptions := func(r *http.Request) { r.Method = http.MethodOptions }
+	with := func(edit func(*http.Request)) func(*http.Request) {
+		return func(r *http.Request) { preflight(r); edit(r) }
+	}
 	cases := []struct {
 		desc    string
 		skip    bool
 		request func(*http.Request)
 		status  int
+		calls   int
 	}{
-		{"preflight passes with skipPreflight", true, preflight, 200},
-		{"preflight needs a token by default", false, preflight, 401},
-		{"OPTIONS that is no preflight needs a token", true, plainOptions, 401},
+		{"preflight passes with skipPreflight", true, preflight, 200, 0},
+		{"preflight needs a token by default", false, preflight, 401, 0},
+		{"OPTIONS that is no preflight needs a token", true, plainOptions, 401, 0},
+		{"a preflight with an inactive token is checked", true, with(bearer("bad")), 401, 1},
+		{"a preflight with an active token is checked", true, with(bearer("tok")), 200, 1},
+		{"a preflight with a malformed token is checked", true, with(bearer("abc$def")), 400, 0},
+		{"a preflight with a cookie is checked", true, with(func(r *http.Request) { r.Header.Set("Cookie", "session=x") }), 401, 0},
+		{"a preflight with Basic credentials is checked", true, with(func(r *http.Request) { r.Header.Set("Authorization", "Basic dXNlcjpwYXNz") }), 401, 0},
+		{"a preflight with a body is checked", true, with(func(r *http.Request) { r.ContentLength = 4 }), 401, 0},
 	}
 	for _, tc := range cases {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
 			as := newAuthServer(t)
+			as.answer("tok", activeClaims())
 			config := testConfig(as.URL)
 			config.SkipPreflight = tc.skip
-			m, _ := newMiddleware(t, config)
+			m, next := newMiddleware(t, config)
 			if rec := serve(m, tc.request); rec.Code != tc.status {
 				t.Errorf("status = %d, want %d", rec.Code, tc.status)
 			}
-			if as.callCount() != 0 {
-				t.Errorf("endpoint calls = %d, want 0", as.callCount())
+			if as.callCount() != tc.calls {
+				t.Errorf("endpoint calls = %d, want %d", as.callCount(), tc.calls)
+			}
+			if reached := next.count() == 1; reached != (tc.status == http.StatusOK) {
+				t.Errorf("backend reached: %v, want %v", reached, tc.status == http.StatusOK)
 			}
 		})
 	}
@@ -900,6 +917,75 @@ func TestStaleIfError(t *testing.T) {
 	}
 }
 
+// TestStaleIfErrorNotWhenBusy: maxConcurrentIntrospections reached is not an endpoint
+// failure: a cached answer past cacheTTL is not served stale, since any client can fill the
+// calls with random tokens while the endpoint is well.
+func TestStaleIfErrorNotWhenBusy(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	as.answer("other", activeClaims())
+	config := testConfig(as.URL)
+	config.StaleIfError = "1m"
+	config.MaxConcurrentIntrospections = 1
+	m, _ := newMiddleware(t, config)
+	clk := &clock{t: time.Now()}
+	m.now = clk.now
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK {
+		t.Fatalf("first request: status = %d", rec.Code)
+	}
+
+	release := make(chan struct{})
+	as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
+		<-release
+		json.NewEncoder(rw).Encode(activeClaims())
+	})
+	held := make(chan int, 1)
+	go func() { held <- serve(m, bearer("other")).Code }()
+	waitFor(t, "the call for the other token", func() bool { return as.callCount() == 2 })
+	clk.advance(40 * time.Second)
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("cached token past cacheTTL while the calls are taken: status = %d, want 503", rec.Code)
+	}
+	close(release)
+	if code := <-held; code != http.StatusOK {
+		t.Errorf("the request holding the call got %d, want 200", code)
+	}
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK || as.callCount() != 3 {
+		t.Errorf("once the call ended: status = %d, endpoint calls = %d; want 200 and 3", rec.Code, as.callCount())
+	}
+}
+
+// TestCacheAgesMonotonic: an answer's age is measured on the monotonic clock, so a step
+// back of the wall clock does not extend it; exp is still read on the wall clock.
+func TestCacheAgesMonotonic(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", withClaim("exp", time.Now().Add(time.Hour).Unix()))
+	m, next := newMiddleware(t, testConfig(as.URL)) // cacheTTL 30s
+	clk := &clock{t: time.Now()}
+	m.now = clk.now
+	serve(m, bearer("tok"))
+
+	// 31 s pass while the wall clock steps back an hour. A time's monotonic reading moves
+	// with its wall one under Add, so the origin of the monotonic clock moves back instead:
+	// to t.Sub(monoEpoch) that is 31 s.
+	epoch := monoEpoch
+	t.Cleanup(func() { monoEpoch = epoch })
+	clk.advance(-time.Hour)
+	monoEpoch = monoEpoch.Add(-time.Hour - 31*time.Second)
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK || as.callCount() != 2 {
+		t.Errorf("31 s later, the wall clock an hour back: status = %d, endpoint calls = %d; want 200 and 2",
+			rec.Code, as.callCount())
+	}
+
+	// The wall clock three hours on, 31 s later: past exp once the answer is judged again,
+	// which a verdict waits for at most cacheTTL.
+	clk.advance(3 * time.Hour)
+	monoEpoch = monoEpoch.Add(3*time.Hour - 31*time.Second)
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusUnauthorized || next.count() != 2 {
+		t.Errorf("past exp on the wall clock: status = %d, backend requests = %d; want 401 and 2", rec.Code, next.count())
+	}
+}
+
 // TestSingleFlight: concurrent requests for one new token make one call.
 func TestSingleFlight(t *testing.T) {
 	const requests = 20
@@ -943,8 +1029,12 @@ func TestSingleFlight(t *testing.T) {
 }
 
 // TestWaiterLeaves: a request waiting on another's call stops waiting when it ends itself;
-// the call goes on, and its answer serves the request that made it.
+// the call goes on, and its answer serves the request that made it. The client that left
+// says nothing about the endpoint: nothing is logged as a failure, nor then as a recovery.
 func TestWaiterLeaves(t *testing.T) {
+	var logs lockedBuffer
+	log.SetOutput(&logs)
+	defer log.SetOutput(os.Stderr)
 	as := newAuthServer(t)
 	release := make(chan struct{})
 	as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
@@ -952,6 +1042,7 @@ func TestWaiterLeaves(t *testing.T) {
 		json.NewEncoder(rw).Encode(activeClaims())
 	})
 	m, next := newMiddleware(t, testConfig(as.URL))
+	m.name = "auth@waiter"
 
 	leader := make(chan int, 1)
 	go func() { leader <- serve(m, bearer("tok")).Code }()
@@ -988,6 +1079,9 @@ func TestWaiterLeaves(t *testing.T) {
 	}
 	if as.callCount() != 1 || next.count() != 1 {
 		t.Errorf("endpoint calls = %d, backend requests = %d; want 1 and 1", as.callCount(), next.count())
+	}
+	if lines := logs.since(0, m.name); len(lines) > 0 {
+		t.Errorf("logged about the endpoint:\n%s", strings.Join(lines, "\n"))
 	}
 }
 
@@ -1071,16 +1165,17 @@ func TestInstanceTTLOnSharedCache(t *testing.T) {
 
 // TestNewErrors: a bad configuration is an error that names the key and the value and
 
-// TestHugeClockSkew: a clockSkew near the largest duration still admits a token within its
-// exp and nbf, rather than overflowing the time arithmetic.
-func TestHugeClockSkew(t *testing.T) {
+// TestHugeDurations: the largest durations New takes still admit a token within its exp
+// and nbf and cache it, rather than overflowing the time arithmetic.
+func TestHugeDurations(t *testing.T) {
 	as := newAuthServer(t)
 	as.answer("tok", withClaim("nbf", time.Now().Add(-time.Hour).Unix()))
 	config := testConfig(as.URL)
-	config.ClockSkew = "2562047h"
+	config.ClockSkew, config.CacheTTL, config.StaleIfError, config.Timeout = "8760h", "8760h", "8760h", "8760h"
 	m, next := newMiddleware(t, config)
-	if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK || next.count() != 1 {
-		t.Errorf("status = %d, backend requests = %d; want 200 and 1", rec.Code, next.count())
+	serve(m, bearer("tok"))
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK || next.count() != 2 || as.callCount() != 1 {
+		t.Errorf("status = %d, backend requests = %d, endpoint calls = %d; want 200, 2 and 1", rec.Code, next.count(), as.callCount())
 	}
 }
 
@@ -1120,6 +1215,21 @@ func TestNewErrors(t *testing.T) {
 		{"timeout zero", func(c *Config) { c.Timeout = "0s" }, `timeout "0s"`},
 		{"clockSkew negative", func(c *Config) { c.ClockSkew = "-1s" }, `clockSkew "-1s"`},
 		{"cacheTTL not a duration", func(c *Config) { c.CacheTTL = "forever" }, `cacheTTL "forever"`},
+		{"cacheTTL near the int64 limit", func(c *Config) { c.CacheTTL = "2562047h" }, `cacheTTL "2562047h" is over 8760h`},
+		{"timeout near the int64 limit", func(c *Config) { c.Timeout = "2562047h" }, `timeout "2562047h" is over 8760h`},
+		{"clockSkew over a year", func(c *Config) { c.ClockSkew = "8761h" }, `clockSkew "8761h" is over 8760h`},
+		{"staleIfError over a year", func(c *Config) { c.StaleIfError = "8761h" }, `staleIfError "8761h" is over 8760h`},
+		{"negativeCacheTTL over a year", func(c *Config) { c.NegativeCacheTTL = "8761h" }, `negativeCacheTTL "8761h" is over 8760h`},
+		{"headers twice in two letter cases", func(c *Config) { c.Headers = map[string]string{"X-Tenant": "a", "x-tenant": "b"} },
+			"headers: X-Tenant is given twice"},
+		{"tokenQuery with an escape", func(c *Config) { c.TokenQuery = "access%5Ftoken" }, `tokenQuery "access%5Ftoken" has characters`},
+		{"tokenQuery with a space", func(c *Config) { c.TokenQuery = "access token" }, `tokenQuery "access token" has characters`},
+		{"tokenCookie not a cookie name", func(c *Config) { c.TokenCookie = "a=b" }, `tokenCookie "a=b" is not a valid cookie name`},
+		{"endpoint with a key in its query", func(c *Config) { c.Endpoint = "ftp://auth.example/?api_key=s3cret-value" },
+			`endpoint "ftp://auth.example/?<redacted>"`},
+		{"responseFormat jwt over plain http", func(c *Config) {
+			c.Endpoint, c.ResponseFormat, c.ResponseKeysFile = "http://auth.example/introspect", "jwt", keysFile
+		}, `endpoint "http://auth.example/introspect" is plain http: responseFormat "jwt" needs https`},
 		{"negativeCacheTTL", func(c *Config) { c.NegativeCacheTTL = "5 s" }, `negativeCacheTTL "5 s"`},
 		{"staleIfError", func(c *Config) { c.StaleIfError = "x" }, `staleIfError "x"`},
 		{"cacheSize zero", func(c *Config) { c.CacheSize = 0 }, "cacheSize 0"},
@@ -1242,5 +1352,95 @@ func TestReloadResizesCache(t *testing.T) {
 	reloaded, _ := newMiddleware(t, config)
 	if reloaded.state.cache.len() != 2 {
 		t.Errorf("cache entries after the reload = %d, want 2", reloaded.state.cache.len())
+	}
+}
+
+// statesFor returns the registry's states whose endpoint starts with prefix, and the
+// entries their caches hold.
+func statesFor(prefix string) (int, int) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	states, entries := 0, 0
+	for key, state := range registry {
+		if strings.HasPrefix(key, prefix) {
+			states++
+			entries += state.cache.len()
+		}
+	}
+	return states, entries
+}
+
+// TestSharedStatesFreed: reloads as Traefik v3 makes them (the old configuration's ctx is
+// cancelled, then New builds the new one), each with a new endpoint URL, leave only the
+// live state and its entries in the registry once idleStateGrace has passed.
+func TestSharedStatesFreed(t *testing.T) {
+	grace := idleStateGrace
+	idleStateGrace = 0
+	t.Cleanup(func() { idleStateGrace = grace })
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	prefix := as.URL + "/reload-"
+
+	cancel := func() {}
+	for i := 0; i < 200; i++ {
+		cancel()
+		ctx, cancelThis := context.WithCancel(context.Background())
+		cancel = cancelThis
+		handler, err := New(ctx, &backend{}, testConfig(fmt.Sprintf("%s%d", prefix, i)), "auth@reload")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec := serve(handler, bearer("tok")); rec.Code != http.StatusOK {
+			t.Fatalf("reload %d: status = %d", i, rec.Code)
+		}
+	}
+	waitFor(t, "the idle states to go", func() bool { states, _ := statesFor(prefix); return states == 1 })
+	if states, entries := statesFor(prefix); states != 1 || entries != 1 {
+		t.Errorf("after 200 reloads: %d states holding %d entries, want 1 and 1", states, entries)
+	}
+	cancel()
+	waitFor(t, "the last state to go", func() bool { states, _ := statesFor(prefix); return states == 0 })
+}
+
+// TestReloadStartsWarm: Traefik v3 cancels the old configuration's ctx before it builds the
+// new one; within idleStateGrace the new instance still finds the cached answers.
+func TestReloadStartsWarm(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	config := testConfig(as.URL + "/warm")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	first, err := New(ctx, &backend{}, config, "auth@warm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(first, bearer("tok"))
+	state := first.(*middleware).state
+	cancel()
+	waitFor(t, "the release", func() bool {
+		registryMu.Lock()
+		defer registryMu.Unlock()
+		return state.users == 0
+	})
+
+	reloaded, err := New(context.Background(), &backend{}, config, "auth@warm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := serve(reloaded, bearer("tok")); rec.Code != http.StatusOK || as.callCount() != 1 {
+		t.Errorf("after the reload: status = %d, endpoint calls = %d; want 200 and 1", rec.Code, as.callCount())
+	}
+	// The old instance still serves requests Traefik routed to it.
+	if rec := serve(first, bearer("tok")); rec.Code != http.StatusOK || as.callCount() != 1 {
+		t.Errorf("the old instance: status = %d, endpoint calls = %d; want 200 and 1", rec.Code, as.callCount())
+	}
+}
+
+// TestProxyFromEnvironment: the endpoint is called through HTTP_PROXY/HTTPS_PROXY when
+// Traefik's environment sets them, as SECURITY.md says (Go's default, and ForwardAuth's).
+func TestProxyFromEnvironment(t *testing.T) {
+	m, _ := newMiddleware(t, testConfig("https://auth.example/introspect"))
+	if transport, ok := m.state.client.Transport.(*http.Transport); !ok || transport.Proxy == nil {
+		t.Errorf("the endpoint's transport ignores the proxy environment")
 	}
 }

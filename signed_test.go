@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -486,4 +487,74 @@ func TestResponseKeysRefusePrivate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSignedAnswerCache: a cached signed answer is used, and forwarded, only as long as
+// the answer itself and the instance reading it would accept it: never past its own exp,
+// never by an instance whose issuers or responseKeysFile would have refused it.
+func TestSignedAnswerCache(t *testing.T) {
+	jwksFile, _ := responseKeyFiles(t)
+	signedConfig := func(as *authServer) *Config {
+		config := testConfig(as.URL)
+		config.ResponseFormat, config.ResponseKeysFile = "jwt", jwksFile
+		config.ForwardIntrospectionJWT = "X-Introspection-JWT"
+		return config
+	}
+
+	t.Run("not past its own exp", func(t *testing.T) {
+		as := newAuthServer(t)
+		as.answer("tok", signedAnswer(func(h, c map[string]interface{}) { c["exp"] = time.Now().Add(10 * time.Second).Unix() }))
+		m, next := newMiddleware(t, signedConfig(as)) // cacheTTL 30s
+		clk := &clock{t: time.Now()}
+		m.now = clk.now
+		serve(m, bearer("tok"))
+		clk.advance(11 * time.Second)
+		if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK || as.callCount() != 2 || next.count() != 2 {
+			t.Errorf("11 s later: status = %d, endpoint calls = %d, backend requests = %d; want 200, 2 and 2",
+				rec.Code, as.callCount(), next.count())
+		}
+	})
+
+	t.Run("checked against each instance's issuers", func(t *testing.T) {
+		as := newAuthServer(t)
+		// Signed by https://issuer.example, for a token of https://other.example.
+		as.answer("tok", signedAnswer(func(h, c map[string]interface{}) {
+			c["token_introspection"] = withClaim("iss", "https://other.example")
+		}))
+		open, _ := newMiddleware(t, signedConfig(as))
+		strict := signedConfig(as)
+		strict.Issuers = []string{"https://other.example"}
+		closed, next := newMiddleware(t, strict)
+		if rec := serve(open, bearer("tok")); rec.Code != http.StatusOK {
+			t.Fatalf("without issuers: status = %d, want 200", rec.Code)
+		}
+		if rec := serve(closed, bearer("tok")); rec.Code != http.StatusServiceUnavailable || next.count() != 0 {
+			t.Errorf("issuers without the answer's iss: status = %d, backend requests = %d; want 503 and 0", rec.Code, next.count())
+		}
+	})
+
+	t.Run("checked against what responseKeysFile holds now", func(t *testing.T) {
+		as := newAuthServer(t)
+		as.answer("tok", signedAnswer(nil)) // signed with the RSA key
+		jwks, err := os.ReadFile(jwksFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		config := signedConfig(as)
+		config.ResponseKeysFile = writeFile(t, "keys.json", string(jwks))
+		before, _ := newMiddleware(t, config)
+		if rec := serve(before, bearer("tok")); rec.Code != http.StatusOK {
+			t.Fatalf("with the RSA key: status = %d, want 200", rec.Code)
+		}
+		// The same file, now holding only the EC key: a reload must not trust what the RSA
+		// key verified.
+		ecDER, _ := x509.MarshalPKIXPublicKey(&testECKey.PublicKey)
+		if err := os.WriteFile(config.ResponseKeysFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecDER}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		after, next := newMiddleware(t, config)
+		if rec := serve(after, bearer("tok")); rec.Code != http.StatusServiceUnavailable || next.count() != 0 {
+			t.Errorf("after the key file changed: status = %d, backend requests = %d; want 503 and 0", rec.Code, next.count())
+		}
+	})
 }

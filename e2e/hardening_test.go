@@ -1,0 +1,369 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
+)
+
+// The requests below pass Traefik's own limits (Go's server takes a request line and
+// headers of up to 1 MB) but cross the limits of the Go that Traefik v3.6 is built with:
+// url.URL.Query returns nothing for a raw query of more than 10000 parameters
+// (urlmaxqueryparams, counted as strings.Count(rawQuery, "&")+1), and Request.Cookies
+// returns nothing for Cookie lines holding more than 3000 cookies (httpcookiemaxnum, the sum
+// over the lines of strings.Count(line, ";")+1). A token hidden past those limits must not
+// make a second token invisible, nor a request anonymous.
+const (
+	hardeningMaxParams  = 10000
+	hardeningMaxCookies = 3000
+)
+
+// hardeningParams returns n query parameters with neither a name nor a value the
+// middleware reads, "x&x&...&x".
+func hardeningParams(n int) string {
+	return strings.TrimSuffix(strings.Repeat("x&", n), "&")
+}
+
+// hardeningCookies returns n cookies the middleware does not read, "c=1; c=1; ...; c=1".
+func hardeningCookies(n int) string {
+	return strings.TrimSuffix(strings.Repeat("c=1; ", n), "; ")
+}
+
+// hardeningBackend is harness.Backend that also echoes the raw query it received.
+func hardeningBackend() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(harness.BackendHeader, "reached")
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(hardeningSeen{
+			Seen:     harness.Seen{Method: r.Method, Path: r.URL.Path, Headers: r.Header},
+			RawQuery: r.URL.RawQuery,
+		})
+	})
+}
+
+// hardeningSeen is what hardeningBackend received.
+type hardeningSeen struct {
+	harness.Seen
+	RawQuery string `json:"rawQuery"`
+}
+
+// hardeningRequest is a request to Traefik written as given: target is the path and the
+// raw query, not re-encoded, and each value of header is a header line of its own.
+type hardeningRequest struct {
+	method string // GET if empty
+	host   string
+	target string
+	header http.Header
+}
+
+// hardeningAnswer is what the client sees, with the raw query the backend received.
+type hardeningAnswer struct {
+	harness.Answer
+	rawQuery string
+}
+
+// hardeningSend sends r to Traefik's web entry point, as harness.Traefik.Send does.
+func hardeningSend(t *testing.T, tr *harness.Traefik, r hardeningRequest) hardeningAnswer {
+	t.Helper()
+	method := r.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequest(method, tr.URL+r.target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.URL.RequestURI() != r.target {
+		t.Fatalf("the client would send %.80q, not %.80q", req.URL.RequestURI(), r.target)
+	}
+	req.Host = r.host
+	for name, values := range r.header {
+		req.Header[name] = values
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := hardeningAnswer{Answer: harness.Answer{Status: resp.StatusCode, Challenge: resp.Header.Get("WWW-Authenticate")}}
+	if resp.Header.Get(harness.BackendHeader) != "" {
+		var seen hardeningSeen
+		if err := json.Unmarshal(body, &seen); err != nil {
+			t.Fatalf("backend answer %.200q: %v", body, err)
+		}
+		a.Seen, a.rawQuery = &seen.Seen, seen.RawQuery
+	}
+	return a
+}
+
+// hardeningBearer is an Authorization header with the bearer token.
+func hardeningBearer(token string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
+// hardeningClient is the demo client's options for the demo endpoint at path.
+func hardeningClient(asURL, path string) string {
+	return fmt.Sprintf("endpoint: %s%s\nclientId: %s\nclientSecret: %s\nforwardHeaders: {X-Auth-Subject: sub}\n",
+		asURL, path, harness.DemoClientID, harness.DemoClientSecret)
+}
+
+// hardeningTotalCalls is how many introspection calls the demo server has answered.
+func hardeningTotalCalls(as *harness.DemoAS) int {
+	return as.Calls("/oauth2-introspect") + as.Calls("/bad-oauth2-introspect")
+}
+
+// A hardeningRow is one request and what its user sees: refused with status and challenge
+// (status != 0), or the backend's 404 with subject as X-Auth-Subject and no Authorization;
+// and how many introspection calls the request made.
+type hardeningRow struct {
+	name      string
+	req       hardeningRequest
+	status    int
+	challenge string
+	subject   string
+	calls     int
+}
+
+const (
+	hardeningInvalidRequest = `Bearer realm="traefik", error="invalid_request"`
+	hardeningInvalidToken   = `Bearer realm="traefik", error="invalid_token"`
+)
+
+// run sends the row's request and checks the answer and the calls it made.
+func (row hardeningRow) run(t *testing.T, tr *harness.Traefik, as *harness.DemoAS) hardeningAnswer {
+	t.Helper()
+	before := hardeningTotalCalls(as)
+	a := hardeningSend(t, tr, row.req)
+	calls := hardeningTotalCalls(as) - before
+	if row.status != 0 {
+		if a.Seen != nil {
+			t.Errorf("the backend was reached (with subject %q, after %d introspection calls); want %d from the middleware",
+				a.Seen.Headers.Get("X-Auth-Subject"), calls, row.status)
+		}
+		assertRefused(t, a.Answer, row.status, row.challenge)
+	} else {
+		assertReached(t, a.Answer, row.subject)
+	}
+	if calls != row.calls {
+		t.Errorf("the endpoint answered %d introspection calls, want %d", calls, row.calls)
+	}
+	return a
+}
+
+// TestHardeningQueryParameterLimit: with tokenQuery (and the Authorization header) a user
+// who sends a valid bearer token and another token as access_token gets 400 invalid_request
+// and the backend is not reached, with no introspection call, however many query
+// parameters hide the second token; with optional, a token among more than 10000 query
+// parameters gets 400 too rather than an anonymous pass.
+func TestHardeningQueryParameterLimit(t *testing.T) {
+	as := harness.NewDemoAS()
+	asURL := serve(t, as)
+	backend := serve(t, hardeningBackend())
+	client := hardeningClient(asURL, "/oauth2-introspect")
+	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+		"query.localhost":    client + "tokenQuery: access_token",
+		"optional.localhost": client + "tokenQuery: access_token\noptional: true",
+	}))
+	waitRouted(t, tr, "query.localhost")
+	waitRouted(t, tr, "optional.localhost")
+
+	for _, row := range []hardeningRow{
+		{
+			name: "Authorization and access_token last of 10001 parameters",
+			req: hardeningRequest{host: "query.localhost", header: hardeningBearer("hq-auth-1"),
+				target: "/anything?" + hardeningParams(hardeningMaxParams) + "&access_token=hq-query-1"},
+			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+		},
+		{
+			name: "Authorization and access_token last of 10000 parameters",
+			req: hardeningRequest{host: "query.localhost", header: hardeningBearer("hq-auth-2"),
+				target: "/anything?" + hardeningParams(hardeningMaxParams-1) + "&access_token=hq-query-2"},
+			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+		},
+		{
+			name: "Authorization and access_token among few parameters",
+			req: hardeningRequest{host: "query.localhost", header: hardeningBearer("hq-auth-3"),
+				target: "/anything?a=1&access_token=hq-query-3&b=2"},
+			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+		},
+		{
+			name: "Authorization and a percent-encoded %61ccess_token",
+			req: hardeningRequest{host: "query.localhost", header: hardeningBearer("hq-auth-4"),
+				target: "/anything?a=1&%61ccess_token=hq-query-4&b=2"},
+			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+		},
+		{
+			name: "optional, access_token first of 10001 parameters",
+			req: hardeningRequest{host: "optional.localhost",
+				target: "/anything?access_token=hq-query-5&" + hardeningParams(hardeningMaxParams)},
+			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+		},
+		{
+			name: "optional, access_token first of 10000 parameters",
+			req: hardeningRequest{host: "optional.localhost",
+				target: "/anything?access_token=hq-query-6&" + hardeningParams(hardeningMaxParams-1)},
+			subject: harness.DemoSubject, calls: 1,
+		},
+		{
+			name:    "optional, no token among 10 parameters",
+			req:     hardeningRequest{host: "optional.localhost", target: "/anything?" + hardeningParams(10)},
+			subject: "",
+		},
+	} {
+		t.Run(row.name, func(t *testing.T) { row.run(t, tr, as) })
+	}
+}
+
+// TestHardeningCookieLimit: with tokenCookie (and the Authorization header) a user who
+// sends a valid bearer token and another token as the session cookie gets 400
+// invalid_request and the backend is not reached, with no introspection call, however many
+// cookies hide the second one, on one Cookie line or several.
+func TestHardeningCookieLimit(t *testing.T) {
+	as := harness.NewDemoAS()
+	asURL := serve(t, as)
+	backend := serve(t, hardeningBackend())
+	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+		"cookie.localhost": hardeningClient(asURL, "/oauth2-introspect") + "tokenCookie: session",
+	}))
+	waitRouted(t, tr, "cookie.localhost")
+
+	request := func(auth string, lines ...string) hardeningRequest {
+		header := hardeningBearer(auth)
+		header["Cookie"] = lines
+		return hardeningRequest{host: "cookie.localhost", target: "/anything", header: header}
+	}
+	third := hardeningMaxCookies / 3
+	for _, row := range []hardeningRow{
+		{
+			name:   "Authorization and session last of 3001 cookies on one line",
+			req:    request("hc-auth-1", hardeningCookies(hardeningMaxCookies)+"; session=hc-cookie-1"),
+			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+		},
+		{
+			name: "Authorization and session among 3001 cookies on three lines",
+			req: request("hc-auth-2", hardeningCookies(third), "session=hc-cookie-2; "+hardeningCookies(third),
+				hardeningCookies(hardeningMaxCookies-2*third)),
+			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+		},
+		{
+			name:   "Authorization and session last of 3000 cookies on one line",
+			req:    request("hc-auth-3", hardeningCookies(hardeningMaxCookies-1)+"; session=hc-cookie-3"),
+			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+		},
+		{
+			name: "Authorization and session among 3000 cookies on three lines",
+			req: request("hc-auth-4", hardeningCookies(third), "session=hc-cookie-4; "+hardeningCookies(third),
+				hardeningCookies(hardeningMaxCookies-2*third-1)),
+			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+		},
+	} {
+		t.Run(row.name, func(t *testing.T) { row.run(t, tr, as) })
+	}
+}
+
+// TestHardeningTokenRemovalKeepsTheRest: with forwardAuthorization false, a user whose
+// token is in the query or a cookie reaches the backend as the token's subject, and the
+// backend receives the rest of the query, and of the Cookie header, exactly as sent: the
+// same order and escaping, bare names left bare, only the token gone.
+func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
+	as := harness.NewDemoAS()
+	asURL := serve(t, as)
+	backend := serve(t, hardeningBackend())
+	client := hardeningClient(asURL, "/oauth2-introspect") + "forwardAuthorization: false\n"
+	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+		"query.localhost":  client + "tokenQuery: access_token",
+		"cookie.localhost": client + "tokenCookie: session",
+	}))
+	waitRouted(t, tr, "query.localhost")
+	waitRouted(t, tr, "cookie.localhost")
+
+	queries := []struct{ name, query, want string }{
+		{"token in the middle", "b=%2F&access_token=hr-query-1&a=1&c", "b=%2F&a=1&c"},
+		{"token first", "access_token=hr-query-2&b=%2F&a=1&c", "b=%2F&a=1&c"},
+		{"token last", "b=%2F&a=1&c&access_token=hr-query-3", "b=%2F&a=1&c"},
+		{"token alone", "access_token=hr-query-4", ""},
+	}
+	for _, q := range queries {
+		t.Run("query, "+q.name, func(t *testing.T) {
+			row := hardeningRow{req: hardeningRequest{host: "query.localhost", target: "/anything?" + q.query},
+				subject: harness.DemoSubject, calls: 1}
+			if a := row.run(t, tr, as); a.rawQuery != q.want {
+				t.Errorf("backend got the raw query %q, want %q", a.rawQuery, q.want)
+			}
+		})
+	}
+
+	cookies := []struct{ name, cookie, want string }{
+		{"token in the middle", "a=1; session=hr-cookie-1; b=2", "a=1; b=2"},
+		{"token first", "session=hr-cookie-2; a=1; b=2", "a=1; b=2"},
+		{"token last", "a=1; b=2; session=hr-cookie-3", "a=1; b=2"},
+		// Go accepts a comma in a value as it reads cookies, and quotes it as it writes one.
+		{"a comma in another value", "a=1; session=hr-cookie-4; b=x,y", "a=1; b=x,y"},
+		{"a quoted value", `a=1; session=hr-cookie-5; q="x y"`, `a=1; q="x y"`},
+	}
+	for _, c := range cookies {
+		t.Run("cookie, "+c.name, func(t *testing.T) {
+			row := hardeningRow{req: hardeningRequest{host: "cookie.localhost", target: "/anything",
+				header: http.Header{"Cookie": {c.cookie}}}, subject: harness.DemoSubject, calls: 1}
+			if a := row.run(t, tr, as); !reflect.DeepEqual(a.Seen.Headers["Cookie"], []string{c.want}) {
+				t.Errorf("backend got the Cookie lines %q, want [%q]", a.Seen.Headers["Cookie"], c.want)
+			}
+		})
+	}
+}
+
+// TestHardeningPreflightWithCredentials: with skipPreflight, a CORS preflight without
+// credentials reaches the backend with no introspection call, but an OPTIONS request that
+// looks like a preflight and carries a bearer token is checked like any request: an
+// inactive token gets 401 invalid_token, and an active one reaches the backend as its
+// subject, without the Authorization header when forwardAuthorization is false.
+func TestHardeningPreflightWithCredentials(t *testing.T) {
+	as := harness.NewDemoAS()
+	asURL := serve(t, as)
+	backend := serve(t, hardeningBackend())
+	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+		"good.localhost": hardeningClient(asURL, "/oauth2-introspect") + "skipPreflight: true\nforwardAuthorization: false",
+		"bad.localhost":  hardeningClient(asURL, "/bad-oauth2-introspect") + "skipPreflight: true",
+	}))
+	waitRouted(t, tr, "good.localhost")
+	waitRouted(t, tr, "bad.localhost")
+
+	preflight := func(host, token string) hardeningRequest {
+		header := http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"DELETE"}}
+		if token != "" {
+			header.Set("Authorization", "Bearer "+token)
+		}
+		return hardeningRequest{method: http.MethodOptions, host: host, target: "/anything", header: header}
+	}
+	for _, row := range []hardeningRow{
+		{name: "preflight without credentials, active endpoint", req: preflight("good.localhost", "")},
+		{name: "preflight without credentials, inactive endpoint", req: preflight("bad.localhost", "")},
+		{
+			name:   "preflight with an inactive token",
+			req:    preflight("bad.localhost", "hp-inactive-1"),
+			status: http.StatusUnauthorized, challenge: hardeningInvalidToken, calls: 1,
+		},
+		{
+			name:    "preflight with an active token, forwardAuthorization false",
+			req:     preflight("good.localhost", "hp-active-1"),
+			subject: harness.DemoSubject, calls: 1,
+		},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			if a := row.run(t, tr, as); a.Seen != nil && a.Seen.Method != http.MethodOptions {
+				t.Errorf("backend got method %s, want OPTIONS", a.Seen.Method)
+			}
+		})
+	}
+}
