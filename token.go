@@ -158,13 +158,7 @@ func queryValues(rawQuery, name string) ([]string, bool) {
 		return nil, false
 	}
 	var values []string
-	for rest := rawQuery; rest != ""; {
-		piece := rest
-		if i := strings.IndexByte(rest, '&'); i >= 0 {
-			piece, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = ""
-		}
+	for _, piece := range strings.Split(rawQuery, "&") {
 		if strings.IndexByte(piece, ';') >= 0 {
 			for _, part := range strings.Split(piece, ";") {
 				if key, _ := queryKey(part); key == name {
@@ -187,10 +181,7 @@ func queryValues(rawQuery, name string) ([]string, bool) {
 // queryKey splits a query piece at its first '=' and unescapes the key; a key that does not
 // unescape is "", since name has no '%' of its own (New checks).
 func queryKey(piece string) (string, string) {
-	key, value := piece, ""
-	if i := strings.IndexByte(piece, '='); i >= 0 {
-		key, value = piece[:i], piece[i+1:]
-	}
+	key, value, _ := strings.Cut(piece, "=")
 	decoded, err := url.QueryUnescape(key)
 	if err != nil {
 		return "", value
@@ -242,10 +233,7 @@ func cookieValues(lines []string, name string) ([]string, bool) {
 
 // cookiePair splits one "name=value" of a Cookie line, trimmed of spaces and tabs.
 func cookiePair(pair string) (string, string) {
-	key, value := pair, ""
-	if i := strings.IndexByte(pair, '='); i >= 0 {
-		key, value = pair[:i], pair[i+1:]
-	}
+	key, value, _ := strings.Cut(pair, "=")
 	return strings.Trim(key, " \t"), strings.Trim(value, " \t")
 }
 
