@@ -153,7 +153,7 @@ type middleware struct {
 	bearerScheme         bool   // tokenHeader is Authorization
 	bearerOnly           bool   // and there is no other source: extract's fast path
 	tokenQuery           string
-	tokenCookie          string
+	tokenCookie          *cookieToken // nil when off
 	maxTokenLength       int
 	skipPreflight        bool
 	forwardAuthorization bool
@@ -197,7 +197,6 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		next:                 next,
 		name:                 name,
 		tokenQuery:           config.TokenQuery,
-		tokenCookie:          config.TokenCookie,
 		maxTokenLength:       config.MaxTokenLength,
 		skipPreflight:        config.SkipPreflight,
 		forwardAuthorization: config.ForwardAuthorization,
@@ -256,15 +255,18 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		m.tokenHeader = http.CanonicalHeaderKey(config.TokenHeader)
 		m.bearerScheme = m.tokenHeader == "Authorization"
 	}
-	m.bearerOnly = m.bearerScheme && m.tokenQuery == "" && m.tokenCookie == ""
+	m.bearerOnly = m.bearerScheme && m.tokenQuery == "" && config.TokenCookie == ""
 	if m.tokenQuery != "" && strings.Trim(m.tokenQuery, unreservedChars) != "" {
 		// Nothing to unescape in the name: queryValues compares it with unescaped keys.
 		return nil, fmt.Errorf("tokenQuery %q has characters other than letters, digits and -._~", config.TokenQuery)
 	}
-	if m.tokenCookie != "" && !isFieldName(m.tokenCookie) {
-		return nil, fmt.Errorf("tokenCookie %q is not a valid cookie name", config.TokenCookie)
+	if config.TokenCookie != "" {
+		if !isFieldName(config.TokenCookie) {
+			return nil, fmt.Errorf("tokenCookie %q is not a valid cookie name", config.TokenCookie)
+		}
+		m.tokenCookie = newCookieToken(config.TokenCookie)
 	}
-	if m.tokenHeader == "" && m.tokenQuery == "" && m.tokenCookie == "" {
+	if m.tokenHeader == "" && m.tokenQuery == "" && m.tokenCookie == nil {
 		return nil, fmt.Errorf("tokenHeader, tokenQuery and tokenCookie are all empty: the token has nowhere to come from")
 	}
 

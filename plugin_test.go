@@ -483,9 +483,12 @@ func TestTokenSources(t *testing.T) {
 		{
 			desc:      "query parameter removed, the rest kept",
 			configure: func(c *Config) { c.TokenQuery = "access_token"; c.ForwardAuthorization = false },
-			request:   func(r *http.Request) { r.URL.RawQuery = "a=1&access_token=tok&b=2" },
-			upstream:  func(r *http.Request) string { return r.URL.RawQuery + " " + r.RequestURI },
-			want:      "a=1&b=2 /anything?a=1&b=2",
+			request: func(r *http.Request) {
+				r.URL.RawQuery = "a=1&access_token=tok&b=2"
+				r.RequestURI = "/anything?" + r.URL.RawQuery
+			},
+			upstream: func(r *http.Request) string { return r.URL.RawQuery + " " + r.RequestURI },
+			want:     "a=1&b=2 /anything?a=1&b=2",
 		},
 		{
 			desc:      "cookie removed, other cookies kept",

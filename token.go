@@ -55,8 +55,8 @@ func (m *middleware) extractAny(req *http.Request) (string, *rejection) {
 		}
 	}
 
-	if m.tokenCookie != "" {
-		values, readable := cookieValues(req.Header["Cookie"], m.tokenCookie)
+	if m.tokenCookie != nil {
+		values, readable := m.tokenCookie.values(req.Header["Cookie"])
 		if !readable || len(values) > 1 {
 			return "", errInvalidRequest
 		}
@@ -108,19 +108,22 @@ func isB64token(token string) bool {
 }
 
 // removeToken keeps the token from going upstream (forwardAuthorization: false). The query
-// and the Cookie header lose only the token: the rest goes on byte for byte, in its order
-// and escaping, as the client sent it.
+// and the Cookie header lose only the token: the rest goes on as the client sent it, in
+// its order and escaping. Traefik's proxy takes the path and the query it forwards from
+// RequestURI, so that changes with the query, its path left as it came.
 func (m *middleware) removeToken(req *http.Request) {
 	if m.tokenHeader != "" {
 		req.Header.Del(m.tokenHeader)
 	}
 	if m.tokenQuery != "" && mayName(req.URL.RawQuery, m.tokenQuery) {
-		req.URL.RawQuery = withoutParam(req.URL.RawQuery, m.tokenQuery)
-		req.RequestURI = req.URL.RequestURI()
+		if query := withoutParam(req.URL.RawQuery, m.tokenQuery); query != req.URL.RawQuery {
+			req.URL.RawQuery = query
+			req.RequestURI = withQuery(req.RequestURI, query)
+		}
 	}
-	if m.tokenCookie != "" {
+	if m.tokenCookie != nil {
 		if lines, ok := req.Header["Cookie"]; ok {
-			kept := withoutCookie(lines, m.tokenCookie)
+			kept := withoutCookie(lines, m.tokenCookie.name)
 			req.Header.Del("Cookie")
 			if len(kept) > 0 {
 				req.Header["Cookie"] = kept
@@ -140,75 +143,110 @@ const (
 	maxCookies     = 3000
 )
 
-// mayName reports whether the raw query can hold the parameter name: spelled as it is, or
-// behind an escape ('%' or '+'). Compiled calls, so that the usual query costs no loop.
+// mayName reports whether the raw query can hold the parameter name: spelled as it is, as
+// foldKeys folds it, or behind an escape ('%' or '+'). Compiled calls, so that the usual
+// query costs no more.
 func mayName(rawQuery, name string) bool {
-	return strings.Contains(rawQuery, name) || strings.ContainsAny(rawQuery, "%+")
+	return strings.ContainsAny(rawQuery, "%+") || strings.Contains(keySeparators.Replace(strings.ToLower(rawQuery)), foldKeys(name))
 }
 
 // queryValues returns the values of the query parameter name, read as url.ParseQuery reads
 // them (pieces split on '&', key and value unescaped), and false when the query cannot be
-// read for it: too many parameters, a value of name that does not unescape, or name in a
-// piece with ';', which Go drops and some backends split on.
+// read for it. That is so past maxQueryParams, and whenever a piece that some backend reads
+// as name is not one url.ParseQuery reads as name: a value that does not unescape, the name
+// behind a ';' (which Go drops and Traefik's proxy turns into '&'), or a key that other
+// parsers fold into name (PHP, Rails and Express read "access_token[]" and PHP
+// "access.token" as access_token, ASP.NET ignores letter case).
+//
+// Only compiled calls: an interpreted loop over 10000 pieces would cost each such request
+// tens of milliseconds under yaegi.
 func queryValues(rawQuery, name string) ([]string, bool) {
 	if !mayName(rawQuery, name) {
 		return nil, true
 	}
-	if strings.Count(rawQuery, "&") >= maxQueryParams {
+	if strings.Count(rawQuery, "&")+strings.Count(rawQuery, ";") >= maxQueryParams {
 		return nil, false
 	}
-	var values []string
-	for _, piece := range strings.Split(rawQuery, "&") {
-		if strings.IndexByte(piece, ';') >= 0 {
-			for _, part := range strings.Split(piece, ";") {
-				if key, _ := queryKey(part); key == name {
-					return nil, false
-				}
-			}
-			continue
-		}
-		if key, value := queryKey(piece); key == name {
-			decoded, err := url.QueryUnescape(value)
-			if err != nil {
-				return nil, false
-			}
-			values = append(values, decoded)
-		}
+	parsed, _ := url.ParseQuery(rawQuery) // what it cannot read, it drops
+	// The keys alone, every piece's, unescaped at once: a bad escape in a key (never in name,
+	// New sees to it) leaves the query unreadable.
+	keys, err := url.QueryUnescape(queryValuePart.ReplaceAllString(strings.ReplaceAll(rawQuery, ";", "&"), ""))
+	if err != nil {
+		return nil, false
 	}
-	return values, true
+	folded := "&&" + strings.ReplaceAll(foldKeys(keys), "&", "&&") + "&&"
+	if strings.Count(folded, "&"+foldKeys(name)+"&") != len(parsed[name]) {
+		return nil, false
+	}
+	return parsed[name], true
 }
 
-// queryKey splits a query piece at its first '=' and unescapes the key; a key that does not
-// unescape is "", since name has no '%' of its own (New checks).
-func queryKey(piece string) (string, string) {
-	key, value, _ := strings.Cut(piece, "=")
-	decoded, err := url.QueryUnescape(key)
-	if err != nil {
-		return "", value
-	}
-	return decoded, value
+// queryValuePart is a piece's '=' and value, up to the next piece.
+var queryValuePart = regexp.MustCompile(`=[^&]*`)
+
+// foldKeys folds '&'-separated keys as the most lenient backends read them: letter case
+// ignored, '.' and ' ' as '_', leading '_' dropped and an array suffix ("[]", "[x]") cut.
+func foldKeys(keys string) string {
+	keys = keySeparators.Replace(strings.ToLower(keys))
+	keys = arraySuffix.ReplaceAllString(keys, "")
+	return leadingUnderscores.ReplaceAllString(keys, "$1")
 }
+
+var (
+	keySeparators      = strings.NewReplacer(".", "_", " ", "_")
+	arraySuffix        = regexp.MustCompile(`\[[^&]*`)
+	leadingUnderscores = regexp.MustCompile(`(^|&)_+`)
+)
 
 // withoutParam is the raw query without the pieces whose key is name.
 func withoutParam(rawQuery, name string) string {
 	pieces := strings.Split(rawQuery, "&")
 	kept := pieces[:0]
 	for _, piece := range pieces {
-		if key, _ := queryKey(piece); key != name {
+		key, _, _ := strings.Cut(piece, "=")
+		if decoded, err := url.QueryUnescape(key); err != nil || decoded != name {
 			kept = append(kept, piece)
 		}
 	}
 	return strings.Join(kept, "&")
 }
 
-// cookieValues returns the values of cookie name over all Cookie lines, read as Go's
-// readCookies reads them (pairs split on ';', name and value trimmed, one pair of quotes
-// around the value dropped), and false past maxCookies pairs, where Request.Cookies gives up.
-// The value's form is checked by the caller, as any token's.
-func cookieValues(lines []string, name string) ([]string, bool) {
+// withQuery is a RequestURI with its query replaced, its path kept as it came.
+func withQuery(requestURI, query string) string {
+	path, _, _ := strings.Cut(requestURI, "?")
+	if query == "" {
+		return path
+	}
+	return path + "?" + query
+}
+
+// cookieToken is how the middleware reads its cookie: exact, as Go's readCookies reads
+// cookies (pairs split on ';', trimmed, one pair of quotes around the value dropped), and
+// lenient, as the most lenient backends find a cookie's name (Python's SimpleCookie splits
+// on spaces, old Java containers on ',', ASP.NET ignores letter case, PHP unescapes names).
+type cookieToken struct {
+	name    string
+	exact   *regexp.Regexp
+	lenient *regexp.Regexp
+}
+
+func newCookieToken(name string) *cookieToken {
+	quoted := regexp.QuoteMeta(name)
+	return &cookieToken{
+		name:    name,
+		exact:   regexp.MustCompile(`(?:^|;)[ \t]*` + quoted + `[ \t]*=([^;]*)`),
+		lenient: regexp.MustCompile(`(?i)(?:^|[;,\s])\s*` + quoted + `\s*=`),
+	}
+}
+
+// values returns the cookie's values over all Cookie lines, and false when they cannot be
+// read for it: past maxCookies pairs, where Request.Cookies gives up, or when some backend
+// would find the name where the exact reading does not. The value's form is checked by the
+// caller, as any token's. Compiled calls, but for the few pairs found.
+func (c *cookieToken) values(lines []string) ([]string, bool) {
 	named, pairs := false, 0
 	for _, line := range lines {
-		named = named || strings.Contains(line, name)
+		named = named || strings.Contains(strings.ToLower(line), strings.ToLower(c.name)) || strings.Contains(line, "%")
 		pairs += strings.Count(line, ";") + 1
 	}
 	if !named {
@@ -219,22 +257,23 @@ func cookieValues(lines []string, name string) ([]string, bool) {
 	}
 	var values []string
 	for _, line := range lines {
-		for _, pair := range strings.Split(line, ";") {
-			if key, value := cookiePair(pair); key == name {
-				if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
-					value = value[1 : len(value)-1]
-				}
-				values = append(values, value)
+		found := c.exact.FindAllStringSubmatch(line, -1)
+		lenient := len(c.lenient.FindAllStringIndex(line, -1))
+		if unescaped, err := url.QueryUnescape(line); err == nil && len(c.lenient.FindAllStringIndex(unescaped, -1)) > lenient {
+			lenient = len(c.lenient.FindAllStringIndex(unescaped, -1))
+		}
+		if lenient != len(found) {
+			return nil, false
+		}
+		for i := 0; i < len(found); i++ {
+			value := strings.Trim(found[i][1], " \t")
+			if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
+				value = value[1 : len(value)-1]
 			}
+			values = append(values, value)
 		}
 	}
 	return values, true
-}
-
-// cookiePair splits one "name=value" of a Cookie line, trimmed of spaces and tabs.
-func cookiePair(pair string) (string, string) {
-	key, value, _ := strings.Cut(pair, "=")
-	return strings.Trim(key, " \t"), strings.Trim(value, " \t")
 }
 
 // withoutCookie is the Cookie lines without the pairs named name; a line left empty goes.
@@ -248,7 +287,7 @@ func withoutCookie(lines []string, name string) []string {
 		pairs := strings.Split(line, ";")
 		rest := pairs[:0]
 		for _, pair := range pairs {
-			if key, _ := cookiePair(pair); key != name {
+			if key, _, _ := strings.Cut(pair, "="); strings.Trim(key, " \t") != name {
 				rest = append(rest, pair)
 			}
 		}

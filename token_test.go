@@ -71,6 +71,21 @@ func TestTokenParserLimits(t *testing.T) {
 		{"the cookie twice on two lines", inCookie, cookies("session=tok", "session=tok"), 400, 0},
 		{"a quoted cookie", inCookie, cookies(`a=1; session="tok"`), 200, 1},
 		{"a cookie value Go would drop", optionalCookie, cookies(`session=tok"x`), 400, 0},
+
+		// What other backends read as the token, which Go's parsers do not.
+		{"the name with an array suffix (PHP, Rails, Express)", inQuery, both(bearer("tok"), query("access_token[]=other")), 400, 0},
+		{"the name with an escaped array suffix", inQuery, both(bearer("tok"), query("access_token%5Bx%5D=other")), 400, 0},
+		{"the name in another letter case (ASP.NET)", inQuery, both(bearer("tok"), query("Access_Token=other")), 400, 0},
+		{"the name with '.' for '_' (PHP)", inQuery, both(bearer("tok"), query("access.token=other")), 400, 0},
+		{"the name after a space (PHP)", optionalQuery, query("+access_token=tok"), 400, 0},
+		{"another name that starts with it", inQuery, both(bearer("tok"), query("access_token_hint=x")), 200, 1},
+		{"10000 parameters counting ';', which Traefik forwards as '&'", inQuery,
+			both(bearer("tok"), query("%25"+strings.Repeat(";", 10000))), 400, 0},
+		{"the cookie after a space (Python)", inCookie, both(bearer("tok"), cookies("a=1 session=other")), 400, 0},
+		{"the cookie after a comma (old Java)", inCookie, both(bearer("tok"), cookies("a=1, session=other")), 400, 0},
+		{"the cookie in another letter case", inCookie, both(bearer("tok"), cookies("SESSION=other")), 400, 0},
+		{"the cookie's name escaped (PHP)", optionalCookie, cookies("sess%69on=tok"), 400, 0},
+		{"another cookie that ends with the name", inCookie, both(bearer("tok"), cookies("xsession=1; session_id=2")), 200, 1},
 	}
 	for _, tc := range cases {
 		tc := tc
@@ -100,22 +115,23 @@ func TestTokenParserLimits(t *testing.T) {
 
 // TestTokenRemoved: with forwardAuthorization false the backend gets the query and the
 // Cookie lines without the token and otherwise as the client sent them: order, escapes and
-// spacing kept.
+// spacing kept, and RequestURI (which Traefik's proxy forwards) changed only in its query.
 func TestTokenRemoved(t *testing.T) {
 	cases := []struct {
-		desc    string
-		query   string
-		cookies []string
-		want    string // the raw query, or the Cookie lines joined with " | "
+		desc        string
+		query       string
+		cookies     []string
+		wantQuery   string
+		wantCookies string // the Cookie lines joined with " | "
 	}{
-		{desc: "query: order and escapes kept", query: "b=%2F&access_token=tok&a=1&c", want: "b=%2F&a=1&c"},
-		{desc: "query: the token first", query: "access_token=tok&z=%7e", want: "z=%7e"},
-		{desc: "query: the name escaped", query: "x=1&%61ccess_token=tok", want: "x=1"},
-		{desc: "query: 10000 parameters", query: manyParams(9999) + "&access_token=tok", want: manyParams(9999)},
-		{desc: "cookie in the middle", cookies: []string{"a=1; session=tok; b=2"}, want: "a=1; b=2"},
-		{desc: "cookie first", cookies: []string{"session=tok; b=2"}, want: "b=2"},
-		{desc: "cookie last, odd spacing kept", cookies: []string{"a=1;b=2 ;  session=tok"}, want: "a=1;b=2 "},
-		{desc: "cookie alone on its line", cookies: []string{"a=1", "session=tok", "b=2"}, want: "a=1 | b=2"},
+		{desc: "query: order and escapes kept", query: "b=%2F&access_token=tok&a=1&c", wantQuery: "b=%2F&a=1&c"},
+		{desc: "query: the token first", query: "access_token=tok&z=%7e", wantQuery: "z=%7e"},
+		{desc: "query: the name escaped", query: "x=1&%61ccess_token=tok", wantQuery: "x=1"},
+		{desc: "query: 10000 parameters", query: manyParams(9999) + "&access_token=tok", wantQuery: manyParams(9999)},
+		{desc: "cookie in the middle", query: "x=%41", cookies: []string{"a=1; session=tok; b=2"}, wantQuery: "x=%41", wantCookies: "a=1; b=2"},
+		{desc: "cookie first", cookies: []string{"session=tok; b=2"}, wantCookies: "b=2"},
+		{desc: "cookie last, odd spacing kept", cookies: []string{"a=1;b=2 ;  session=tok"}, wantCookies: "a=1;b=2 "},
+		{desc: "cookie alone on its line", cookies: []string{"a=1", "session=tok", "b=2"}, wantCookies: "a=1 | b=2"},
 	}
 	for _, tc := range cases {
 		tc := tc
@@ -126,8 +142,11 @@ func TestTokenRemoved(t *testing.T) {
 			config.TokenQuery, config.TokenCookie, config.ForwardAuthorization = "access_token", "session", false
 			m, next := newMiddleware(t, config)
 
+			// The path as a client may send it, which url.URL.RequestURI would escape.
+			const path = "/any{thing}"
 			rec := serve(m, func(r *http.Request) {
 				r.URL.RawQuery = tc.query
+				r.RequestURI = withQuery(path, tc.query) // as Go's server sets it
 				if tc.cookies != nil {
 					r.Header["Cookie"] = tc.cookies
 				}
@@ -136,15 +155,14 @@ func TestTokenRemoved(t *testing.T) {
 				t.Fatalf("status = %d, want 200", rec.Code)
 			}
 			upstream := next.lastRequest()
-			got := upstream.URL.RawQuery
-			if tc.cookies != nil {
-				got = strings.Join(upstream.Header["Cookie"], " | ")
+			if got := upstream.URL.RawQuery; got != tc.wantQuery {
+				t.Errorf("upstream query %.80q, want %.80q", got, tc.wantQuery)
 			}
-			if got != tc.want {
-				t.Errorf("upstream got %q, want %q", got, tc.want)
+			if got := strings.Join(upstream.Header["Cookie"], " | "); got != tc.wantCookies {
+				t.Errorf("upstream Cookie %q, want %q", got, tc.wantCookies)
 			}
-			if wantURI := "/anything"; tc.query != "" && upstream.RequestURI != wantURI+"?"+tc.want {
-				t.Errorf("RequestURI = %q, want %q", upstream.RequestURI, wantURI+"?"+tc.want)
+			if want := withQuery(path, tc.wantQuery); upstream.RequestURI != want {
+				t.Errorf("RequestURI = %.80q, want %.80q", upstream.RequestURI, want)
 			}
 		})
 	}
