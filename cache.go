@@ -103,6 +103,12 @@ func release(state *endpointState) {
 	state.users--
 	if state.users == 0 {
 		state.idleSince = int64(time.Since(monoEpoch))
+		// Freed even if no New or release comes after the grace.
+		time.AfterFunc(time.Duration(idleStateGrace), func() {
+			registryMu.Lock()
+			defer registryMu.Unlock()
+			freeIdle()
+		})
 	}
 	freeIdle()
 }
@@ -125,8 +131,9 @@ const maxEntryBytes = 16 << 10
 
 // entry is one remembered answer; only its used flag, its verdicts and its slot change once
 // it is stored. storedAt lets each instance sharing the cache apply its own cacheTTL;
-// deadline is when the entry goes. Times are Unix nanoseconds: comparing integers is one
-// interpreted step under yaegi, where each time.Time method is a call.
+// deadline is when the entry goes. Times are the request path's monotonic now (see
+// monoEpoch), in nanoseconds: comparing integers is one interpreted step under yaegi, where
+// each time.Time method is a call.
 type entry struct {
 	key      string
 	res      *result
@@ -272,6 +279,9 @@ func (c *cache) len() int {
 var (
 	// errLeaderFailed is what waiters see if the call they waited on ended without a result.
 	errLeaderFailed = errors.New("the introspection call this request waited for did not finish")
+	// errLeft is what a waiter gets when its own request ends first: the client left,
+	// which says nothing about the endpoint.
+	errLeft = errors.New("the request ended while it waited for the introspection call")
 	// errBusy answers a new token at once while the bound is reached: queued, its request
 	// would hold memory and a socket until timeout, and a flood of random tokens against a
 	// slow endpoint would pile them up (OWASP API4:2023).
@@ -357,7 +367,7 @@ func (f *flight) wait(ctx context.Context, c *call, wake chan struct{}) (*entry,
 	done := c.done
 	f.mu.Unlock()
 	if !done {
-		return nil, ctx.Err()
+		return nil, errLeft
 	}
 	return c.e, c.err
 }

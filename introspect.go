@@ -60,8 +60,8 @@ type result struct {
 	scopes  map[string]bool
 	aud     []string
 	iss     string
-	// exp and nbf in Unix nanoseconds, like every time the request path compares; without
-	// them the window is open at that end.
+	// exp and nbf in Unix nanoseconds, on the wall clock (judge moves them onto the
+	// monotonic one); without them the window is open at that end.
 	notAfter  int64
 	notBefore int64
 	// The claims the routes sharing the cache forward, as their header values; a claim that
@@ -366,8 +366,9 @@ var tokenKindClaims = []string{"token_type", "token_use", "typ"}
 // claimValue renders a claim for a header: strings as they are, integers in decimal,
 // lists joined with ",", objects as compact JSON. A missing or null claim gives nothing, and
 // so does a list that the header could not tell apart from another one: one holding a list
-// or an object, or an item with a comma or an outer space (["u", "x,admin"] would read as
-// three items, [" a"] as "a").
+// or an object, or an item with a comma, a quote (a quoted-string, RFC 9110 §5.6.4, may
+// span commas) or an outer space (["u", "x,admin"] would read as three items, [" a"] as
+// "a", RFC 9110 §5.6.1).
 func claimValue(value interface{}) (string, bool) {
 	switch v := value.(type) {
 	case nil:
@@ -391,11 +392,14 @@ func claimValue(value interface{}) (string, bool) {
 	case []interface{}:
 		parts := make([]string, 0, len(v))
 		for _, item := range v {
+			if !isScalar(item) {
+				return "", false
+			}
 			s, ok := claimValue(item)
 			if !ok {
-				continue
+				continue // null
 			}
-			if !isListItem(item, s) {
+			if strings.ContainsAny(s, `,"`) || strings.TrimSpace(s) != s {
 				return "", false
 			}
 			parts = append(parts, s)
@@ -409,10 +413,9 @@ func claimValue(value interface{}) (string, bool) {
 	return string(data), true
 }
 
-// isListItem reports whether a list item, rendered as s, reads back as one item of a
-// comma-separated header value (RFC 9110 §5.6.1, which trims the spaces around items).
-func isListItem(item interface{}, s string) bool {
-	_, isList := item.([]interface{})
-	_, isObject := item.(map[string]interface{})
-	return !isList && !isObject && !strings.Contains(s, ",") && strings.TrimSpace(s) == s
+// isScalar reports whether a claim is neither a list nor an object.
+func isScalar(value interface{}) bool {
+	_, isList := value.([]interface{})
+	_, isObject := value.(map[string]interface{})
+	return !isList && !isObject
 }

@@ -479,12 +479,13 @@ func newIntrospector(config *Config, secret string, timeout time.Duration, clock
 		in.formSuffix = "&" + form.Encode()
 	}
 
+	hostSet := false
 	for name, value := range config.Headers {
 		canonical := http.CanonicalHeaderKey(name)
 		switch {
 		case !isFieldName(name):
 			return nil, fmt.Errorf("headers: %q is not a valid header name", name)
-		case len(in.header[canonical]) > 0 || (canonical == "Host" && in.host != ""):
+		case len(in.header[canonical]) > 0 || (canonical == "Host" && hostSet):
 			// Which one is sent would depend on the map's order.
 			return nil, fmt.Errorf("headers: %s is given twice, in two letter cases", canonical)
 		case strings.ContainsAny(value, controlChars):
@@ -493,6 +494,7 @@ func newIntrospector(config *Config, secret string, timeout time.Duration, clock
 			return nil, fmt.Errorf("headers.%s would be a second client authentication beside authMethod %q", name, config.AuthMethod)
 		case canonical == "Host":
 			in.host = value
+			hostSet = true
 		default:
 			in.header.Set(canonical, value)
 		}
@@ -621,11 +623,12 @@ func hexDigest(data []byte) string {
 // shownURL is an endpoint as an error or a log line may show it: a password in it, or a
 // key in its query (?api_key=...), is a secret.
 func shownURL(endpoint string) string {
+	// The userinfo first: a password may hold '?' or '#'.
+	if at := strings.LastIndex(endpoint, "@"); at >= 0 {
+		endpoint = "<userinfo>@" + endpoint[at+1:]
+	}
 	if q := strings.IndexAny(endpoint, "?#"); q >= 0 {
 		endpoint = endpoint[:q] + "?<redacted>"
-	}
-	if at := strings.LastIndex(endpoint, "@"); at >= 0 {
-		return "<userinfo>@" + endpoint[at+1:]
 	}
 	return endpoint
 }
@@ -798,7 +801,7 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 	e, err := m.resolve(req.Context(), token, string(sum[:]), now, wall)
 	if err != nil {
 		// A request that ended while it waited tells nothing about the endpoint.
-		if req.Context().Err() == nil {
+		if err != errLeft {
 			m.state.failures.failed(m.name, "answering 503", err, now)
 		}
 		http.Error(rw, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
@@ -821,8 +824,14 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 func isPreflight(req *http.Request) bool {
 	return req.Method == http.MethodOptions && req.Header.Get("Origin") != "" &&
 		req.Header.Get("Access-Control-Request-Method") != "" &&
-		len(req.Header["Authorization"]) == 0 && len(req.Header["Cookie"]) == 0 &&
-		req.ContentLength == 0
+		len(req.Header["Authorization"]) == 0 && len(req.Header["Cookie"]) == 0 && hasNoBody(req)
+}
+
+// hasNoBody reports whether a request comes without a body. Over HTTP/3 the length of a
+// request without Content-Length is unknown (-1) even when it has none, as a browser's
+// preflight has; a body that a backend would read as a form has a Content-Type.
+func hasNoBody(req *http.Request) bool {
+	return req.ContentLength == 0 || (req.ProtoMajor == 3 && req.ContentLength == -1 && req.Header.Get("Content-Type") == "")
 }
 
 // monoEpoch is the origin of the request path's clock: now is m.now().Sub(monoEpoch),
@@ -883,8 +892,8 @@ func (m *middleware) resolve(ctx context.Context, token, key string, now, wall i
 		return m.remember(key, res, wants), nil
 	})
 	// Stale only when the endpoint failed: errBusy is our own bound, which any client can
-	// reach with random tokens while the endpoint is well.
-	if err != nil && err != errBusy && cached != nil && cached.res.active && now-cached.storedAt < m.ttls[activeKind]+m.staleIfError {
+	// reach with random tokens while the endpoint is well, and errLeft the client's leaving.
+	if err != nil && err != errBusy && err != errLeft && cached != nil && cached.res.active && now-cached.storedAt < m.ttls[activeKind]+m.staleIfError {
 		m.state.failures.failed(m.name, "serving a cached result (staleIfError)", err, now)
 		return cached, nil
 	}
@@ -1037,7 +1046,7 @@ const failureLogInterval = int64(10 * time.Second)
 // succeeds again. An outage under load would otherwise write a line per request.
 type failureLog struct {
 	mu       sync.Mutex
-	lastLine int64 // Unix ns
+	lastLine int64 // the monotonic now of monoEpoch
 	unlogged int   // failed requests since the last line
 	total    int   // failed requests since the endpoint last answered
 }

@@ -541,7 +541,8 @@ func TestForwardHeaders(t *testing.T) {
 	// Lists a comma-separated value could not tell from others: not forwarded.
 	claims["groups"] = []interface{}{"u", "x,admin"}
 	claims["teams"] = []interface{}{" a"}
-	claims["nested"] = []interface{}{[]interface{}{"a", "b"}}
+	claims["nested"] = []interface{}{"u", []interface{}{"x,admin"}}
+	claims["quoted"] = []interface{}{`"a`, `b"`}
 	claims["org"] = map[string]interface{}{"name": "acme", "id": 7}
 	claims["verified"] = true
 	as.answer("tok", claims)
@@ -557,6 +558,7 @@ func TestForwardHeaders(t *testing.T) {
 		"X-Auth-Groups":  "groups",
 		"X-Auth-Teams":   "teams",
 		"X-Auth-Nested":  "nested",
+		"X-Auth-Quoted":  "quoted",
 	}
 	m, next := newMiddleware(t, config)
 
@@ -613,6 +615,11 @@ func TestSkipPreflight(t *testing.T) {
 		{"a preflight with a cookie is checked", true, with(func(r *http.Request) { r.Header.Set("Cookie", "session=x") }), 401, 0},
 		{"a preflight with Basic credentials is checked", true, with(func(r *http.Request) { r.Header.Set("Authorization", "Basic dXNlcjpwYXNz") }), 401, 0},
 		{"a preflight with a body is checked", true, with(func(r *http.Request) { r.ContentLength = 4 }), 401, 0},
+		{"a preflight over HTTP/3, its length unknown", true, with(func(r *http.Request) { r.ProtoMajor, r.ContentLength = 3, -1 }), 200, 0},
+		{"a form over HTTP/3 is checked", true, with(func(r *http.Request) {
+			r.ProtoMajor, r.ContentLength = 3, -1
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}), 401, 0},
 	}
 	for _, tc := range cases {
 		tc := tc
@@ -1033,25 +1040,39 @@ func TestSingleFlight(t *testing.T) {
 
 // TestWaiterLeaves: a request waiting on another's call stops waiting when it ends itself;
 // the call goes on, and its answer serves the request that made it. The client that left
-// says nothing about the endpoint: nothing is logged as a failure, nor then as a recovery.
+// says nothing about the endpoint: nothing is logged as a failure, nor then as a recovery,
+// and no stale answer is served for it.
 func TestWaiterLeaves(t *testing.T) {
+	for _, staleIfError := range []string{"0s", "1m"} {
+		staleIfError := staleIfError
+		t.Run("staleIfError "+staleIfError, func(t *testing.T) { testWaiterLeaves(t, staleIfError) })
+	}
+}
+
+func testWaiterLeaves(t *testing.T, staleIfError string) {
 	var logs lockedBuffer
 	log.SetOutput(&logs)
 	defer log.SetOutput(os.Stderr)
 	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	config := testConfig(as.URL)
+	config.StaleIfError = staleIfError
+	m, next := newMiddleware(t, config)
+	m.name = "auth@waiter"
+	clk := &clock{t: time.Now()}
+	m.now = clk.now
+	// Cached, then past cacheTTL: with staleIfError, an answer a failure could fall back on.
+	serve(m, bearer("tok"))
+	clk.advance(40 * time.Second)
 	release := make(chan struct{})
 	as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
 		<-release
 		json.NewEncoder(rw).Encode(activeClaims())
 	})
-	m, next := newMiddleware(t, testConfig(as.URL))
-	m.name = "auth@waiter"
 
 	leader := make(chan int, 1)
 	go func() { leader <- serve(m, bearer("tok")).Code }()
-	for deadline := time.Now().Add(10 * time.Second); as.callCount() < 1 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the leader's call", func() bool { return as.callCount() == 2 })
 	ctx, cancel := context.WithCancel(context.Background())
 	waiter := make(chan int, 1)
 	go func() {
@@ -1061,9 +1082,7 @@ func TestWaiterLeaves(t *testing.T) {
 		m.ServeHTTP(rec, req)
 		waiter <- rec.Code
 	}()
-	for deadline := time.Now().Add(10 * time.Second); waiting(m) < 1 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the waiter", func() bool { return waiting(m) == 1 })
 	cancel()
 
 	// A deadline, not a timing: without it a waiter that never leaves would hang the test.
@@ -1080,8 +1099,8 @@ func TestWaiterLeaves(t *testing.T) {
 	if code := <-leader; code != http.StatusOK {
 		t.Errorf("the request that made the call got %d, want 200", code)
 	}
-	if as.callCount() != 1 || next.count() != 1 {
-		t.Errorf("endpoint calls = %d, backend requests = %d; want 1 and 1", as.callCount(), next.count())
+	if as.callCount() != 2 || next.count() != 2 {
+		t.Errorf("endpoint calls = %d, backend requests = %d; want 2 and 2", as.callCount(), next.count())
 	}
 	if lines := logs.since(0, m.name); len(lines) > 0 {
 		t.Errorf("logged about the endpoint:\n%s", strings.Join(lines, "\n"))
@@ -1230,6 +1249,10 @@ func TestNewErrors(t *testing.T) {
 		{"tokenCookie not a cookie name", func(c *Config) { c.TokenCookie = "a=b" }, `tokenCookie "a=b" is not a valid cookie name`},
 		{"endpoint with a key in its query", func(c *Config) { c.Endpoint = "ftp://auth.example/?api_key=s3cret-value" },
 			`endpoint "ftp://auth.example/?<redacted>"`},
+		{"endpoint with a '#' in its password", func(c *Config) { c.Endpoint = "https://u:s3cret-value#x@auth.example/" },
+			`endpoint "<userinfo>@auth.example/"`},
+		{"headers Host twice, one empty", func(c *Config) { c.Headers = map[string]string{"Host": "", "host": "as.example"} },
+			"headers: Host is given twice"},
 		{"responseFormat jwt over plain http", func(c *Config) {
 			c.Endpoint, c.ResponseFormat, c.ResponseKeysFile = "http://auth.example/introspect", "jwt", keysFile
 		}, `endpoint "http://auth.example/introspect" is plain http: responseFormat "jwt" needs https`},
@@ -1401,6 +1424,8 @@ func TestSharedStatesFreed(t *testing.T) {
 	if states, entries := statesFor(prefix); states != 1 || entries != 1 {
 		t.Errorf("after 200 reloads: %d states holding %d entries, want 1 and 1", states, entries)
 	}
+	// The last one goes once its grace has passed, with no New or release after it.
+	idleStateGrace = int64(10 * time.Millisecond)
 	cancel()
 	waitFor(t, "the last state to go", func() bool { states, _ := statesFor(prefix); return states == 0 })
 }
