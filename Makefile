@@ -33,8 +33,10 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 	cd e2e && $(STATICCHECK) ./...
 
+# Each benchmark once too: a fixture that no longer fits the code fails here, not in make bench.
 unit:
 	go test -race -count=1 ./...
+	go test -count=1 -run '^$$' -bench . -benchtime 1x .
 
 # Runs the package and its tests inside yaegi, as Traefik runs the plugin.
 # yaegi finds the package under GOPATH/src/<module>, so a temporary GOPATH links to here.
