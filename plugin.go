@@ -796,7 +796,9 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 		m.reject(rw, rej)
 		return nil
 	}
-	now, wall := m.clocks()
+	t := m.now()
+	now := int64(t.Sub(monoEpoch))
+	wall := t.UnixNano()
 	sum := sha256.Sum256([]byte(token))
 	e, err := m.resolve(req.Context(), token, string(sum[:]), now, wall)
 	if err != nil {
@@ -838,14 +840,9 @@ func hasNoBody(req *http.Request) bool {
 // nanoseconds on the monotonic clock, so that a step of the wall clock moves no cached
 // answer's age (a step back would extend every one, revoked ones too). exp, nbf and iat
 // are on the wall clock: they are checked against it when an answer is read or judged, and
-// what a verdict keeps of them is moved onto this clock.
+// what a verdict keeps of them is moved onto this clock. Where both are needed, one reading
+// of m.now gives both, in place: under yaegi a helper would cost a call.
 var monoEpoch = time.Now()
-
-// clocks reads both clocks at once: the monotonic now and the wall clock in Unix ns.
-func (m *middleware) clocks() (int64, int64) {
-	t := m.now()
-	return int64(t.Sub(monoEpoch)), t.UnixNano()
-}
 
 // A verdict is what one route decided about one cached answer: admitted with these
 // identity headers, or refused; it holds for now in [from, until), within the answer's
@@ -910,7 +907,9 @@ func (m *middleware) fresh(e *entry, now int64) bool {
 // a signed answer's own exp, and returns its entry, cached or not: an answer over
 // maxEntryBytes is used once.
 func (m *middleware) remember(key string, res *result, wants int) *entry {
-	now, wall := m.clocks()
+	t := m.now()
+	now := int64(t.Sub(monoEpoch))
+	wall := t.UnixNano()
 	keep := m.ttls[res.kind]
 	if res.active {
 		keep += m.staleIfError
@@ -947,8 +946,10 @@ func (m *middleware) judge(e *entry, now, wall int64) *verdict {
 	}
 	// Two statements: yaegi v0.16.1 may leave the second target of a multiple assignment
 	// whose first value is a call unset.
-	validFrom := addClamped(addClamped(res.notBefore, -m.clockSkew), now-wall)
-	validUntil := addClamped(addClamped(res.notAfter, m.clockSkew), now-wall)
+	// One sum each, which cannot overflow: clockSkew is at most a year, and now-wall is
+	// about minus the Unix time.
+	validFrom := addClamped(res.notBefore, now-wall-m.clockSkew)
+	validUntil := addClamped(res.notAfter, now-wall+m.clockSkew)
 	if now < validFrom {
 		if validFrom < v.until {
 			v.until = validFrom
