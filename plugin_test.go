@@ -76,6 +76,16 @@ func (as *authServer) failWith(fail http.HandlerFunc) {
 	as.fail = fail
 }
 
+// hold makes the endpoint answer every call active, once the returned channel is closed.
+func (as *authServer) hold() chan struct{} {
+	release := make(chan struct{})
+	as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
+		<-release
+		json.NewEncoder(rw).Encode(activeClaims())
+	})
+	return release
+}
+
 func (as *authServer) callCount() int {
 	return int(atomic.LoadInt64(&as.calls))
 }
@@ -944,11 +954,7 @@ func TestStaleIfErrorNotWhenBusy(t *testing.T) {
 		t.Fatalf("first request: status = %d", rec.Code)
 	}
 
-	release := make(chan struct{})
-	as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
-		<-release
-		json.NewEncoder(rw).Encode(activeClaims())
-	})
+	release := as.hold()
 	held := make(chan int, 1)
 	go func() { held <- serve(m, bearer("other")).Code }()
 	waitFor(t, "the call for the other token", func() bool { return as.callCount() == 2 })
@@ -1001,12 +1007,8 @@ func TestSingleFlight(t *testing.T) {
 	const requests = 20
 	as := newAuthServer(t)
 	as.answer("tok", activeClaims())
-	release := make(chan struct{})
 	m, next := newMiddleware(t, testConfig(as.URL))
-	as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
-		<-release
-		json.NewEncoder(rw).Encode(activeClaims())
-	})
+	release := as.hold()
 
 	var wg sync.WaitGroup
 	codes := make([]int, requests)
@@ -1064,11 +1066,7 @@ func testWaiterLeaves(t *testing.T, staleIfError string) {
 	// Cached, then past cacheTTL: with staleIfError, an answer a failure could fall back on.
 	serve(m, bearer("tok"))
 	clk.advance(40 * time.Second)
-	release := make(chan struct{})
-	as.failWith(func(rw http.ResponseWriter, _ *http.Request) {
-		<-release
-		json.NewEncoder(rw).Encode(activeClaims())
-	})
+	release := as.hold()
 
 	leader := make(chan int, 1)
 	go func() { leader <- serve(m, bearer("tok")).Code }()
