@@ -259,8 +259,10 @@ func (c *cookieToken) values(lines []string) ([]string, bool) {
 	for _, line := range lines {
 		found := c.exact.FindAllStringSubmatch(line, -1)
 		lenient := len(c.lenient.FindAllStringIndex(line, -1))
-		if unescaped, err := url.QueryUnescape(line); err == nil && len(c.lenient.FindAllStringIndex(unescaped, -1)) > lenient {
-			lenient = len(c.lenient.FindAllStringIndex(unescaped, -1))
+		if unescaped, err := url.QueryUnescape(line); err == nil {
+			if more := len(c.lenient.FindAllStringIndex(unescaped, -1)); more > lenient {
+				lenient = more
+			}
 		}
 		if lenient != len(found) {
 			return nil, false
