@@ -149,10 +149,10 @@ type middleware struct {
 	next http.Handler
 	name string
 
-	tokenHeader          string // canonical; "" when off
-	bearerScheme         bool   // tokenHeader is Authorization
-	bearerOnly           bool   // and there is no other source: extract's fast path
-	tokenQuery           string
+	tokenHeader          string       // canonical; "" when off
+	bearerScheme         bool         // tokenHeader is Authorization
+	bearerOnly           bool         // and there is no other source: extract's fast path
+	tokenQuery           *queryToken  // nil when off
 	tokenCookie          *cookieToken // nil when off
 	maxTokenLength       int
 	skipPreflight        bool
@@ -196,7 +196,6 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	m := &middleware{
 		next:                 next,
 		name:                 name,
-		tokenQuery:           config.TokenQuery,
 		maxTokenLength:       config.MaxTokenLength,
 		skipPreflight:        config.SkipPreflight,
 		forwardAuthorization: config.ForwardAuthorization,
@@ -255,10 +254,13 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		m.tokenHeader = http.CanonicalHeaderKey(config.TokenHeader)
 		m.bearerScheme = m.tokenHeader == "Authorization"
 	}
-	m.bearerOnly = m.bearerScheme && m.tokenQuery == "" && config.TokenCookie == ""
-	if m.tokenQuery != "" && strings.Trim(m.tokenQuery, unreservedChars) != "" {
-		// Nothing to unescape in the name: queryValues compares it with unescaped keys.
-		return nil, fmt.Errorf("tokenQuery %q has characters other than letters, digits and -._~", config.TokenQuery)
+	m.bearerOnly = m.bearerScheme && config.TokenQuery == "" && config.TokenCookie == ""
+	if config.TokenQuery != "" {
+		if strings.Trim(config.TokenQuery, unreservedChars) != "" {
+			// Nothing to unescape in the name: queryToken compares it with unescaped keys.
+			return nil, fmt.Errorf("tokenQuery %q has characters other than letters, digits and -._~", config.TokenQuery)
+		}
+		m.tokenQuery = newQueryToken(config.TokenQuery)
 	}
 	if config.TokenCookie != "" {
 		if !isFieldName(config.TokenCookie) {
@@ -266,7 +268,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		}
 		m.tokenCookie = newCookieToken(config.TokenCookie)
 	}
-	if m.tokenHeader == "" && m.tokenQuery == "" && m.tokenCookie == nil {
+	if m.tokenHeader == "" && m.tokenQuery == nil && m.tokenCookie == nil {
 		return nil, fmt.Errorf("tokenHeader, tokenQuery and tokenCookie are all empty: the token has nowhere to come from")
 	}
 
@@ -359,7 +361,8 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	// private key are left out, so a reload that rotates them starts warm.
 	trust := config.ResponseFormat
 	if config.ResponseFormat == formatJWT {
-		trust += "\x00" + keysDigest(m.introspector.responseKeys) + "\x00" + strings.Join(sortedCopy(m.issuers), "\n")
+		sort.Strings(m.issuers) // only ever searched: sorted, the key does not depend on their order
+		trust += "\x00" + keysDigest(m.introspector.responseKeys) + "\x00" + strings.Join(m.issuers, "\n")
 	}
 	stateKey := config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +
 		trust + "\x00" + strconv.FormatBool(config.SSLVerify) + "\x00" + tlsDigest
@@ -607,12 +610,6 @@ func keysDigest(keys []publicKey) string {
 		all = append(all, der...)
 	}
 	return hexDigest(all)
-}
-
-func sortedCopy(list []string) []string {
-	sorted := append([]string(nil), list...)
-	sort.Strings(sorted)
-	return sorted
 }
 
 func hexDigest(data []byte) string {

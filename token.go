@@ -45,8 +45,8 @@ func (m *middleware) extractAny(req *http.Request) (string, *rejection) {
 		}
 	}
 
-	if m.tokenQuery != "" {
-		values, readable := queryValues(req.URL.RawQuery, m.tokenQuery)
+	if m.tokenQuery != nil {
+		values, readable := m.tokenQuery.values(req.URL.RawQuery)
 		if !readable || len(values) > 1 {
 			return "", errInvalidRequest
 		}
@@ -115,15 +115,15 @@ func (m *middleware) removeToken(req *http.Request) {
 	if m.tokenHeader != "" {
 		req.Header.Del(m.tokenHeader)
 	}
-	if m.tokenQuery != "" && mayName(req.URL.RawQuery, m.tokenQuery) {
-		if query := withoutParam(req.URL.RawQuery, m.tokenQuery); query != req.URL.RawQuery {
+	if m.tokenQuery != nil && m.tokenQuery.mayHold(req.URL.RawQuery) {
+		if query := m.tokenQuery.without(req.URL.RawQuery); query != req.URL.RawQuery {
 			req.URL.RawQuery = query
 			req.RequestURI = withQuery(req.RequestURI, query)
 		}
 	}
 	if m.tokenCookie != nil {
 		if lines, ok := req.Header["Cookie"]; ok {
-			kept := withoutCookie(lines, m.tokenCookie.name)
+			kept := m.tokenCookie.without(lines)
 			req.Header.Del("Cookie")
 			if len(kept) > 0 {
 				req.Header["Cookie"] = kept
@@ -143,16 +143,25 @@ const (
 	maxCookies     = 3000
 )
 
-// mayName reports whether the raw query can hold the parameter name: spelled as it is, as
-// foldKeys folds it, or behind an escape ('%' or '+'). Compiled calls, so that the usual
-// query costs no more.
-func mayName(rawQuery, name string) bool {
-	return strings.ContainsAny(rawQuery, "%+") || strings.Contains(keySeparators.Replace(strings.ToLower(rawQuery)), foldKeys(name))
+// queryToken is how the middleware reads its query parameter, the name folded once in New.
+type queryToken struct {
+	name   string
+	folded string // foldKeys(name)
 }
 
-// queryValues returns the values of the query parameter name, read as url.ParseQuery reads
-// them (pieces split on '&', key and value unescaped), and false when the query cannot be
-// read for it. That is so past maxQueryParams, and whenever a piece that some backend reads
+func newQueryToken(name string) *queryToken {
+	return &queryToken{name: name, folded: foldKeys(name)}
+}
+
+// mayHold reports whether the raw query can hold the parameter: its name spelled as it is,
+// as foldKeys folds it, or behind an escape ('%' or '+'). Compiled calls, so that the usual
+// query costs no more.
+func (q *queryToken) mayHold(rawQuery string) bool {
+	return strings.ContainsAny(rawQuery, "%+") || strings.Contains(keySeparators.Replace(strings.ToLower(rawQuery)), q.folded)
+}
+
+// values returns the parameter's values, read as url.ParseQuery reads them (pieces split on
+// '&', key and value unescaped), and false when the query cannot be read for it. That is so past maxQueryParams, and whenever a piece that some backend reads
 // as name is not one url.ParseQuery reads as name: a value that does not unescape, the name
 // behind a ';' (which Go drops and Traefik's proxy turns into '&'), or a key that other
 // parsers fold into name (PHP, Rails and Express read "access_token[]" and PHP
@@ -160,8 +169,8 @@ func mayName(rawQuery, name string) bool {
 //
 // Only compiled calls: an interpreted loop over 10000 pieces would cost each such request
 // tens of milliseconds under yaegi.
-func queryValues(rawQuery, name string) ([]string, bool) {
-	if !mayName(rawQuery, name) {
+func (q *queryToken) values(rawQuery string) ([]string, bool) {
+	if !q.mayHold(rawQuery) {
 		return nil, true
 	}
 	if strings.Count(rawQuery, "&")+strings.Count(rawQuery, ";") >= maxQueryParams {
@@ -175,10 +184,10 @@ func queryValues(rawQuery, name string) ([]string, bool) {
 		return nil, false
 	}
 	folded := "&&" + strings.ReplaceAll(foldKeys(keys), "&", "&&") + "&&"
-	if strings.Count(folded, "&"+foldKeys(name)+"&") != len(parsed[name]) {
+	if strings.Count(folded, "&"+q.folded+"&") != len(parsed[q.name]) {
 		return nil, false
 	}
-	return parsed[name], true
+	return parsed[q.name], true
 }
 
 // queryValuePart is a piece's '=' and value, up to the next piece.
@@ -198,13 +207,13 @@ var (
 	leadingUnderscores = regexp.MustCompile(`(^|&)_+`)
 )
 
-// withoutParam is the raw query without the pieces whose key is name.
-func withoutParam(rawQuery, name string) string {
+// without is the raw query without the pieces whose key is the parameter's name.
+func (q *queryToken) without(rawQuery string) string {
 	pieces := strings.Split(rawQuery, "&")
 	kept := pieces[:0]
 	for _, piece := range pieces {
 		key, _, _ := strings.Cut(piece, "=")
-		if decoded, err := url.QueryUnescape(key); err != nil || decoded != name {
+		if decoded, err := url.QueryUnescape(key); err != nil || decoded != q.name {
 			kept = append(kept, piece)
 		}
 	}
@@ -226,6 +235,7 @@ func withQuery(requestURI, query string) string {
 // on spaces, old Java containers on ',', ASP.NET ignores letter case, PHP unescapes names).
 type cookieToken struct {
 	name    string
+	lower   string // name in lower case
 	exact   *regexp.Regexp
 	lenient *regexp.Regexp
 }
@@ -234,6 +244,7 @@ func newCookieToken(name string) *cookieToken {
 	quoted := regexp.QuoteMeta(name)
 	return &cookieToken{
 		name:    name,
+		lower:   strings.ToLower(name),
 		exact:   regexp.MustCompile(`(?:^|;)[ \t]*` + quoted + `[ \t]*=([^;]*)`),
 		lenient: regexp.MustCompile(`(?i)(?:^|[;,\s])\s*` + quoted + `\s*=`),
 	}
@@ -246,7 +257,7 @@ func newCookieToken(name string) *cookieToken {
 func (c *cookieToken) values(lines []string) ([]string, bool) {
 	named, pairs := false, 0
 	for _, line := range lines {
-		named = named || strings.Contains(strings.ToLower(line), strings.ToLower(c.name)) || strings.Contains(line, "%")
+		named = named || strings.Contains(strings.ToLower(line), c.lower) || strings.Contains(line, "%")
 		pairs += strings.Count(line, ";") + 1
 	}
 	if !named {
@@ -278,18 +289,18 @@ func (c *cookieToken) values(lines []string) ([]string, bool) {
 	return values, true
 }
 
-// withoutCookie is the Cookie lines without the pairs named name; a line left empty goes.
-func withoutCookie(lines []string, name string) []string {
+// without is the Cookie lines without the pairs of the cookie; a line left empty goes.
+func (c *cookieToken) without(lines []string) []string {
 	var kept []string
 	for _, line := range lines {
-		if !strings.Contains(line, name) {
+		if !strings.Contains(line, c.name) {
 			kept = append(kept, line)
 			continue
 		}
 		pairs := strings.Split(line, ";")
 		rest := pairs[:0]
 		for _, pair := range pairs {
-			if key, _, _ := strings.Cut(pair, "="); strings.Trim(key, " \t") != name {
+			if key, _, _ := strings.Cut(pair, "="); strings.Trim(key, " \t") != c.name {
 				rest = append(rest, pair)
 			}
 		}
