@@ -76,6 +76,14 @@ func (as *authServer) failWith(fail http.HandlerFunc) {
 	as.fail = fail
 }
 
+// activeServer is an endpoint that answers the token "tok" as active, and the
+// configuration of a middleware that asks it.
+func activeServer(t testing.TB) (*authServer, *Config) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	return as, testConfig(as.URL)
+}
+
 // hold makes the endpoint answer every call active, once the returned channel is closed.
 func (as *authServer) hold() chan struct{} {
 	release := make(chan struct{})
@@ -406,9 +414,7 @@ func TestIntrospectionRequest(t *testing.T) {
 }
 
 func TestExtraHeaders(t *testing.T) {
-	as := newAuthServer(t)
-	as.answer("tok", activeClaims())
-	config := testConfig(as.URL)
+	as, config := activeServer(t)
 	config.Headers = map[string]string{"x-tenant": "blue", "Host": "auth.internal"}
 	m, _ := newMiddleware(t, config)
 	serve(m, bearer("tok"))
@@ -524,9 +530,7 @@ func TestTokenSources(t *testing.T) {
 	for _, tc := range cases {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
-			as := newAuthServer(t)
-			as.answer("tok", activeClaims())
-			config := testConfig(as.URL)
+			_, config := activeServer(t)
 			if tc.configure != nil {
 				tc.configure(config)
 			}
@@ -634,9 +638,7 @@ func TestSkipPreflight(t *testing.T) {
 	for _, tc := range cases {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
-			as := newAuthServer(t)
-			as.answer("tok", activeClaims())
-			config := testConfig(as.URL)
+			as, config := activeServer(t)
 			config.SkipPreflight = tc.skip
 			m, next := newMiddleware(t, config)
 			if rec := serve(m, tc.request); rec.Code != tc.status {
@@ -679,9 +681,7 @@ func TestOptional(t *testing.T) {
 	for _, tc := range cases {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
-			as := newAuthServer(t)
-			as.answer("tok", activeClaims())
-			config := testConfig(as.URL)
+			as, config := activeServer(t)
 			config.Optional = true
 			config.ForwardHeaders = map[string]string{"X-Auth-Subject": "sub"}
 			m, next := newMiddleware(t, config)
@@ -1055,9 +1055,7 @@ func testWaiterLeaves(t *testing.T, staleIfError string) {
 	var logs lockedBuffer
 	log.SetOutput(&logs)
 	defer log.SetOutput(os.Stderr)
-	as := newAuthServer(t)
-	as.answer("tok", activeClaims())
-	config := testConfig(as.URL)
+	as, config := activeServer(t)
 	config.StaleIfError = staleIfError
 	m, next := newMiddleware(t, config)
 	m.name = "auth@waiter"
@@ -1333,9 +1331,7 @@ func TestNewErrors(t *testing.T) {
 
 // TestConfigForms: values as Traefik decodes them from labels ("a, b" lists).
 func TestConfigForms(t *testing.T) {
-	as := newAuthServer(t)
-	as.answer("tok", activeClaims())
-	config := testConfig(as.URL)
+	_, config := activeServer(t)
 	config.RequiredScopes = []string{" read ", "", "write"}
 	config.Audiences = []string{" api"}
 	m, _ := newMiddleware(t, config)

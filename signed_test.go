@@ -130,6 +130,20 @@ func responseKeyFiles(t testing.TB) (string, string) {
 	return writeFile(t, "jwks.json", jwks), writeFile(t, "keys.pem", pemKeys)
 }
 
+// signedServer is an endpoint that answers the token "tok" with answer (none if nil), and
+// the configuration of a middleware that asks it for signed answers, checks them with
+// keysFile and forwards them in X-Introspection-JWT.
+func signedServer(t testing.TB, answer interface{}, keysFile string) (*authServer, *Config) {
+	as := newAuthServer(t)
+	if answer != nil {
+		as.answer("tok", answer)
+	}
+	config := testConfig(as.URL)
+	config.ResponseFormat, config.ResponseKeysFile = "jwt", keysFile
+	config.ForwardIntrospectionJWT = "X-Introspection-JWT"
+	return as, config
+}
+
 // TestSignedResponses: with responseFormat jwt only an answer signed as RFC 9701 says is
 // read. Anything else is the endpoint failing: 503, never cached, so the next request asks
 // again. The backend gets the verified answer in forwardIntrospectionJWT, never a copy the
@@ -207,12 +221,7 @@ func TestSignedResponses(t *testing.T) {
 	for _, tc := range cases {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
-			as := newAuthServer(t)
-			as.answer("tok", tc.answer)
-			config := testConfig(as.URL)
-			config.ResponseFormat = "jwt"
-			config.ResponseKeysFile = jwksFile
-			config.ForwardIntrospectionJWT = "X-Introspection-JWT"
+			as, config := signedServer(t, tc.answer, jwksFile)
 			config.ForwardHeaders = map[string]string{"X-Auth-Subject": "sub"}
 			if tc.configure != nil {
 				tc.configure(config)
@@ -264,10 +273,8 @@ func TestSignedResponses(t *testing.T) {
 	}
 
 	t.Run("optional, no token: the client's copy is removed", func(t *testing.T) {
-		as := newAuthServer(t)
-		config := testConfig(as.URL)
-		config.ResponseFormat, config.ResponseKeysFile, config.Optional = "jwt", jwksFile, true
-		config.ForwardIntrospectionJWT = "X-Introspection-JWT"
+		as, config := signedServer(t, nil, jwksFile)
+		config.Optional = true
 		m, next := newMiddleware(t, config)
 		rec := serve(m, func(r *http.Request) {
 			r.Header.Set("X-Introspection-JWT", valid)
@@ -394,12 +401,7 @@ func TestSignedAnswerCanonical(t *testing.T) {
 				}
 			}
 
-			as := newAuthServer(t)
-			as.answer("tok", tc.answer)
-			config := testConfig(as.URL)
-			config.ResponseFormat = "jwt"
-			config.ResponseKeysFile = jwksFile
-			config.ForwardIntrospectionJWT = "X-Introspection-JWT"
+			as, config := signedServer(t, tc.answer, jwksFile)
 			m, next := newMiddleware(t, config)
 			for i := 1; i <= 2; i++ {
 				if rec := serve(m, bearer("tok")); rec.Code != tc.status {
@@ -494,17 +496,12 @@ func TestResponseKeysRefusePrivate(t *testing.T) {
 // never by an instance whose issuers or responseKeysFile would have refused it.
 func TestSignedAnswerCache(t *testing.T) {
 	jwksFile, _ := responseKeyFiles(t)
-	signedConfig := func(as *authServer) *Config {
-		config := testConfig(as.URL)
-		config.ResponseFormat, config.ResponseKeysFile = "jwt", jwksFile
-		config.ForwardIntrospectionJWT = "X-Introspection-JWT"
-		return config
-	}
 
 	t.Run("not past its own exp", func(t *testing.T) {
-		as := newAuthServer(t)
-		as.answer("tok", signedAnswer(func(h, c map[string]interface{}) { c["exp"] = time.Now().Add(10 * time.Second).Unix() }))
-		m, next := newMiddleware(t, signedConfig(as)) // cacheTTL 30s
+		as, config := signedServer(t, signedAnswer(func(h, c map[string]interface{}) {
+			c["exp"] = time.Now().Add(10 * time.Second).Unix()
+		}), jwksFile)
+		m, next := newMiddleware(t, config) // cacheTTL 30s
 		clk := &clock{t: time.Now()}
 		m.now = clk.now
 		serve(m, bearer("tok"))
@@ -516,15 +513,14 @@ func TestSignedAnswerCache(t *testing.T) {
 	})
 
 	t.Run("checked against each instance's issuers", func(t *testing.T) {
-		as := newAuthServer(t)
 		// Signed by https://issuer.example, for a token of https://other.example.
-		as.answer("tok", signedAnswer(func(h, c map[string]interface{}) {
+		_, config := signedServer(t, signedAnswer(func(h, c map[string]interface{}) {
 			c["token_introspection"] = withClaim("iss", "https://other.example")
-		}))
-		open, _ := newMiddleware(t, signedConfig(as))
-		strict := signedConfig(as)
+		}), jwksFile)
+		open, _ := newMiddleware(t, config)
+		strict := *config
 		strict.Issuers = []string{"https://other.example"}
-		closed, next := newMiddleware(t, strict)
+		closed, next := newMiddleware(t, &strict)
 		if rec := serve(open, bearer("tok")); rec.Code != http.StatusOK {
 			t.Fatalf("without issuers: status = %d, want 200", rec.Code)
 		}
@@ -534,14 +530,12 @@ func TestSignedAnswerCache(t *testing.T) {
 	})
 
 	t.Run("checked against what responseKeysFile holds now", func(t *testing.T) {
-		as := newAuthServer(t)
-		as.answer("tok", signedAnswer(nil)) // signed with the RSA key
 		jwks, err := os.ReadFile(jwksFile)
 		if err != nil {
 			t.Fatal(err)
 		}
-		config := signedConfig(as)
-		config.ResponseKeysFile = writeFile(t, "keys.json", string(jwks))
+		// Signed with the RSA key, checked with a copy of the keys that can change.
+		_, config := signedServer(t, signedAnswer(nil), writeFile(t, "keys.json", string(jwks)))
 		before, _ := newMiddleware(t, config)
 		if rec := serve(before, bearer("tok")); rec.Code != http.StatusOK {
 			t.Fatalf("with the RSA key: status = %d, want 200", rec.Code)

@@ -90,9 +90,7 @@ func TestTokenParserLimits(t *testing.T) {
 	for _, tc := range cases {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
-			as := newAuthServer(t)
-			as.answer("tok", activeClaims())
-			config := testConfig(as.URL)
+			as, config := activeServer(t)
 			tc.configure(config)
 			m, next := newMiddleware(t, config)
 
@@ -136,9 +134,7 @@ func TestTokenRemoved(t *testing.T) {
 	for _, tc := range cases {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
-			as := newAuthServer(t)
-			as.answer("tok", activeClaims())
-			config := testConfig(as.URL)
+			_, config := activeServer(t)
 			config.TokenQuery, config.TokenCookie, config.ForwardAuthorization = "access_token", "session", false
 			m, next := newMiddleware(t, config)
 
