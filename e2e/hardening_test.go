@@ -1,9 +1,7 @@
 package e2e_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -35,25 +33,6 @@ func hardeningCookies(n int) string {
 	return strings.TrimSuffix(strings.Repeat("c=1; ", n), "; ")
 }
 
-// hardeningBackend is harness.Backend that also echoes the raw query it received.
-func hardeningBackend() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set(harness.BackendHeader, "reached")
-		w.WriteHeader(http.StatusNotFound)
-		_ = json.NewEncoder(w).Encode(hardeningSeen{
-			Seen:     harness.Seen{Method: r.Method, Path: r.URL.Path, Headers: r.Header},
-			RawQuery: r.URL.RawQuery,
-		})
-	})
-}
-
-// hardeningSeen is what hardeningBackend received.
-type hardeningSeen struct {
-	harness.Seen
-	RawQuery string `json:"rawQuery"`
-}
-
 // hardeningRequest is a request to Traefik written as given: target is the path and the
 // raw query, not re-encoded, and each value of header is a header line of its own.
 type hardeningRequest struct {
@@ -63,14 +42,8 @@ type hardeningRequest struct {
 	header http.Header
 }
 
-// hardeningAnswer is what the client sees, with the raw query the backend received.
-type hardeningAnswer struct {
-	harness.Answer
-	rawQuery string
-}
-
 // hardeningSend sends r to Traefik's web entry point, as harness.Traefik.Send does.
-func hardeningSend(t *testing.T, tr *harness.Traefik, r hardeningRequest) hardeningAnswer {
+func hardeningSend(t *testing.T, tr *harness.Traefik, r hardeningRequest) harness.Answer {
 	t.Helper()
 	method := r.method
 	if method == "" {
@@ -87,22 +60,9 @@ func hardeningSend(t *testing.T, tr *harness.Traefik, r hardeningRequest) harden
 	for name, values := range r.header {
 		req.Header[name] = values
 	}
-	resp, err := http.DefaultClient.Do(req)
+	a, err := harness.Do(req)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := hardeningAnswer{Answer: harness.Answer{Status: resp.StatusCode, Challenge: resp.Header.Get("WWW-Authenticate")}}
-	if resp.Header.Get(harness.BackendHeader) != "" {
-		var seen hardeningSeen
-		if err := json.Unmarshal(body, &seen); err != nil {
-			t.Fatalf("backend answer %.200q: %v", body, err)
-		}
-		a.Seen, a.rawQuery = &seen.Seen, seen.RawQuery
 	}
 	return a
 }
@@ -141,7 +101,7 @@ const (
 )
 
 // run sends the row's request and checks the answer and the calls it made.
-func (row hardeningRow) run(t *testing.T, tr *harness.Traefik, as *harness.DemoAS) hardeningAnswer {
+func (row hardeningRow) run(t *testing.T, tr *harness.Traefik, as *harness.DemoAS) harness.Answer {
 	t.Helper()
 	before := hardeningTotalCalls(as)
 	a := hardeningSend(t, tr, row.req)
@@ -151,9 +111,9 @@ func (row hardeningRow) run(t *testing.T, tr *harness.Traefik, as *harness.DemoA
 			t.Errorf("the backend was reached (with subject %q, after %d introspection calls); want %d from the middleware",
 				a.Seen.Headers.Get("X-Auth-Subject"), calls, row.status)
 		}
-		assertRefused(t, a.Answer, row.status, row.challenge)
+		assertRefused(t, a, row.status, row.challenge)
 	} else {
-		assertReached(t, a.Answer, row.subject)
+		assertReached(t, a, row.subject)
 	}
 	if calls != row.calls {
 		t.Errorf("the endpoint answered %d introspection calls, want %d", calls, row.calls)
@@ -169,7 +129,7 @@ func (row hardeningRow) run(t *testing.T, tr *harness.Traefik, as *harness.DemoA
 func TestHardeningQueryParameterLimit(t *testing.T) {
 	as := harness.NewDemoAS()
 	asURL := serve(t, as)
-	backend := serve(t, hardeningBackend())
+	backend := serve(t, harness.Backend())
 	client := hardeningClient(asURL, "/oauth2-introspect")
 	tr := startTraefik(t, harness.Routes(backend, map[string]string{
 		"query.localhost":    client + "tokenQuery: access_token",
@@ -232,7 +192,7 @@ func TestHardeningQueryParameterLimit(t *testing.T) {
 func TestHardeningCookieLimit(t *testing.T) {
 	as := harness.NewDemoAS()
 	asURL := serve(t, as)
-	backend := serve(t, hardeningBackend())
+	backend := serve(t, harness.Backend())
 	tr := startTraefik(t, harness.Routes(backend, map[string]string{
 		"cookie.localhost": hardeningClient(asURL, "/oauth2-introspect") + "tokenCookie: session",
 	}))
@@ -279,7 +239,7 @@ func TestHardeningCookieLimit(t *testing.T) {
 func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
 	as := harness.NewDemoAS()
 	asURL := serve(t, as)
-	backend := serve(t, hardeningBackend())
+	backend := serve(t, harness.Backend())
 	client := hardeningClient(asURL, "/oauth2-introspect") + "forwardAuthorization: false\n"
 	tr := startTraefik(t, harness.Routes(backend, map[string]string{
 		"query.localhost":  client + "tokenQuery: access_token",
@@ -298,8 +258,8 @@ func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
 		t.Run("query, "+q.name, func(t *testing.T) {
 			row := hardeningRow{req: hardeningRequest{host: "query.localhost", target: "/anything?" + q.query},
 				subject: harness.DemoSubject, calls: 1}
-			if a := row.run(t, tr, as); a.rawQuery != q.want {
-				t.Errorf("backend got the raw query %q, want %q", a.rawQuery, q.want)
+			if a := row.run(t, tr, as); a.Seen == nil || a.Seen.RawQuery != q.want {
+				t.Errorf("backend got %+v, want the raw query %q", a.Seen, q.want)
 			}
 		})
 	}
@@ -331,7 +291,7 @@ func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
 func TestHardeningPreflightWithCredentials(t *testing.T) {
 	as := harness.NewDemoAS()
 	asURL := serve(t, as)
-	backend := serve(t, hardeningBackend())
+	backend := serve(t, harness.Backend())
 	tr := startTraefik(t, harness.Routes(backend, map[string]string{
 		"good.localhost": hardeningClient(asURL, "/oauth2-introspect") + "skipPreflight: true\nforwardAuthorization: false",
 		"bad.localhost":  hardeningClient(asURL, "/bad-oauth2-introspect") + "skipPreflight: true",

@@ -72,9 +72,10 @@ func (a *DemoAS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Seen is what the demo backend received, as it echoes it back.
 type Seen struct {
-	Method  string      `json:"method"`
-	Path    string      `json:"path"`
-	Headers http.Header `json:"headers"`
+	Method   string      `json:"method"`
+	Path     string      `json:"path"`
+	RawQuery string      `json:"rawQuery,omitempty"`
+	Headers  http.Header `json:"headers"`
 }
 
 // BackendHeader marks answers that come from the demo backend rather than from Traefik.
@@ -87,7 +88,7 @@ func Backend() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set(BackendHeader, "reached")
 		w.WriteHeader(http.StatusNotFound)
-		_ = json.NewEncoder(w).Encode(Seen{Method: r.Method, Path: r.URL.Path, Headers: r.Header})
+		_ = json.NewEncoder(w).Encode(Seen{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Headers: r.Header})
 	})
 }
 

@@ -222,6 +222,11 @@ func (t *Traefik) Send(host, path, token string) (Answer, error) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return Do(req)
+}
+
+// Do makes req and reads what the client sees, with what the demo backend received.
+func Do(req *http.Request) (Answer, error) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return Answer{}, err
