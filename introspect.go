@@ -1,15 +1,17 @@
+// The RFC 7662 call: the request sent to the endpoint and the reading of its answer, JSON
+// or signed (RFC 9701), into what the policy checks.
+
 package introspection
 
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -47,6 +49,123 @@ type introspector struct {
 	clockSkew       int64
 }
 
+// newIntrospector builds the request shape: the client authentication, the hint, the
+// extra headers and the answer's format.
+func newIntrospector(config *Config, secret string, timeout time.Duration, clockSkew int64, issuers []string) (*introspector, error) {
+	in := &introspector{endpoint: config.Endpoint, shown: shownURL(config.Endpoint), timeout: timeout, header: http.Header{}, clientID: config.ClientID,
+		credentialKeys: "clientId, clientSecret and authMethod"}
+	form := url.Values{}
+	if config.TokenTypeHint != "" {
+		form.Set("token_type_hint", config.TokenTypeHint)
+	}
+	authorization, err := in.authenticate(config, secret, form)
+	if err != nil {
+		return nil, err
+	}
+	if len(form) > 0 {
+		in.formSuffix = "&" + form.Encode()
+	}
+	if err := in.setHeaders(config); err != nil {
+		return nil, err
+	}
+	accept, err := in.setResponseFormat(config, issuers, clockSkew)
+	if err != nil {
+		return nil, err
+	}
+	// After the extra headers, which may not replace these.
+	in.header.Set("Content-Type", "application/x-www-form-urlencoded")
+	in.header.Set("Accept", accept)
+	if authorization != "" {
+		in.header.Set("Authorization", authorization)
+	}
+	return in, nil
+}
+
+// setHeaders reads the extra headers sent with every call (headers), which may name the
+// Host.
+func (in *introspector) setHeaders(config *Config) error {
+	hostSet := false
+	for name, value := range config.Headers {
+		canonical := http.CanonicalHeaderKey(name)
+		switch {
+		case !isFieldName(name):
+			return fmt.Errorf("headers: %q is not a valid header name", name)
+		case len(in.header[canonical]) > 0 || (canonical == "Host" && hostSet):
+			// Which one is sent would depend on the map's order.
+			return fmt.Errorf("headers: %s is given twice, in two letter cases", canonical)
+		case strings.ContainsAny(value, controlChars):
+			return fmt.Errorf("headers.%s has a control character in its value", name)
+		case canonical == "Authorization" && config.AuthMethod != authNone:
+			return fmt.Errorf("headers.%s would be a second client authentication beside authMethod %q", name, config.AuthMethod)
+		case canonical == "Host":
+			in.host = value
+			hostSet = true
+		default:
+			in.header.Set(canonical, value)
+		}
+	}
+	return nil
+}
+
+// setResponseFormat reads the answer's format and, for a signed one (RFC 9701), what it is
+// checked with; it returns the Accept header that asks for that format.
+func (in *introspector) setResponseFormat(config *Config, issuers []string, clockSkew int64) (string, error) {
+	switch config.ResponseFormat {
+	case formatJSON:
+		if config.ResponseKeysFile != "" {
+			return "", fmt.Errorf("responseKeysFile %q is only read with responseFormat %q", config.ResponseKeysFile, formatJWT)
+		}
+		return "application/json", nil
+	case formatJWT:
+		if config.ClientID == "" {
+			return "", fmt.Errorf("clientId is missing: responseFormat %q checks that the signed answer's aud is our clientId", formatJWT)
+		}
+		if config.ResponseKeysFile == "" {
+			return "", fmt.Errorf("responseKeysFile is missing: responseFormat %q checks the answer's signature with its keys", formatJWT)
+		}
+		// RFC 9701 §5: the answer names no token, so signing alone cannot tell an answer
+		// about this token from a fresh one about another, put in its place on the way.
+		if endpoint, _ := url.Parse(config.Endpoint); endpoint.Scheme == "http" && !isLoopback(endpoint.Hostname()) {
+			return "", fmt.Errorf("endpoint %q is plain http: responseFormat %q needs https, since a signed answer does not say "+
+				"which token it is about and one for another token could be swapped in on the way", shownURL(config.Endpoint), formatJWT)
+		}
+		var err error
+		if in.responseKeys, err = readPublicKeys(config.ResponseKeysFile); err != nil {
+			return "", err
+		}
+		in.responseIssuers = issuers
+		in.clockSkew = clockSkew
+		// RFC 9701 §4: the Accept header asks for the signed answer.
+		return "application/token-introspection+jwt", nil
+	}
+	return "", fmt.Errorf("responseFormat %q is not %s or %s", config.ResponseFormat, formatJSON, formatJWT)
+}
+
+// shownURL is an endpoint as an error or a log line may show it: a password in it, or a
+// key in its query (?api_key=...), is a secret.
+func shownURL(endpoint string) string {
+	// The userinfo first: a password may hold '?' or '#'.
+	if at := strings.LastIndex(endpoint, "@"); at >= 0 {
+		endpoint = "<userinfo>@" + endpoint[at+1:]
+	}
+	if q := strings.IndexAny(endpoint, "?#"); q >= 0 {
+		endpoint = endpoint[:q] + "?<redacted>"
+	}
+	return endpoint
+}
+
+// isLoopback reports whether host is this machine, where no network lies on the way.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// The response formats: RFC 7662's JSON, or RFC 9701's signed JWT.
+const (
+	formatJSON = "json"
+	formatJWT  = "jwt"
+)
+
 const (
 	inactiveKind = 0
 	activeKind   = 1
@@ -71,28 +190,6 @@ type result struct {
 	// A signed answer's own exp, in Unix nanoseconds: the answer is not cached past it, and
 	// so not forwarded past it either. 0 for a JSON answer.
 	answerUntil int64
-}
-
-// basicCredentials encodes client_secret_basic: RFC 6749 §2.3.1 form-urlencodes the id
-// and the secret before HTTP Basic, which servers decode (a ':' in the id would split it).
-func basicCredentials(clientID, clientSecret string) string {
-	pair := url.QueryEscape(clientID) + ":" + url.QueryEscape(clientSecret)
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(pair))
-}
-
-// newHTTPClient builds the one client an endpoint gets: redirects are never followed,
-// since Go re-sends a POST body (the token) on 307/308 (CVE-2023-45289, CVE-2024-45336).
-func newHTTPClient(tlsConfig *tls.Config, maxCalls int) *http.Client {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = maxCalls // one host takes all the calls: each may keep its connection
-	transport.TLSClientConfig = tlsConfig
-	return &http.Client{
-		Transport: transport,
-		// Named parameters: yaegi v0.16.1 panics calling a func literal with unnamed ones.
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
 }
 
 // introspect asks the endpoint about token (RFC 7662 §2.1) at now (Unix ns), and keeps of
@@ -149,31 +246,6 @@ func (in *introspector) introspect(ctx context.Context, token string, now int64,
 		return in.parseSigned(data, now, keep, keepSigned)
 	}
 	return parseResult(data, keep)
-}
-
-// assertionType is RFC 7523 §2.2's client_assertion_type.
-const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-// assertionLifetime is how long a client assertion is valid, in seconds: enough for one
-// call, and short, since RFC 7523 §3 lets a server keep every jti until the exp it saw.
-const assertionLifetime = 60
-
-// assertion is a private_key_jwt client assertion (RFC 7523 §3): the client is its iss and
-// sub, the server its aud.
-func (in *introspector) assertion(now int64) (string, error) {
-	jti, err := randomID()
-	if err != nil {
-		return "", err
-	}
-	iat := now / int64(time.Second)
-	return in.signer.sign(map[string]interface{}{
-		"iss": in.clientID,
-		"sub": in.clientID,
-		"aud": in.assertionAudience,
-		"jti": jti,
-		"iat": iat,
-		"exp": iat + assertionLifetime,
-	})
 }
 
 // parseSigned reads an RFC 9701 answer: a JWT of type token-introspection+jwt signed by a
@@ -362,60 +434,3 @@ func isRefreshToken(claims map[string]interface{}) bool {
 }
 
 var tokenKindClaims = []string{"token_type", "token_use", "typ"}
-
-// claimValue renders a claim for a header: strings as they are, integers in decimal,
-// lists joined with ",", objects as compact JSON. A missing or null claim gives nothing, and
-// so does a list that the header could not tell apart from another one: one holding a list
-// or an object, or an item with a comma, a quote (a quoted-string, RFC 9110 §5.6.4, may
-// span commas) or an outer space (["u", "x,admin"] would read as three items, [" a"] as
-// "a", RFC 9110 §5.6.1).
-func claimValue(value interface{}) (string, bool) {
-	switch v := value.(type) {
-	case nil:
-		return "", false
-	case string:
-		return v, true
-	case bool:
-		return strconv.FormatBool(v), true
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return strconv.FormatInt(i, 10), true
-		}
-		f, err := v.Float64()
-		if err != nil {
-			return v.String(), true
-		}
-		if f > -1e18 && f < 1e18 && f == float64(int64(f)) {
-			return strconv.FormatInt(int64(f), 10), true
-		}
-		return strconv.FormatFloat(f, 'f', -1, 64), true
-	case []interface{}:
-		parts := make([]string, 0, len(v))
-		for _, item := range v {
-			if !isScalar(item) {
-				return "", false
-			}
-			s, ok := claimValue(item)
-			if !ok {
-				continue // null
-			}
-			if strings.ContainsAny(s, `,"`) || strings.TrimSpace(s) != s {
-				return "", false
-			}
-			parts = append(parts, s)
-		}
-		return strings.Join(parts, ","), true
-	}
-	data, err := json.Marshal(value)
-	if err != nil {
-		return "", false
-	}
-	return string(data), true
-}
-
-// isScalar reports whether a claim is neither a list nor an object.
-func isScalar(value interface{}) bool {
-	_, isList := value.([]interface{})
-	_, isObject := value.(map[string]interface{})
-	return !isList && !isObject
-}

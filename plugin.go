@@ -6,143 +6,27 @@ package introspection
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/hex"
+	"errors"
 	"fmt"
-	"log"
 	"math"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
-// Config is the middleware's configuration. Traefik fills it from YAML, TOML, docker labels
-// or a CRD, matching names case-insensitively. Durations are strings: Traefik's plugin
-// decoder has no duration hook, and docker labels deliver every value as a string. That
-// decoder reads the mapstructure tags, so its errors name the key as users write it.
-type Config struct {
-	Endpoint             string            `json:"endpoint,omitempty" mapstructure:"endpoint"`
-	ClientID             string            `json:"clientId,omitempty" mapstructure:"clientId"`
-	ClientSecret         string            `json:"clientSecret,omitempty" mapstructure:"clientSecret"`
-	ClientSecretFile     string            `json:"clientSecretFile,omitempty" mapstructure:"clientSecretFile"`
-	AuthMethod           string            `json:"authMethod,omitempty" mapstructure:"authMethod"`
-	SSLVerify            bool              `json:"sslVerify" mapstructure:"sslVerify"`
-	CAFile               string            `json:"caFile,omitempty" mapstructure:"caFile"`
-	Timeout              string            `json:"timeout,omitempty" mapstructure:"timeout"`
-	TokenTypeHint        string            `json:"tokenTypeHint,omitempty" mapstructure:"tokenTypeHint"`
-	Headers              map[string]string `json:"headers,omitempty" mapstructure:"headers"`
-	TokenHeader          string            `json:"tokenHeader,omitempty" mapstructure:"tokenHeader"`
-	TokenQuery           string            `json:"tokenQuery,omitempty" mapstructure:"tokenQuery"`
-	TokenCookie          string            `json:"tokenCookie,omitempty" mapstructure:"tokenCookie"`
-	RequiredScopes       []string          `json:"requiredScopes,omitempty" mapstructure:"requiredScopes"`
-	Audiences            []string          `json:"audiences,omitempty" mapstructure:"audiences"`
-	Issuers              []string          `json:"issuers,omitempty" mapstructure:"issuers"`
-	ClockSkew            string            `json:"clockSkew,omitempty" mapstructure:"clockSkew"`
-	ForwardHeaders       map[string]string `json:"forwardHeaders,omitempty" mapstructure:"forwardHeaders"`
-	ForwardAuthorization bool              `json:"forwardAuthorization" mapstructure:"forwardAuthorization"`
-	CacheTTL             string            `json:"cacheTTL,omitempty" mapstructure:"cacheTTL"`
-	NegativeCacheTTL     string            `json:"negativeCacheTTL,omitempty" mapstructure:"negativeCacheTTL"`
-	CacheSize            int               `json:"cacheSize,omitempty" mapstructure:"cacheSize"`
-	StaleIfError         string            `json:"staleIfError,omitempty" mapstructure:"staleIfError"`
-	Realm                string            `json:"realm,omitempty" mapstructure:"realm"`
-	SkipPreflight        bool              `json:"skipPreflight,omitempty" mapstructure:"skipPreflight"`
-	MaxTokenLength       int               `json:"maxTokenLength,omitempty" mapstructure:"maxTokenLength"`
-	// Bounds the calls in flight to the endpoint, shared by the instances that share its cache.
-	MaxConcurrentIntrospections int    `json:"maxConcurrentIntrospections,omitempty" mapstructure:"maxConcurrentIntrospections"`
-	PrivateKeyFile              string `json:"privateKeyFile,omitempty" mapstructure:"privateKeyFile"`
-	SigningAlg                  string `json:"signingAlg,omitempty" mapstructure:"signingAlg"`
-	KeyID                       string `json:"keyId,omitempty" mapstructure:"keyId"`
-	AssertionAudience           string `json:"assertionAudience,omitempty" mapstructure:"assertionAudience"`
-	TLSCertFile                 string `json:"tlsCertFile,omitempty" mapstructure:"tlsCertFile"`
-	TLSKeyFile                  string `json:"tlsKeyFile,omitempty" mapstructure:"tlsKeyFile"`
-	ResponseFormat              string `json:"responseFormat,omitempty" mapstructure:"responseFormat"`
-	ResponseKeysFile            string `json:"responseKeysFile,omitempty" mapstructure:"responseKeysFile"`
-	ForwardIntrospectionJWT     string `json:"forwardIntrospectionJWT,omitempty" mapstructure:"forwardIntrospectionJWT"`
-	Optional                    bool   `json:"optional,omitempty" mapstructure:"optional"`
-}
-
-// CreateConfig returns the defaults. Maps and slices are new on every call: Traefik's
-// decoder reuses and truncates a default slice, which would leak between routers.
-func CreateConfig() *Config {
-	return &Config{
-		AuthMethod:           authBasic,
-		SSLVerify:            true,
-		Timeout:              "5s",
-		TokenTypeHint:        "access_token",
-		Headers:              map[string]string{},
-		TokenHeader:          "Authorization",
-		RequiredScopes:       []string{},
-		Audiences:            []string{},
-		Issuers:              []string{},
-		ClockSkew:            "30s",
-		ForwardHeaders:       map[string]string{},
-		ForwardAuthorization: true,
-		CacheTTL:             "30s",
-		NegativeCacheTTL:     "5s",
-		CacheSize:            10000,
-		StaleIfError:         "0s",
-		Realm:                "traefik",
-		MaxTokenLength:       8192,
-		// One connection per call: 128 calls of 10 ms each are 12,800 new tokens a second,
-		// beyond what most authorization servers answer, while a hung endpoint holds no more
-		// than 128 requests and sockets.
-		MaxConcurrentIntrospections: 128,
-		SigningAlg:                  "RS256",
-		ResponseFormat:              formatJSON,
-	}
-}
-
-// The client authentication methods (RFC 6749 §2.3, RFC 7591 §2).
-const (
-	authBasic = "client_secret_basic"
-	authPost  = "client_secret_post"
-	authNone  = "none"
-	// RFC 7523 §2.2 and RFC 8705 §2.1: a private key or a TLS client certificate instead of a secret.
-	authPrivateKeyJWT = "private_key_jwt"
-	authTLS           = "tls_client_auth"
-)
-
-// The response formats: RFC 7662's JSON, or RFC 9701's signed JWT.
-const (
-	formatJSON = "json"
-	formatJWT  = "jwt"
-)
-
-const (
-	// unreservedChars are RFC 3986 §2.3's, which a URL carries as they are.
-	unreservedChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-	// tchars are the characters of an HTTP field name (RFC 9110 §5.6.2).
-	tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	// controlChars may not appear in the header values this plugin writes (CR/LF split headers).
-	controlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" +
-		"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
-)
-
 // A rejection is an RFC 6750 §3 answer: a status and, past "no token", an error code.
+// The values are named by that code (§3.1).
 type rejection struct {
 	status int
 	code   string
 }
 
 var (
-	errNoToken        = &rejection{http.StatusUnauthorized, ""}
-	errInvalidRequest = &rejection{http.StatusBadRequest, "invalid_request"} // malformed, too long, or several tokens
-	errInvalidToken   = &rejection{http.StatusUnauthorized, "invalid_token"}
-	errMissingScope   = &rejection{http.StatusForbidden, "insufficient_scope"}
+	noToken           = &rejection{http.StatusUnauthorized, ""}
+	invalidRequest    = &rejection{http.StatusBadRequest, "invalid_request"} // malformed, too long, or several tokens
+	invalidToken      = &rejection{http.StatusUnauthorized, "invalid_token"}
+	insufficientScope = &rejection{http.StatusForbidden, "insufficient_scope"}
 )
-
-// forwardHeader sets header name upstream from claim.
-type forwardHeader struct {
-	name  string // canonical
-	claim string
-}
 
 // middleware is one configured instance, everything parsed once in New.
 type middleware struct {
@@ -191,7 +75,7 @@ type middleware struct {
 // Errors name the key and the bad value, never a secret.
 func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
 	if config == nil {
-		return nil, fmt.Errorf("no configuration given")
+		return nil, errors.New("no configuration given")
 	}
 	m := &middleware{
 		next:                 next,
@@ -204,140 +88,26 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		issuers:              cleanList(config.Issuers),
 		now:                  time.Now,
 	}
-
-	endpoint, err := url.Parse(config.Endpoint)
-	switch {
-	case config.Endpoint == "":
-		return nil, fmt.Errorf("endpoint is required: the URL of the introspection endpoint")
-	case err != nil || (endpoint.Scheme != "http" && endpoint.Scheme != "https") || endpoint.Host == "":
-		return nil, fmt.Errorf("endpoint %q is not an http or https URL", shownURL(config.Endpoint))
-	case endpoint.User != nil:
-		return nil, fmt.Errorf("endpoint %q carries credentials: use clientId and clientSecret", shownURL(config.Endpoint))
+	endpoint, err := parseEndpoint(config.Endpoint)
+	if err != nil {
+		return nil, err
 	}
-
-	var timeout int64
-	durations := []struct {
-		key   string
-		value string
-		into  *int64
-	}{
-		{"timeout", config.Timeout, &timeout},
-		{"clockSkew", config.ClockSkew, &m.clockSkew},
-		{"cacheTTL", config.CacheTTL, &m.ttls[activeKind]},
-		{"negativeCacheTTL", config.NegativeCacheTTL, &m.ttls[inactiveKind]},
-		{"staleIfError", config.StaleIfError, &m.staleIfError},
+	timeout, err := m.setDurations(config)
+	if err != nil {
+		return nil, err
 	}
-	for _, d := range durations {
-		duration, err := parseDuration(d.key, d.value)
-		if err != nil {
-			return nil, err
-		}
-		*d.into = int64(duration)
+	if err := checkLimits(config); err != nil {
+		return nil, err
 	}
-	if timeout == 0 {
-		return nil, fmt.Errorf("timeout %q must be more than 0", config.Timeout)
+	if err := m.setTokenSources(config); err != nil {
+		return nil, err
 	}
-	if config.CacheSize < 1 {
-		return nil, fmt.Errorf("cacheSize %d must be at least 1 (cacheTTL: 0s turns caching off)", config.CacheSize)
+	if err := m.setPolicy(config); err != nil {
+		return nil, err
 	}
-	if config.MaxTokenLength < 1 {
-		return nil, fmt.Errorf("maxTokenLength %d must be at least 1", config.MaxTokenLength)
+	if err := m.setForwarding(config); err != nil {
+		return nil, err
 	}
-	if config.MaxConcurrentIntrospections < 1 {
-		return nil, fmt.Errorf("maxConcurrentIntrospections %d must be at least 1", config.MaxConcurrentIntrospections)
-	}
-
-	if config.TokenHeader != "" {
-		if !isFieldName(config.TokenHeader) {
-			return nil, fmt.Errorf("tokenHeader %q is not a valid header name", config.TokenHeader)
-		}
-		m.tokenHeader = http.CanonicalHeaderKey(config.TokenHeader)
-		m.bearerScheme = m.tokenHeader == "Authorization"
-	}
-	m.bearerOnly = m.bearerScheme && config.TokenQuery == "" && config.TokenCookie == ""
-	if config.TokenQuery != "" {
-		if strings.Trim(config.TokenQuery, unreservedChars) != "" {
-			// Nothing to unescape in the name: queryToken compares it with unescaped keys.
-			return nil, fmt.Errorf("tokenQuery %q has characters other than letters, digits and -._~", config.TokenQuery)
-		}
-		m.tokenQuery = newQueryToken(config.TokenQuery)
-	}
-	if config.TokenCookie != "" {
-		if !isFieldName(config.TokenCookie) {
-			return nil, fmt.Errorf("tokenCookie %q is not a valid cookie name", config.TokenCookie)
-		}
-		m.tokenCookie = newCookieToken(config.TokenCookie)
-	}
-	if m.tokenHeader == "" && m.tokenQuery == nil && m.tokenCookie == nil {
-		return nil, fmt.Errorf("tokenHeader, tokenQuery and tokenCookie are all empty: the token has nowhere to come from")
-	}
-
-	if !isQuotable(config.Realm) {
-		return nil, fmt.Errorf("realm %q has characters a WWW-Authenticate quoted string cannot carry", config.Realm)
-	}
-	m.challenge = `Bearer realm="` + config.Realm + `"`
-
-	for _, s := range cleanList(config.RequiredScopes) {
-		// A list item may be "read write": scopes are separated by SP (RFC 6749 §3.3), and
-		// only by SP; any other space is in a scope, and isQuotable refuses it.
-		for _, scope := range strings.Split(s, " ") {
-			if scope == "" {
-				continue
-			}
-			if !isQuotable(scope) {
-				return nil, fmt.Errorf("requiredScopes: %q is not a valid scope", scope)
-			}
-			m.requiredScopes = append(m.requiredScopes, scope)
-		}
-	}
-	m.scopeChallenge = m.challenge + `, error="insufficient_scope", scope="` + strings.Join(m.requiredScopes, " ") + `"`
-
-	// The forged headers to delete, by their spoofName: each maps to the one spelling kept,
-	// and to the key that named it.
-	spoofable, spoofKeys := map[string]string{}, map[string]string{}
-	for header, claim := range config.ForwardHeaders {
-		switch {
-		case !isFieldName(header):
-			return nil, fmt.Errorf("forwardHeaders: %q is not a valid header name", header)
-		case strings.TrimSpace(claim) == "":
-			return nil, fmt.Errorf("forwardHeaders.%s: the claim name is empty", header)
-		case spoofName(header) == spoofName(m.tokenHeader):
-			return nil, fmt.Errorf("forwardHeaders.%s: the header is the tokenHeader", header)
-		}
-		m.forwardHeaders = append(m.forwardHeaders, forwardHeader{http.CanonicalHeaderKey(header), strings.TrimSpace(claim)})
-		spoofable[spoofName(header)], spoofKeys[spoofName(header)] = "", "forwardHeaders: "+header
-	}
-	if config.ForwardIntrospectionJWT != "" {
-		name := config.ForwardIntrospectionJWT
-		switch _, taken := spoofable[spoofName(name)]; {
-		case config.ResponseFormat != formatJWT:
-			return nil, fmt.Errorf("forwardIntrospectionJWT %q needs responseFormat %q: only a signed answer is a JWT", name, formatJWT)
-		case !isFieldName(name):
-			return nil, fmt.Errorf("forwardIntrospectionJWT %q is not a valid header name", name)
-		case spoofName(name) == spoofName(m.tokenHeader):
-			return nil, fmt.Errorf("forwardIntrospectionJWT %q is the tokenHeader", name)
-		case taken:
-			return nil, fmt.Errorf("forwardIntrospectionJWT %q is also in forwardHeaders", name)
-		}
-		m.forwardJWT = http.CanonicalHeaderKey(name)
-		spoofable[spoofName(name)], spoofKeys[spoofName(name)] = "", "forwardIntrospectionJWT "+name
-	}
-	// A backend that reads X_Api_Token as X-Api-Token would see a token nobody checked.
-	if m.tokenHeader != "" {
-		spoofable[spoofName(m.tokenHeader)], spoofKeys[spoofName(m.tokenHeader)] = m.tokenHeader, "tokenHeader "+config.TokenHeader
-	}
-	for folded, keep := range spoofable {
-		if strings.Count(folded, "-") > maxSeparators {
-			return nil, fmt.Errorf("%s has more than %d of '-', '_' and '.' in its name: each is a spelling to remove from every request",
-				spoofKeys[folded], maxSeparators)
-		}
-		for _, name := range spellings(folded) {
-			if name != keep {
-				m.spoofed = append(m.spoofed, name)
-			}
-		}
-	}
-
 	secret, err := clientSecret(config)
 	if err != nil {
 		return nil, err
@@ -346,375 +116,35 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if err != nil {
 		return nil, err
 	}
-	m.introspector, err = newIntrospector(config, secret, time.Duration(timeout), m.clockSkew, m.issuers)
-	if err != nil {
+	if m.introspector, err = newIntrospector(config, secret, timeout, m.clockSkew, m.issuers); err != nil {
 		return nil, err
 	}
-
-	m.edits = len(m.spoofed) > 0 || len(m.forwardHeaders) > 0 || m.forwardJWT != "" || !m.forwardAuthorization
-
-	// Answers are shared by everything that asks the same endpoint as the same client with
-	// the same extra headers (a Host or tenant header can select another authorization
-	// server behind one URL) and trusts the same answers: a signed one is checked when it
-	// arrives, with the keys of responseKeysFile (by what the file holds, not its name) and
-	// against issuers. The connections also depend on how TLS is set up. The secret and the
-	// private key are left out, so a reload that rotates them starts warm.
-	trust := config.ResponseFormat
-	if config.ResponseFormat == formatJWT {
-		sort.Strings(m.issuers) // only ever searched: sorted, the key does not depend on their order
-		trust += "\x00" + keysDigest(m.introspector.responseKeys) + "\x00" + strings.Join(m.issuers, "\n")
-	}
-	stateKey := config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +
-		trust + "\x00" + strconv.FormatBool(config.SSLVerify) + "\x00" + tlsDigest
-	m.state = sharedState(ctx, stateKey, config.CacheSize, config.MaxConcurrentIntrospections, func() *http.Client {
-		return newHTTPClient(tlsConfig, config.MaxConcurrentIntrospections)
-	})
-	m.introspector.client = m.state.client
-	claims := make([]string, 0, len(m.forwardHeaders))
-	for _, h := range m.forwardHeaders {
-		claims = append(claims, h.claim)
-	}
-	m.wants = m.state.want(claims, m.forwardJWT != "")
+	m.share(ctx, config, tlsConfig, tlsDigest)
 	return m, nil
 }
 
-// missingCredentials names what client authentication lacks, so a misspelled key shows.
-func missingCredentials(clientID, secret string) string {
-	switch {
-	case clientID == "" && secret == "":
-		return "clientId and clientSecret are"
-	case clientID == "":
-		return "clientId is"
-	case secret == "":
-		return "clientSecret is"
+// setPolicy reads what this route demands beyond an active token, and builds the
+// challenges that say so: the realm and the required scopes.
+func (m *middleware) setPolicy(config *Config) error {
+	if !isQuotable(config.Realm) {
+		return fmt.Errorf("realm %q has characters a WWW-Authenticate quoted string cannot carry", config.Realm)
 	}
-	return ""
-}
-
-// secretless checks the configuration of an authMethod that sends no secret and, when
-// needsID, names the client by clientId.
-func secretless(config *Config, secret string, needsID bool) error {
-	if secret != "" {
-		return fmt.Errorf("authMethod %q sends no secret, yet clientSecret or clientSecretFile is set", config.AuthMethod)
-	}
-	if needsID && config.ClientID == "" {
-		return fmt.Errorf("clientId is missing: authMethod %q names the client by it", config.AuthMethod)
-	}
-	return nil
-}
-
-// headersKey spells the extra headers the same way whatever their order and letter case.
-func headersKey(headers map[string]string) string {
-	lines := make([]string, 0, len(headers))
-	for name, value := range headers {
-		lines = append(lines, http.CanonicalHeaderKey(name)+": "+value)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
-// newIntrospector builds the request shape: the client authentication, the hint, the
-// extra headers and the answer's format. One method per request, never two
-// (lua-resty-openidc PR #561).
-func newIntrospector(config *Config, secret string, timeout time.Duration, clockSkew int64, issuers []string) (*introspector, error) {
-	in := &introspector{endpoint: config.Endpoint, shown: shownURL(config.Endpoint), timeout: timeout, header: http.Header{}, clientID: config.ClientID,
-		credentialKeys: "clientId, clientSecret and authMethod"}
-	authorization := ""
-	form := url.Values{}
-	if config.TokenTypeHint != "" {
-		form.Set("token_type_hint", config.TokenTypeHint)
-	}
-	switch config.AuthMethod {
-	case authBasic, authPost:
-		if missing := missingCredentials(config.ClientID, secret); missing != "" {
-			return nil, fmt.Errorf("%s missing: authMethod %q needs clientId and clientSecret (or clientSecretFile); "+
-				"an endpoint without client authentication takes authMethod %q", missing, config.AuthMethod, authNone)
-		}
-		if config.AuthMethod == authBasic {
-			authorization = basicCredentials(config.ClientID, secret)
-		} else {
-			form.Set("client_id", config.ClientID)
-			form.Set("client_secret", secret)
-		}
-	case authPrivateKeyJWT:
-		// The client is the assertion's subject; RFC 7521 §4.2 makes client_id unnecessary.
-		if err := secretless(config, secret, true); err != nil {
-			return nil, err
-		}
-		if config.PrivateKeyFile == "" {
-			return nil, fmt.Errorf("privateKeyFile is missing: authMethod %q signs its assertions with it", authPrivateKeyJWT)
-		}
-		var err error
-		if in.signer, err = newSigner(config.PrivateKeyFile, config.SigningAlg, config.KeyID); err != nil {
-			return nil, err
-		}
-		in.assertionAudience = config.AssertionAudience
-		if in.assertionAudience == "" {
-			in.assertionAudience = config.Endpoint
-		}
-		form.Set("client_assertion_type", assertionType) // the assertion itself is new on every call
-		in.credentialKeys = "clientId, privateKeyFile, keyId and assertionAudience"
-	case authTLS:
-		// RFC 8705 §2: the certificate authenticates, client_id says which client it is for.
-		if err := secretless(config, secret, true); err != nil {
-			return nil, err
-		}
-		if config.TLSCertFile == "" {
-			return nil, fmt.Errorf("tlsCertFile and tlsKeyFile are missing: authMethod %q presents that certificate", authTLS)
-		}
-		form.Set("client_id", config.ClientID)
-		in.credentialKeys = "clientId, tlsCertFile and tlsKeyFile"
-	case authNone:
-		if err := secretless(config, secret, false); err != nil {
-			return nil, err
-		}
-		if config.ClientID != "" {
-			form.Set("client_id", config.ClientID) // a public client names itself (RFC 6749 §3.2.1)
-		}
-	default:
-		return nil, fmt.Errorf("authMethod %q is not one of %s, %s, %s, %s, %s",
-			config.AuthMethod, authBasic, authPost, authPrivateKeyJWT, authTLS, authNone)
-	}
-	if config.PrivateKeyFile != "" && config.AuthMethod != authPrivateKeyJWT {
-		return nil, fmt.Errorf("privateKeyFile %q is only read with authMethod %q", config.PrivateKeyFile, authPrivateKeyJWT)
-	}
-	if len(form) > 0 {
-		in.formSuffix = "&" + form.Encode()
-	}
-
-	hostSet := false
-	for name, value := range config.Headers {
-		canonical := http.CanonicalHeaderKey(name)
-		switch {
-		case !isFieldName(name):
-			return nil, fmt.Errorf("headers: %q is not a valid header name", name)
-		case len(in.header[canonical]) > 0 || (canonical == "Host" && hostSet):
-			// Which one is sent would depend on the map's order.
-			return nil, fmt.Errorf("headers: %s is given twice, in two letter cases", canonical)
-		case strings.ContainsAny(value, controlChars):
-			return nil, fmt.Errorf("headers.%s has a control character in its value", name)
-		case canonical == "Authorization" && config.AuthMethod != authNone:
-			return nil, fmt.Errorf("headers.%s would be a second client authentication beside authMethod %q", name, config.AuthMethod)
-		case canonical == "Host":
-			in.host = value
-			hostSet = true
-		default:
-			in.header.Set(canonical, value)
-		}
-	}
-	accept := "application/json"
-	switch config.ResponseFormat {
-	case formatJSON:
-		if config.ResponseKeysFile != "" {
-			return nil, fmt.Errorf("responseKeysFile %q is only read with responseFormat %q", config.ResponseKeysFile, formatJWT)
-		}
-	case formatJWT:
-		// RFC 9701 §4: the Accept header asks for the signed answer.
-		accept = "application/token-introspection+jwt"
-		if config.ClientID == "" {
-			return nil, fmt.Errorf("clientId is missing: responseFormat %q checks that the signed answer's aud is our clientId", formatJWT)
-		}
-		if config.ResponseKeysFile == "" {
-			return nil, fmt.Errorf("responseKeysFile is missing: responseFormat %q checks the answer's signature with its keys", formatJWT)
-		}
-		// RFC 9701 §5: the answer names no token, so signing alone cannot tell an answer
-		// about this token from a fresh one about another, put in its place on the way.
-		if endpoint, _ := url.Parse(config.Endpoint); endpoint.Scheme == "http" && !isLoopback(endpoint.Hostname()) {
-			return nil, fmt.Errorf("endpoint %q is plain http: responseFormat %q needs https, since a signed answer does not say "+
-				"which token it is about and one for another token could be swapped in on the way", shownURL(config.Endpoint), formatJWT)
-		}
-		var err error
-		if in.responseKeys, err = readPublicKeys(config.ResponseKeysFile); err != nil {
-			return nil, err
-		}
-		in.responseIssuers = issuers
-		in.clockSkew = clockSkew
-	default:
-		return nil, fmt.Errorf("responseFormat %q is not %s or %s", config.ResponseFormat, formatJSON, formatJWT)
-	}
-
-	// After the extra headers, which may not replace these.
-	in.header.Set("Content-Type", "application/x-www-form-urlencoded")
-	in.header.Set("Accept", accept)
-	if authorization != "" {
-		in.header.Set("Authorization", authorization)
-	}
-	return in, nil
-}
-
-// clientSecret returns the secret from clientSecret or clientSecretFile, never both.
-func clientSecret(config *Config) (string, error) {
-	if config.ClientSecretFile == "" {
-		return config.ClientSecret, nil
-	}
-	if config.ClientSecret != "" {
-		return "", fmt.Errorf("clientSecret and clientSecretFile %q are both set: keep one", config.ClientSecretFile)
-	}
-	data, err := os.ReadFile(config.ClientSecretFile)
-	if err != nil {
-		return "", fmt.Errorf("clientSecretFile %q: %w", config.ClientSecretFile, err)
-	}
-	secret := strings.TrimRight(string(data), "\r\n")
-	if secret == "" {
-		return "", fmt.Errorf("clientSecretFile %q is empty", config.ClientSecretFile)
-	}
-	return secret, nil
-}
-
-// transportTLS is how the endpoint's connections use TLS: the CAs of caFile instead of the
-// system's, and the client certificate of tlsCertFile (RFC 8705). The digest tells apart the
-// clients of two different bundles or certificates.
-func transportTLS(config *Config, https bool) (*tls.Config, string, error) {
-	tlsConfig := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: !config.SSLVerify, // the sslVerify key, on by default
-	}
-	digest := ""
-	if config.CAFile != "" {
-		data, err := os.ReadFile(config.CAFile)
-		if err != nil {
-			return nil, "", fmt.Errorf("caFile %q: %w", config.CAFile, err)
-		}
-		tlsConfig.RootCAs = x509.NewCertPool()
-		if !tlsConfig.RootCAs.AppendCertsFromPEM(data) {
-			return nil, "", fmt.Errorf("caFile %q holds no PEM certificate", config.CAFile)
-		}
-		digest += hexDigest(data)
-	}
-	digest += "\x00"
-	switch {
-	case config.TLSCertFile == "" && config.TLSKeyFile == "":
-	case config.TLSKeyFile == "":
-		return nil, "", fmt.Errorf("tlsCertFile %q is set without tlsKeyFile", config.TLSCertFile)
-	case config.TLSCertFile == "":
-		return nil, "", fmt.Errorf("tlsKeyFile %q is set without tlsCertFile", config.TLSKeyFile)
-	case !https:
-		return nil, "", fmt.Errorf("tlsCertFile %q needs an https endpoint to be presented on", config.TLSCertFile)
-	default:
-		cert, err := tls.LoadX509KeyPair(config.TLSCertFile, config.TLSKeyFile)
-		if err != nil {
-			return nil, "", fmt.Errorf("tlsCertFile %q and tlsKeyFile %q: %w", config.TLSCertFile, config.TLSKeyFile, err)
-		}
-		tlsConfig.Certificates = []tls.Certificate{cert}
-		digest += hexDigest(cert.Certificate[0])
-	}
-	return tlsConfig, digest, nil
-}
-
-// keysDigest tells apart two sets of response keys by what they are.
-func keysDigest(keys []publicKey) string {
-	var all []byte
-	for _, k := range keys {
-		der, _ := x509.MarshalPKIXPublicKey(k.key)
-		all = append(all, []byte(k.kid+"\x00"+k.alg+"\x00")...)
-		all = append(all, der...)
-	}
-	return hexDigest(all)
-}
-
-func hexDigest(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
-// shownURL is an endpoint as an error or a log line may show it: a password in it, or a
-// key in its query (?api_key=...), is a secret.
-func shownURL(endpoint string) string {
-	// The userinfo first: a password may hold '?' or '#'.
-	if at := strings.LastIndex(endpoint, "@"); at >= 0 {
-		endpoint = "<userinfo>@" + endpoint[at+1:]
-	}
-	if q := strings.IndexAny(endpoint, "?#"); q >= 0 {
-		endpoint = endpoint[:q] + "?<redacted>"
-	}
-	return endpoint
-}
-
-// isLoopback reports whether host is this machine, where no network lies on the way.
-func isLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
-}
-
-func parseDuration(key, value string) (time.Duration, error) {
-	d, err := time.ParseDuration(value)
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("%s %q is not a duration such as 30s or 5m", key, value)
-	case d < 0:
-		return 0, fmt.Errorf("%s %q is negative", key, value)
-	case d > maxDuration:
-		return 0, fmt.Errorf("%s %q is over %s", key, value, maxDuration)
-	}
-	return d, nil
-}
-
-// maxDuration bounds every duration key: near the int64 limit, now plus a duration would
-// overflow, and cacheTTL: 2562047h would turn caching off, a huge timeout refuse every
-// signed answer. No sane setting comes near a year.
-const maxDuration = 365 * 24 * time.Hour
-
-// cleanList trims the items of a list and drops the empty ones ("a, b" from a label).
-func cleanList(list []string) []string {
-	cleaned := make([]string, 0, len(list))
-	for _, item := range list {
-		if item = strings.TrimSpace(item); item != "" {
-			cleaned = append(cleaned, item)
-		}
-	}
-	return cleaned
-}
-
-func isFieldName(name string) bool {
-	return name != "" && strings.Trim(name, tchars) == ""
-}
-
-// isQuotable reports whether s fits a quoted-string of RFC 6750 §3 without escapes:
-// %x20-21 / %x23-5B / %x5D-7E.
-func isQuotable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// spoofName folds the spellings a backend may take for one header: Go keeps X_Auth_User and
-// X-Auth-User apart, many backends do not (Traefik CVE-2026-33433, oauth2-proxy CVE-2025-64484).
-func spoofName(name string) string {
-	return spoofFolder.Replace(strings.ToLower(name))
-}
-
-var spoofFolder = strings.NewReplacer("_", "-", ".", "-")
-
-// maxSeparators bounds the '-', '_' and '.' in a header the plugin sets or reads the token
-// from: a name with n of them has 3^n spellings to delete from every request.
-const maxSeparators = 5
-
-// spellings lists every name a client can send that spoofName folds to folded, in the
-// canonical form Go's HTTP/1 and HTTP/2 servers give every inbound name (textproto): each
-// '-' may be sent as '_' or '.' too, and letter case is the server's.
-func spellings(folded string) []string {
-	names := []string{""}
-	for _, part := range strings.SplitAfter(folded, "-") {
-		stem, separated := strings.CutSuffix(part, "-")
-		var next []string
-		for _, name := range names {
-			if !separated {
-				next = append(next, name+stem)
+	m.challenge = `Bearer realm="` + config.Realm + `"`
+	for _, s := range cleanList(config.RequiredScopes) {
+		// A list item may be "read write": scopes are separated by SP (RFC 6749 §3.3), and
+		// only by SP; any other space is in a scope, and isQuotable refuses it.
+		for _, scope := range strings.Split(s, " ") {
+			if scope == "" {
 				continue
 			}
-			for _, sep := range []string{"-", "_", "."} {
-				next = append(next, name+stem+sep)
+			if !isQuotable(scope) {
+				return fmt.Errorf("requiredScopes: %q is not a valid scope", scope)
 			}
+			m.requiredScopes = append(m.requiredScopes, scope)
 		}
-		names = next
 	}
-	for i, name := range names {
-		names[i] = http.CanonicalHeaderKey(name)
-	}
-	return names
+	m.scopeChallenge = m.challenge + `, error="insufficient_scope", scope="` + strings.Join(m.requiredScopes, " ") + `"`
+	return nil
 }
 
 // ServeHTTP runs the request through the steps in order: find this route's verdict on the
@@ -787,7 +217,7 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 	if rej != nil {
 		// No token: optional makes an anonymous request, whose identity headers are gone, and
 		// skipPreflight lets a CORS preflight through unchecked.
-		if rej == errNoToken && (m.optional || (m.skipPreflight && isPreflight(req))) {
+		if rej == noToken && (m.optional || (m.skipPreflight && isPreflight(req))) {
 			return anonymous
 		}
 		m.reject(rw, rej)
@@ -933,7 +363,7 @@ func (m *middleware) remember(key string, res *result, wants int) *entry {
 // now; the verdict's window is on the monotonic clock.
 func (m *middleware) judge(e *entry, now, wall int64) *verdict {
 	res := e.res
-	v := &verdict{from: math.MinInt64, until: e.deadline, rej: errInvalidToken}
+	v := &verdict{from: math.MinInt64, until: e.deadline, rej: invalidToken}
 	if fresh := e.storedAt + m.ttls[res.kind]; fresh < v.until {
 		v.until = fresh
 	}
@@ -992,14 +422,14 @@ func addClamped(t, d int64) int64 {
 // route and answer: a verdict is never shared between routes.
 func (m *middleware) checkPolicy(res *result) *rejection {
 	if len(m.issuers) > 0 && !contains(m.issuers, res.iss) {
-		return errInvalidToken
+		return invalidToken
 	}
 	if len(m.audiences) > 0 && !containsAny(m.audiences, res.aud) {
-		return errInvalidToken
+		return invalidToken
 	}
 	for _, scope := range m.requiredScopes {
 		if !res.scopes[scope] {
-			return errMissingScope
+			return insufficientScope
 		}
 	}
 	return nil
@@ -1009,7 +439,7 @@ func (m *middleware) checkPolicy(res *result) *rejection {
 func (m *middleware) reject(rw http.ResponseWriter, rej *rejection) {
 	challenge := m.challenge
 	switch {
-	case rej == errMissingScope:
+	case rej == insufficientScope:
 		challenge = m.scopeChallenge
 	case rej.code != "":
 		challenge += `, error="` + rej.code + `"`
@@ -1034,47 +464,4 @@ func containsAny(list, candidates []string) bool {
 		}
 	}
 	return false
-}
-
-// failureLogInterval spaces the lines failureLog writes about one endpoint.
-const failureLogInterval = int64(10 * time.Second)
-
-// failureLog reports an endpoint's failures: the first at once, then at most one line per
-// failureLogInterval saying how many requests it stands for, and one line when a call
-// succeeds again. An outage under load would otherwise write a line per request.
-type failureLog struct {
-	mu       sync.Mutex
-	lastLine int64 // the monotonic now of monoEpoch
-	unlogged int   // failed requests since the last line
-	total    int   // failed requests since the endpoint last answered
-}
-
-// failed reports a request whose introspection failed with err, and what it got instead.
-func (l *failureLog) failed(name, outcome string, err error, now int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total++
-	l.unlogged++
-	if l.total > 1 && now-l.lastLine < failureLogInterval {
-		return
-	}
-	more := ""
-	if l.unlogged > 1 {
-		more = fmt.Sprintf(" (failed requests since the last report: %d)", l.unlogged)
-	}
-	log.Printf("%s: introspection failed, %s: %v%s", name, outcome, err, more)
-	l.lastLine = now
-	l.unlogged = 0
-}
-
-// succeeded reports a call that got an answer, which ends a run of failures.
-func (l *failureLog) succeeded(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.total == 0 {
-		return
-	}
-	log.Printf("%s: introspection works again (failed requests meanwhile: %d)", name, l.total)
-	l.total = 0
-	l.unlogged = 0
 }

@@ -1,6 +1,12 @@
+// The token: read from the request wherever the configuration says (RFC 6750 §2), checked
+// for its form, and removed before the request goes upstream when forwardAuthorization is
+// false.
+
 package introspection
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -36,7 +42,7 @@ func (m *middleware) extractAny(req *http.Request) (string, *rejection) {
 	if m.tokenHeader != "" {
 		values := req.Header[m.tokenHeader]
 		if len(values) > 1 {
-			return "", errInvalidRequest
+			return "", invalidRequest
 		}
 		if len(values) == 1 {
 			if t, ok := m.headerToken(values[0]); ok {
@@ -48,7 +54,7 @@ func (m *middleware) extractAny(req *http.Request) (string, *rejection) {
 	if m.tokenQuery != nil {
 		values, readable := m.tokenQuery.values(req.URL.RawQuery)
 		if !readable || len(values) > 1 {
-			return "", errInvalidRequest
+			return "", invalidRequest
 		}
 		if len(values) == 1 {
 			token, found = values[0], found+1
@@ -58,7 +64,7 @@ func (m *middleware) extractAny(req *http.Request) (string, *rejection) {
 	if m.tokenCookie != nil {
 		values, readable := m.tokenCookie.values(req.Header["Cookie"])
 		if !readable || len(values) > 1 {
-			return "", errInvalidRequest
+			return "", invalidRequest
 		}
 		if len(values) == 1 {
 			token, found = values[0], found+1
@@ -67,13 +73,13 @@ func (m *middleware) extractAny(req *http.Request) (string, *rejection) {
 
 	switch {
 	case found == 0:
-		return "", errNoToken
+		return "", noToken
 	case found > 1:
-		return "", errInvalidRequest
+		return "", invalidRequest
 	case len(token) > m.maxTokenLength:
-		return "", errInvalidRequest
+		return "", invalidRequest
 	case !isB64token(token):
-		return "", errInvalidRequest
+		return "", invalidRequest
 	}
 	return token, nil
 }
@@ -309,4 +315,44 @@ func (c *cookieToken) without(lines []string) []string {
 		}
 	}
 	return kept
+}
+
+const (
+	// unreservedChars are RFC 3986 §2.3's, which a URL carries as they are.
+	unreservedChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+	// tchars are the characters of an HTTP field name (RFC 9110 §5.6.2).
+	tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	// controlChars may not appear in the header values this plugin writes (CR/LF split headers).
+	controlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" +
+		"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
+)
+
+// setTokenSources reads where the token may come from: tokenHeader, tokenQuery and
+// tokenCookie, each off when empty.
+func (m *middleware) setTokenSources(config *Config) error {
+	if config.TokenHeader != "" {
+		if !isFieldName(config.TokenHeader) {
+			return fmt.Errorf("tokenHeader %q is not a valid header name", config.TokenHeader)
+		}
+		m.tokenHeader = http.CanonicalHeaderKey(config.TokenHeader)
+		m.bearerScheme = m.tokenHeader == "Authorization"
+	}
+	m.bearerOnly = m.bearerScheme && config.TokenQuery == "" && config.TokenCookie == ""
+	if config.TokenQuery != "" {
+		if strings.Trim(config.TokenQuery, unreservedChars) != "" {
+			// Nothing to unescape in the name: queryToken compares it with unescaped keys.
+			return fmt.Errorf("tokenQuery %q has characters other than letters, digits and -._~", config.TokenQuery)
+		}
+		m.tokenQuery = newQueryToken(config.TokenQuery)
+	}
+	if config.TokenCookie != "" {
+		if !isFieldName(config.TokenCookie) {
+			return fmt.Errorf("tokenCookie %q is not a valid cookie name", config.TokenCookie)
+		}
+		m.tokenCookie = newCookieToken(config.TokenCookie)
+	}
+	if m.tokenHeader == "" && m.tokenQuery == nil && m.tokenCookie == nil {
+		return errors.New("tokenHeader, tokenQuery and tokenCookie are all empty: the token has nowhere to come from")
+	}
+	return nil
 }
