@@ -6,8 +6,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
+	_ "crypto/sha256" // registers SHA-256 for crypto.Hash.New
+	_ "crypto/sha512" // registers SHA-384 and SHA-512 for crypto.Hash.New
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -24,28 +24,107 @@ import (
 // from files read once in New. Algorithms are an allow-list (RFC 8725 §3.1): never "none",
 // never HMAC, whose secret an attacker could take to be a public key.
 
-// signingAlgs are the algorithms a client assertion may be signed with.
-var signingAlgs = []string{"RS256", "PS256", "ES256"}
+// jwsAlg is one algorithm of RFC 7518 §3.1 the plugin signs or verifies with. Signing,
+// verification, the key checks and the error messages that list algorithms or curves all
+// read jwsAlgs, so an algorithm is added or dropped in one line.
+type jwsAlg struct {
+	name      string // the JOSE header's "alg"
+	hash      crypto.Hash
+	family    string         // familyRS, familyPS or familyES
+	curve     elliptic.Curve // familyES: the curve the key must be on (RFC 7518 §3.4); nil for RSA
+	assertion bool           // may be the signingAlg of a private_key_jwt client assertion
+}
 
-// verifyAlgs are the algorithms a signed answer may carry: the RSA and ECDSA families.
-var verifyAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+// The families of RFC 7518 §3.3 to §3.5, the first two letters of their algorithms' names.
+const (
+	familyRS = "RS" // RSASSA-PKCS1-v1_5
+	familyPS = "PS" // RSASSA-PSS
+	familyES = "ES" // ECDSA
+)
+
+// jwsAlgs are the RSA and ECDSA algorithms, in the order error messages list them. A signed
+// answer may carry any of them; a client assertion is signed with those marked assertion.
+var jwsAlgs = []jwsAlg{
+	{name: "RS256", hash: crypto.SHA256, family: familyRS, assertion: true},
+	{name: "RS384", hash: crypto.SHA384, family: familyRS},
+	{name: "RS512", hash: crypto.SHA512, family: familyRS},
+	{name: "PS256", hash: crypto.SHA256, family: familyPS, assertion: true},
+	{name: "PS384", hash: crypto.SHA384, family: familyPS},
+	{name: "PS512", hash: crypto.SHA512, family: familyPS},
+	{name: "ES256", hash: crypto.SHA256, family: familyES, curve: elliptic.P256(), assertion: true},
+	{name: "ES384", hash: crypto.SHA384, family: familyES, curve: elliptic.P384()},
+	{name: "ES512", hash: crypto.SHA512, family: familyES, curve: elliptic.P521()},
+}
+
+// jwsAlgNamed is the entry of jwsAlgs called name, or nil.
+func jwsAlgNamed(name string) *jwsAlg {
+	for i := 0; i < len(jwsAlgs); i++ {
+		if jwsAlgs[i].name == name {
+			return &jwsAlgs[i]
+		}
+	}
+	return nil
+}
+
+// assertionAlgs names the algorithms signingAlg may be.
+func assertionAlgs() []string {
+	var names []string
+	for i := 0; i < len(jwsAlgs); i++ {
+		if jwsAlgs[i].assertion {
+			names = append(names, jwsAlgs[i].name)
+		}
+	}
+	return names
+}
+
+// keyKind says which key a signs with, for error messages.
+func (a *jwsAlg) keyKind() string {
+	if a.family == familyES {
+		return "an EC " + a.curve.Params().Name + " key"
+	}
+	return "an RSA key"
+}
+
+// curveNamed is the curve a JWK's "crv" names (RFC 7518 §6.2.1.1), or nil when no
+// algorithm uses it.
+func curveNamed(name string) elliptic.Curve {
+	for i := 0; i < len(jwsAlgs); i++ {
+		if c := jwsAlgs[i].curve; c != nil && c.Params().Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// curveNames names the curves of the ECDSA algorithms.
+func curveNames() []string {
+	var names []string
+	for i := 0; i < len(jwsAlgs); i++ {
+		if c := jwsAlgs[i].curve; c != nil {
+			names = append(names, c.Params().Name)
+		}
+	}
+	return names
+}
 
 // minRSABits is the smallest RSA key RFC 7518 §3.3 allows.
 const minRSABits = 2048
 
 // signer makes client assertions with one private key.
 type signer struct {
-	alg    string
+	alg    *jwsAlg
 	header string // the encoded JOSE header, the same on every assertion
 	rsa    *rsa.PrivateKey
 	ec     *ecdsa.PrivateKey
 }
 
 // newSigner reads the private key in path (PKCS #1, PKCS #8 or SEC 1 PEM) and checks that
-// it suits alg: RSA of 2048 bits or more for RS256 and PS256, P-256 for ES256.
+// it suits alg: RSA of 2048 bits or more for the RSA algorithms, the algorithm's curve for
+// ECDSA.
 func newSigner(path, alg, kid string) (*signer, error) {
-	if !contains(signingAlgs, alg) {
-		return nil, fmt.Errorf("signingAlg %q is not one of %s", alg, strings.Join(signingAlgs, ", "))
+	a := jwsAlgNamed(alg)
+	if a == nil || !a.assertion {
+		return nil, fmt.Errorf("signingAlg %q is not one of %s", alg, strings.Join(assertionAlgs(), ", "))
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -70,19 +149,19 @@ func newSigner(path, alg, kid string) (*signer, error) {
 		return nil, fmt.Errorf("privateKeyFile %q: %w", path, err)
 	}
 
-	s := &signer{alg: alg}
+	s := &signer{alg: a}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
-		if alg == "ES256" {
-			return nil, fmt.Errorf("privateKeyFile %q holds an RSA key; signingAlg %q needs an EC P-256 key", path, alg)
+		if a.family == familyES {
+			return nil, fmt.Errorf("privateKeyFile %q holds an RSA key; signingAlg %q needs %s", path, alg, a.keyKind())
 		}
 		if k.N.BitLen() < minRSABits {
-			return nil, fmt.Errorf("privateKeyFile %q holds a %d-bit RSA key; RS256 and PS256 need %d bits or more", path, k.N.BitLen(), minRSABits)
+			return nil, fmt.Errorf("privateKeyFile %q holds a %d-bit RSA key; signingAlg %q needs %d bits or more", path, k.N.BitLen(), alg, minRSABits)
 		}
 		s.rsa = k
 	case *ecdsa.PrivateKey:
-		if alg != "ES256" || k.Curve != elliptic.P256() {
-			return nil, fmt.Errorf("privateKeyFile %q holds an EC %s key; signingAlg %q needs %s", path, k.Curve.Params().Name, alg, keyKindFor(alg))
+		if a.family != familyES || k.Curve != a.curve {
+			return nil, fmt.Errorf("privateKeyFile %q holds an EC %s key; signingAlg %q needs %s", path, k.Curve.Params().Name, alg, a.keyKind())
 		}
 		s.ec = k
 	default:
@@ -98,13 +177,6 @@ func newSigner(path, alg, kid string) (*signer, error) {
 	return s, nil
 }
 
-func keyKindFor(alg string) string {
-	if alg == "ES256" {
-		return "an EC P-256 key"
-	}
-	return "an RSA key"
-}
-
 // sign returns the compact JWS of claims.
 func (s *signer) sign(claims map[string]interface{}) (string, error) {
 	payload, err := json.Marshal(claims)
@@ -112,16 +184,18 @@ func (s *signer) sign(claims map[string]interface{}) (string, error) {
 		return "", err
 	}
 	input := s.header + "." + base64.RawURLEncoding.EncodeToString(payload)
-	digest := sha256.Sum256([]byte(input))
+	h := s.alg.hash.New()
+	h.Write([]byte(input))
+	digest := h.Sum(nil)
 	var sig []byte
-	switch s.alg {
-	case "RS256":
-		sig, err = rsa.SignPKCS1v15(rand.Reader, s.rsa, crypto.SHA256, digest[:])
-	case "PS256":
+	switch s.alg.family {
+	case familyRS:
+		sig, err = rsa.SignPKCS1v15(rand.Reader, s.rsa, s.alg.hash, digest)
+	case familyPS:
 		// RFC 7518 §3.5: the salt is as long as the hash.
-		sig, err = rsa.SignPSS(rand.Reader, s.rsa, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-	case "ES256":
-		sig, err = signES256(s.ec, digest[:])
+		sig, err = rsa.SignPSS(rand.Reader, s.rsa, s.alg.hash, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+	case familyES:
+		sig, err = signECDSA(s.ec, digest)
 	}
 	if err != nil {
 		return "", err
@@ -129,17 +203,30 @@ func (s *signer) sign(claims map[string]interface{}) (string, error) {
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }
 
-// signES256 gives the JWS form of an ECDSA signature: R and S as 32 bytes each, not ASN.1
+// signECDSA gives the JWS form of an ECDSA signature: R and S as big-endian numbers of
+// the curve's size each (32 bytes for P-256, 48 for P-384, 66 for P-521), not ASN.1
 // (RFC 7518 §3.4).
-func signES256(key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
+func signECDSA(key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
 	r, s, err := ecdsa.Sign(rand.Reader, key, digest)
 	if err != nil {
 		return nil, err
 	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
+	size := ecSize(key.Curve)
+	sig := make([]byte, 2*size)
+	r.FillBytes(sig[:size])
+	s.FillBytes(sig[size:])
 	return sig, nil
+}
+
+// signES256 is signECDSA with a P-256 key: the tests' ES256 answers (signed_test.go,
+// fuzz_test.go) are made with it.
+func signES256(key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
+	return signECDSA(key, digest)
+}
+
+// ecSize is the size in bytes of R and of S in a JWS signature on curve.
+func ecSize(curve elliptic.Curve) int {
+	return (curve.Params().BitSize + 7) / 8
 }
 
 // randomID is a fresh jti: 128 random bits.
@@ -282,7 +369,7 @@ func rsaJWK(k jwk) (*rsa.PublicKey, error) {
 func ecJWK(k jwk) (*ecdsa.PublicKey, error) {
 	curve := curveNamed(k.Crv)
 	if curve == nil {
-		return nil, fmt.Errorf("curve %q is not P-256, P-384 or P-521", k.Crv)
+		return nil, fmt.Errorf("curve %q is not one of %s", k.Crv, strings.Join(curveNames(), ", "))
 	}
 	x, errX := base64.RawURLEncoding.DecodeString(k.X)
 	y, errY := base64.RawURLEncoding.DecodeString(k.Y)
@@ -295,18 +382,6 @@ func ecJWK(k jwk) (*ecdsa.PublicKey, error) {
 		return nil, errors.New("its point is not on the curve")
 	}
 	return key, nil
-}
-
-func curveNamed(name string) elliptic.Curve {
-	switch name {
-	case "P-256":
-		return elliptic.P256()
-	case "P-384":
-		return elliptic.P384()
-	case "P-521":
-		return elliptic.P521()
-	}
-	return nil
 }
 
 func pemPublicKeys(data []byte) ([]publicKey, error) {
@@ -372,7 +447,8 @@ func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, er
 		return nil, nil, errors.New("the signed answer's header is not a JSON object")
 	}
 	alg, _ := header["alg"].(string)
-	if !contains(verifyAlgs, alg) {
+	a := jwsAlgNamed(alg)
+	if a == nil {
 		return nil, nil, fmt.Errorf("the signed answer's alg %q is not allowed", alg)
 	}
 	if _, ok := header["crit"]; ok {
@@ -380,47 +456,35 @@ func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, er
 		return nil, nil, errors.New("the signed answer has crit extensions")
 	}
 	kid, _ := header["kid"].(string)
-	input := []byte(parts[0] + "." + parts[1])
+	h := a.hash.New()
+	h.Write([]byte(parts[0] + "." + parts[1]))
+	digest := h.Sum(nil)
 	for i := 0; i < len(keys); i++ {
 		k := keys[i]
 		if (kid != "" && k.kid != "" && k.kid != kid) || (k.alg != "" && k.alg != alg) {
 			continue
 		}
-		if verifySignature(alg, k.key, input, sig) {
+		if verifySignature(a, k.key, digest, sig) {
 			return header, payload, nil
 		}
 	}
 	return nil, nil, fmt.Errorf("the signed answer's signature (alg %s, kid %q) matches no key in responseKeysFile", alg, kid)
 }
 
-// verifySignature checks sig over input by alg, which is in verifyAlgs, with key, whose
-// type must be the one alg names.
-func verifySignature(alg string, key interface{}, input, sig []byte) bool {
-	var hash crypto.Hash
-	var digest []byte
-	switch alg[2:] {
-	case "256":
-		sum := sha256.Sum256(input)
-		hash, digest = crypto.SHA256, sum[:]
-	case "384":
-		sum := sha512.Sum384(input)
-		hash, digest = crypto.SHA384, sum[:]
-	case "512":
-		sum := sha512.Sum512(input)
-		hash, digest = crypto.SHA512, sum[:]
-	}
+// verifySignature checks sig over digest by a with key, whose type must be the one a names.
+func verifySignature(a *jwsAlg, key interface{}, digest, sig []byte) bool {
 	switch k := key.(type) {
 	case *rsa.PublicKey:
-		switch alg[:2] {
-		case "RS":
-			return rsa.VerifyPKCS1v15(k, hash, digest, sig) == nil
-		case "PS":
-			return rsa.VerifyPSS(k, hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
+		switch a.family {
+		case familyRS:
+			return rsa.VerifyPKCS1v15(k, a.hash, digest, sig) == nil
+		case familyPS:
+			return rsa.VerifyPSS(k, a.hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
 		}
 	case *ecdsa.PublicKey:
 		// ES256 is P-256 with SHA-256, and so on (RFC 7518 §3.4); R and S are fixed-size.
-		size := (k.Curve.Params().BitSize + 7) / 8
-		if alg[:2] != "ES" || k.Curve != curveNamed(esCurves[alg]) || len(sig) != 2*size {
+		size := ecSize(k.Curve)
+		if a.family != familyES || k.Curve != a.curve || len(sig) != 2*size {
 			return false
 		}
 		r := new(big.Int).SetBytes(sig[:size])
@@ -429,6 +493,3 @@ func verifySignature(alg string, key interface{}, input, sig []byte) bool {
 	}
 	return false
 }
-
-// esCurves names the curve of each ECDSA algorithm (RFC 7518 §3.4).
-var esCurves = map[string]string{"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
