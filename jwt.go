@@ -1,3 +1,8 @@
+// JSON Web Signatures in compact form (RFC 7515): signing the private_key_jwt client
+// assertion (RFC 7523) and verifying the signed introspection answer (RFC 9701). Keys come
+// from files read once in New. Algorithms are an allow-list (RFC 8725 §3.1): never "none",
+// never HMAC, whose secret an attacker could take to be a public key.
+
 package introspection
 
 import (
@@ -18,11 +23,6 @@ import (
 	"os"
 	"strings"
 )
-
-// JSON Web Signatures in compact form (RFC 7515): signing the private_key_jwt client
-// assertion (RFC 7523) and verifying the signed introspection answer (RFC 9701). Keys come
-// from files read once in New. Algorithms are an allow-list (RFC 8725 §3.1): never "none",
-// never HMAC, whose secret an attacker could take to be a public key.
 
 // jwsAlg is one algorithm of RFC 7518 §3.1 the plugin signs or verifies with. Signing,
 // verification, the key checks and the error messages that list algorithms or curves all
