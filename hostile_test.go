@@ -68,35 +68,6 @@ func testEndpointKey(t *testing.T, logs *lockedBuffer) {
 	}
 }
 
-// lockedBuffer is the captured log: the plugin logs from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// since returns the lines logged after the log was n bytes long that name the middleware.
-func (b *lockedBuffer) since(n int, name string) []string {
-	var lines []string
-	for _, line := range strings.Split(b.String()[n:], "\n") {
-		if strings.Contains(line, name+": ") {
-			lines = append(lines, line)
-		}
-	}
-	return lines
-}
-
 // testHostileEndpoint: an endpoint that misbehaves in one way per path. Each row sends two
 // requests with its own token: a failure is a 503 without a challenge, and is never cached
 // (the second request calls again); an answer that is a refusal is the RFC 6750 answer.
@@ -682,16 +653,4 @@ func testFloods(t *testing.T, logs *lockedBuffer) {
 			t.Errorf("log lines:\n%s\nwant one that names maxConcurrentIntrospections and one when calls succeed again", strings.Join(lines, "\n"))
 		}
 	})
-}
-
-// waitFor polls until cond holds. Its deadline only keeps a broken build from hanging;
-// nothing is timed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
