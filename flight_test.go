@@ -65,9 +65,7 @@ func TestSingleFlight(t *testing.T) {
 		}()
 	}
 	// Let the endpoint answer once every other request waits on the call in flight.
-	for deadline := time.Now().Add(10 * time.Second); waiting(m) < requests-1 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the other requests to wait on the call", func() bool { return waiting(m) == requests-1 })
 	close(release)
 	wg.Wait()
 
@@ -125,15 +123,10 @@ func testWaiterLeaves(t *testing.T, staleIfError string) {
 	waitFor(t, "the waiter", func() bool { return waiting(m) == 1 })
 	cancel()
 
-	// A deadline, not a timing: without it a waiter that never leaves would hang the test.
-	timeout := time.After(10 * time.Second)
-	select {
-	case code := <-waiter:
-		if code != http.StatusServiceUnavailable {
-			t.Errorf("the waiter whose request ended got %d, want 503", code)
-		}
-	case <-timeout:
-		t.Fatal("the waiter kept waiting after its request ended")
+	// Answered while the call is still held: a waiter that kept waiting would fail here.
+	waitFor(t, "the waiter to leave", func() bool { return len(waiter) == 1 })
+	if code := <-waiter; code != http.StatusServiceUnavailable {
+		t.Errorf("the waiter whose request ended got %d, want 503", code)
 	}
 	close(release)
 	if code := <-leader; code != http.StatusOK {
