@@ -33,7 +33,8 @@ import (
 // middleware and its requests, the captured log, keys and files, signed answers.
 
 // authServer is an introspection endpoint for tests. It answers each token from answers
-// (inactive when unknown), or with fail when that is set, and records every call.
+// (inactive when unknown), or with fail when that is set, and records every call. An answer
+// is claims to encode as JSON, a raw body (a string) or a handler that answers the call.
 type authServer struct {
 	*httptest.Server
 	mu      sync.Mutex
@@ -52,7 +53,7 @@ func newAuthServer(t testing.TB) *authServer {
 	return as
 }
 
-// serve is the endpoint's handler: a JSON answer, a raw body (a string), or fail.
+// serve is the endpoint's handler: fail, or the token's answer.
 func (as *authServer) serve(rw http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	form, _ := url.ParseQuery(string(body))
@@ -69,6 +70,10 @@ func (as *authServer) serve(rw http.ResponseWriter, req *http.Request) {
 	if !ok {
 		answer = map[string]interface{}{"active": false}
 	}
+	if handle, isHandler := answer.(http.HandlerFunc); isHandler {
+		handle(rw, req)
+		return
+	}
 	rw.Header().Set("Content-Type", "application/json")
 	if raw, isRaw := answer.(string); isRaw {
 		io.WriteString(rw, raw)
@@ -77,7 +82,7 @@ func (as *authServer) serve(rw http.ResponseWriter, req *http.Request) {
 	json.NewEncoder(rw).Encode(answer)
 }
 
-// answer sets the endpoint's answer for token: claims to encode, or a raw body.
+// answer sets the endpoint's answer for token.
 func (as *authServer) answer(token string, answer interface{}) {
 	as.mu.Lock()
 	defer as.mu.Unlock()

@@ -1,100 +1,309 @@
 package introspection
 
 import (
+	"encoding/json"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestBehaviour is the README's behaviour table: one row per situation, with the status,
-// the challenge, whether the backend was reached and how many calls the endpoint got.
-func TestBehaviour(t *testing.T) {
-	cases := []struct {
-		desc      string
-		configure func(*Config)
-		request   func(*http.Request)
-		answer    interface{} // the endpoint's answer for "tok"
-		status    int
-		challenge string
-		calls     int
-	}{
-		{desc: "no token", status: 401, challenge: challenge},
-		{desc: "another scheme is no bearer token", request: func(r *http.Request) { r.Header.Set("Authorization", "Basic dXNlcjpwYXNz") }, status: 401, challenge: challenge},
-		{desc: "bad characters", request: bearer("abc$def"), status: 400, challenge: challengeRequest},
-		{desc: "padding first", request: bearer("=abc"), status: 400, challenge: challengeRequest},
-		{desc: "a scheme that starts with Bearer", request: func(r *http.Request) { r.Header.Set("Authorization", "Bearerish tok") }, status: 401, challenge: challenge},
-		{desc: "query parameter twice", configure: func(c *Config) { c.TokenQuery = "access_token" }, request: func(r *http.Request) {
-			r.URL.RawQuery = "access_token=tok&access_token=tok"
-		}, answer: activeClaims(), status: 400, challenge: challengeRequest},
-		{desc: "query token off by default", request: func(r *http.Request) { r.URL.RawQuery = "access_token=tok" }, answer: activeClaims(), status: 401, challenge: challenge},
+// behaviourRow is a row of the README's Behaviour table, named as the row's tests cell
+// names it (TestBehaviour/<name>), with the situations that hold the plugin to it.
+type behaviourRow struct {
+	name  string
+	cases []behaviourCase
+}
 
-		{desc: "active", request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
-		{desc: "inactive", request: bearer("tok"), answer: map[string]interface{}{"active": false}, status: 401, challenge: challengeToken, calls: 1},
-		{desc: "unknown to the endpoint", request: bearer("nobody-knows"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "expired beyond clockSkew", request: bearer("tok"), answer: withClaim("exp", time.Now().Add(-time.Minute).Unix()), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "expired within clockSkew", request: bearer("tok"), answer: withClaim("exp", time.Now().Add(-10*time.Second).Unix()), status: 200, calls: 1},
-		{desc: "no exp", request: bearer("tok"), answer: withClaim("exp", nil), status: 200, calls: 1},
-		{desc: "not valid before beyond clockSkew", request: bearer("tok"), answer: withClaim("nbf", time.Now().Add(time.Minute).Unix()), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "not valid before within clockSkew", request: bearer("tok"), answer: withClaim("nbf", time.Now().Add(10*time.Second).Unix()), status: 200, calls: 1},
-		{desc: "zero clockSkew", configure: func(c *Config) { c.ClockSkew = "0s" }, request: bearer("tok"), answer: withClaim("exp", time.Now().Add(-10*time.Second).Unix()), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "audience in the list", configure: func(c *Config) { c.Audiences = []string{"api"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
-		{desc: "audience mismatch", configure: func(c *Config) { c.Audiences = []string{"billing"} }, request: bearer("tok"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "audience is a prefix only", configure: func(c *Config) { c.Audiences = []string{"ap"} }, request: bearer("tok"), answer: withClaim("aud", "api"), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "no audience", configure: func(c *Config) { c.Audiences = []string{"api"} }, request: bearer("tok"), answer: withClaim("aud", nil), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "issuer matches", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
-		{desc: "refresh token by token_type", request: bearer("tok"), answer: withClaim("token_type", "refresh_token"), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "refresh token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Refresh"), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "offline token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Offline"), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "access token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Bearer"), status: 200, calls: 1},
-		{desc: "access token by Hydra's token_use", request: bearer("tok"), answer: withClaim("token_use", "access_token"), status: 200, calls: 1},
-		{desc: "required scopes present", configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
-		{desc: "scope as a list", configure: func(c *Config) { c.RequiredScopes = []string{"write"} }, request: bearer("tok"), answer: withClaim("scope", []string{"read", "write"}), status: 200, calls: 1},
-		{desc: "required scope missing", configure: func(c *Config) { c.RequiredScopes = []string{"read", "admin"} }, request: bearer("tok"), answer: activeClaims(), status: 403,
-			challenge: `Bearer realm="traefik", error="insufficient_scope", scope="read admin"`, calls: 1},
-		{desc: "scopes are separated by SP only", configure: func(c *Config) { c.RequiredScopes = []string{"admin"} }, request: bearer("tok"),
-			answer: withClaim("scope", "profile\u00a0admin read\tadmin"), status: 403, challenge: `Bearer realm="traefik", error="insufficient_scope", scope="admin"`, calls: 1},
-		{desc: "scope is a prefix only", configure: func(c *Config) { c.RequiredScopes = []string{"rea"} }, request: bearer("tok"), answer: activeClaims(), status: 403,
-			challenge: `Bearer realm="traefik", error="insufficient_scope", scope="rea"`, calls: 1},
-		{desc: "no scope at all", configure: func(c *Config) { c.RequiredScopes = []string{"read"} }, request: bearer("tok"), answer: withClaim("scope", nil), status: 403,
-			challenge: `Bearer realm="traefik", error="insufficient_scope", scope="read"`, calls: 1},
-		{desc: "custom realm", configure: func(c *Config) { c.Realm = "api" }, status: 401, challenge: `Bearer realm="api"`},
+// behaviourCase is one situation of a row. Its request is sent twice to a fresh middleware
+// whose endpoint answers "tok" with answer; both get status and challenge, and calls counts
+// the endpoint's calls: 0 none, 1 a call then the cache, 2 a call each time.
+type behaviourCase struct {
+	desc      string
+	configure func(*Config)
+	request   func(*http.Request)
+	answer    interface{} // claims, a raw body or an http.HandlerFunc (see authServer)
+	busy      bool        // another token's call holds the one call maxConcurrentIntrospections allows
+	status    int
+	challenge string
+	calls     int
+	logged    string // what the one line logged for both requests says; "" when nothing is logged
+}
+
+// behaviourTable is the README's Behaviour table as TestBehaviour runs it, built when the
+// test runs so that exp and nbf are relative to then.
+func behaviourTable() []behaviourRow {
+	now := time.Now()
+	header := func(values ...string) func(*http.Request) {
+		return func(r *http.Request) { r.Header["Authorization"] = values }
 	}
-	for _, tc := range cases {
-		tc := tc // yaegi v0.16.1 shares loop variables between iterations
-		t.Run(tc.desc, func(t *testing.T) {
-			as := newAuthServer(t)
-			if tc.answer != nil {
-				as.answer("tok", tc.answer)
-			}
-			config := testConfig(as.URL)
-			if tc.configure != nil {
-				tc.configure(config)
-			}
-			m, next := newMiddleware(t, config)
+	query := func(raw string) func(*http.Request) {
+		return func(r *http.Request) { r.URL.RawQuery = raw }
+	}
+	cookie := func(line string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Cookie", line) }
+	}
+	both := func(a, b func(*http.Request)) func(*http.Request) {
+		return func(r *http.Request) { a(r); b(r) }
+	}
+	allSources := func(c *Config) { c.TokenQuery = "access_token"; c.TokenCookie = "session" }
+	long := func(n int) string { return strings.Repeat("a", n) }
+	claims := func(edit func(map[string]interface{})) map[string]interface{} {
+		c := activeClaims()
+		edit(c)
+		return c
+	}
+	raw := func(body string) string { return body }
+	status := func(code int) http.HandlerFunc {
+		return func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(code) }
+	}
+	// To the endpoint itself: a redirect followed would be a third call, or more.
+	redirect := func(code int) http.HandlerFunc {
+		return func(rw http.ResponseWriter, req *http.Request) { http.Redirect(rw, req, "/moved", code) }
+	}
+	withAudiences := func(c *Config) { c.Audiences = []string{"api"} }
+	scopeChallenge := func(scope string) string {
+		return `Bearer realm="traefik", error="insufficient_scope", scope="` + scope + `"`
+	}
 
-			rec := serve(m, tc.request)
+	return []behaviourRow{
+		{name: "no-token", cases: []behaviourCase{
+			{desc: "no token", status: 401, challenge: challenge},
+			{desc: "another scheme is no bearer token", request: header("Basic dXNlcjpwYXNz"), status: 401, challenge: challenge},
+			{desc: "a scheme that starts with Bearer", request: header("Bearerish tok"), status: 401, challenge: challenge},
+			{desc: "an empty Authorization header", request: header(""), status: 401, challenge: challenge},
+			{desc: "query token off by default", request: query("access_token=tok"), answer: activeClaims(), status: 401, challenge: challenge},
+			{desc: "custom realm", configure: func(c *Config) { c.Realm = "api" }, status: 401, challenge: `Bearer realm="api"`},
+		}},
+		{name: "malformed", cases: []behaviourCase{
+			{desc: "empty: Bearer alone", request: header("Bearer"), status: 400, challenge: challengeRequest},
+			{desc: "empty: Bearer and spaces", request: header("Bearer   "), status: 400, challenge: challengeRequest},
+			{desc: "empty: query parameter", configure: allSources, request: query("access_token="), status: 400, challenge: challengeRequest},
+			{desc: "empty: cookie", configure: allSources, request: cookie("session="), status: 400, challenge: challengeRequest},
+			{desc: "bad characters", request: bearer("abc$def"), status: 400, challenge: challengeRequest},
+			{desc: "non-ASCII", request: header("Bearer tokö"), status: 400, challenge: challengeRequest},
+			{desc: "a space inside", request: header("Bearer tok x"), status: 400, challenge: challengeRequest},
+			{desc: "a tab after the scheme", request: header("Bearer\ttok"), status: 400, challenge: challengeRequest},
+			{desc: "a space then a tab", request: header("Bearer \ttok"), status: 400, challenge: challengeRequest},
+			{desc: "padding first", request: bearer("=abc"), status: 400, challenge: challengeRequest},
+			{desc: "padding inside", request: bearer("tok=x"), status: 400, challenge: challengeRequest},
+			{desc: "8,193 bytes, over maxTokenLength", request: bearer(long(8193)), status: 400, challenge: challengeRequest},
+			{desc: "8,193 bytes in a cookie", configure: allSources, request: cookie("session=" + long(8193)), status: 400, challenge: challengeRequest},
+		}},
+		{name: "more-than-one-place", cases: []behaviourCase{
+			{desc: "header and query", configure: allSources, request: both(bearer("tok"), query("access_token=tok")), answer: activeClaims(),
+				status: 400, challenge: challengeRequest},
+			{desc: "cookie and header", configure: allSources, request: both(bearer("tok"), cookie("session=tok")), answer: activeClaims(),
+				status: 400, challenge: challengeRequest},
+			{desc: "query parameter twice", configure: allSources, request: query("access_token=tok&access_token=tok"), answer: activeClaims(),
+				status: 400, challenge: challengeRequest},
+			{desc: "cookie twice", configure: allSources, request: cookie("session=tok; session=tok"), answer: activeClaims(),
+				status: 400, challenge: challengeRequest},
+			{desc: "two Authorization headers", request: header("Bearer tok", "Bearer tok"), answer: activeClaims(), status: 400, challenge: challengeRequest},
+			{desc: "Bearer and a Basic header", request: header("Bearer tok", "Basic dXNlcjpwYXNz"), answer: activeClaims(), status: 400, challenge: challengeRequest},
+		}},
+		{name: "refused", cases: []behaviourCase{
+			{desc: "inactive, whatever else the answer says", request: bearer("tok"), answer: raw(`{"active":false,"sub":"alice"}`),
+				status: 401, challenge: challengeToken, calls: 1},
+			{desc: "unknown to the endpoint", request: bearer("nobody-knows"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
+			{desc: "unknown, with b64token padding", request: bearer("tok=="), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
+			{desc: "unknown, 8,192 bytes: maxTokenLength", request: bearer(long(8192)), status: 401, challenge: challengeToken, calls: 1},
+			// Past its exp an answer is not kept (RFC 7662 §4): each request calls.
+			{desc: "expired beyond clockSkew", request: bearer("tok"), answer: withClaim("exp", now.Add(-time.Minute).Unix()),
+				status: 401, challenge: challengeToken, calls: 2},
+			{desc: "expired, exp a numeric string", request: bearer("tok"), answer: withClaim("exp", strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)),
+				status: 401, challenge: challengeToken, calls: 2},
+			{desc: "zero clockSkew", configure: func(c *Config) { c.ClockSkew = "0s" }, request: bearer("tok"),
+				answer: withClaim("exp", now.Add(-10*time.Second).Unix()), status: 401, challenge: challengeToken, calls: 2},
+			{desc: "not valid before beyond clockSkew", request: bearer("tok"), answer: withClaim("nbf", now.Add(time.Minute).Unix()),
+				status: 401, challenge: challengeToken, calls: 1},
+			{desc: "audience mismatch", configure: func(c *Config) { c.Audiences = []string{"billing"} }, request: bearer("tok"), answer: activeClaims(),
+				status: 401, challenge: challengeToken, calls: 1},
+			{desc: "audience is a prefix only", configure: func(c *Config) { c.Audiences = []string{"ap"} }, request: bearer("tok"),
+				answer: withClaim("aud", "api"), status: 401, challenge: challengeToken, calls: 1},
+			{desc: "an audience that only starts with the one wanted", configure: withAudiences, request: bearer("tok"),
+				answer: withClaim("aud", []string{"web", "apis"}), status: 401, challenge: challengeToken, calls: 1},
+			{desc: "no audience", configure: withAudiences, request: bearer("tok"), answer: withClaim("aud", nil),
+				status: 401, challenge: challengeToken, calls: 1},
+			{desc: "issuer mismatch", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, request: bearer("tok"),
+				answer: withClaim("iss", "https://evil.example"), status: 401, challenge: challengeToken, calls: 1},
+			{desc: "refresh token by token_type", request: bearer("tok"), answer: withClaim("token_type", "refresh_token"),
+				status: 401, challenge: challengeToken, calls: 1},
+			{desc: "refresh token by Hydra's token_use", request: bearer("tok"), answer: withClaim("token_use", "refresh_token"),
+				status: 401, challenge: challengeToken, calls: 1},
+			{desc: "refresh token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Refresh"), status: 401, challenge: challengeToken, calls: 1},
+			{desc: "offline token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Offline"), status: 401, challenge: challengeToken, calls: 1},
+		}},
+		{name: "scope-missing", cases: []behaviourCase{
+			{desc: "required scope missing", configure: func(c *Config) { c.RequiredScopes = []string{"read", "admin"} }, request: bearer("tok"),
+				answer: activeClaims(), status: 403, challenge: scopeChallenge("read admin"), calls: 1},
+			{desc: "scopes are separated by SP only", configure: func(c *Config) { c.RequiredScopes = []string{"admin"} }, request: bearer("tok"),
+				answer: withClaim("scope", "profile\u00a0admin read\tadmin"), status: 403, challenge: scopeChallenge("admin"), calls: 1},
+			{desc: "scope is a prefix only", configure: func(c *Config) { c.RequiredScopes = []string{"rea"} }, request: bearer("tok"),
+				answer: activeClaims(), status: 403, challenge: scopeChallenge("rea"), calls: 1},
+			{desc: "no scope at all", configure: func(c *Config) { c.RequiredScopes = []string{"read"} }, request: bearer("tok"),
+				answer: withClaim("scope", nil), status: 403, challenge: scopeChallenge("read"), calls: 1},
+		}},
+		{name: "endpoint-failure", cases: []behaviourCase{
+			{desc: "connection error: closed before an answer", request: bearer("tok"), answer: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+				if conn, _, err := rw.(http.Hijacker).Hijack(); err == nil {
+					conn.Close()
+				}
+			}), status: 503, calls: 2, logged: "EOF"},
+			{desc: "timeout", configure: func(c *Config) { c.Timeout = "100ms" }, request: bearer("tok"),
+				answer: http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+					<-req.Context().Done() // the server sees the client leave, and ends the call's context
+				}), status: 503, calls: 2, logged: "context deadline exceeded"},
+			{desc: "status 500", request: bearer("tok"), answer: status(500), status: 503, calls: 2, logged: "answered status 500"},
+			{desc: "status 502", request: bearer("tok"), answer: status(502), status: 503, calls: 2, logged: "answered status 502"},
+			{desc: "status 429", request: bearer("tok"), answer: status(429), status: 503, calls: 2, logged: "answered status 429"},
+			{desc: "status 400", request: bearer("tok"), answer: status(400), status: 503, calls: 2, logged: "answered status 400"},
+			{desc: "status 401: our credentials", request: bearer("tok"), answer: status(401), status: 503, calls: 2, logged: "refused our client credentials (401)"},
+			{desc: "redirect 301", request: bearer("tok"), answer: redirect(301), status: 503, calls: 2, logged: "answered status 301"},
+			{desc: "redirect 302", request: bearer("tok"), answer: redirect(302), status: 503, calls: 2, logged: "answered status 302"},
+			{desc: "redirect 303", request: bearer("tok"), answer: redirect(303), status: 503, calls: 2, logged: "answered status 303"},
+			{desc: "redirect 307", request: bearer("tok"), answer: redirect(307), status: 503, calls: 2, logged: "answered status 307"},
+			{desc: "redirect 308", request: bearer("tok"), answer: redirect(308), status: 503, calls: 2, logged: "answered status 308"},
+			{desc: "over 1 MiB", request: bearer("tok"), answer: raw(`{"active":true,"pad":"` + strings.Repeat("x", maxResponseBytes) + `"}`), status: 503, calls: 2, logged: "is over 1048576 bytes"},
+			{desc: "HTML", request: bearer("tok"), answer: raw(`<html><body>Sign in</body></html>`), status: 503, calls: 2, logged: "not a JSON object"},
+			{desc: "a JSON array", request: bearer("tok"), answer: raw(`[{"active":true}]`), status: 503, calls: 2, logged: "not a JSON object"},
+			{desc: "JSON null", request: bearer("tok"), answer: raw(`null`), status: 503, calls: 2, logged: "not a JSON object"},
+			{desc: "data after the object", request: bearer("tok"), answer: raw(`{"active":true}{"active":false}`), status: 503, calls: 2, logged: "data after its JSON object"},
+			{desc: "active missing", request: bearer("tok"), answer: raw(`{}`), status: 503, calls: 2, logged: "no boolean \"active\""},
+			{desc: "active a string", request: bearer("tok"), answer: raw(`{"active":"true"}`), status: 503, calls: 2, logged: "no boolean \"active\""},
+			{desc: "active a number", request: bearer("tok"), answer: raw(`{"active":1}`), status: 503, calls: 2, logged: "no boolean \"active\""},
+			{desc: "active null", request: bearer("tok"), answer: raw(`{"active":null}`), status: 503, calls: 2, logged: "no boolean \"active\""},
+			{desc: "exp not a number", request: bearer("tok"), answer: raw(`{"active":true,"exp":"soon"}`), status: 503, calls: 2, logged: "non-numeric \"exp\""},
+			{desc: "exp an object", request: bearer("tok"), answer: raw(`{"active":true,"exp":{}}`), status: 503, calls: 2, logged: "non-numeric \"exp\""},
+		}},
+		{name: "calls-bounded", cases: []behaviourCase{
+			{desc: "a new token while the one call allowed is in flight", request: bearer("tok"), answer: activeClaims(), busy: true, status: 503,
+				logged: "maxConcurrentIntrospections calls are already in flight"},
+		}},
+		{name: "admitted", cases: []behaviourCase{
+			{desc: "active", request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "bearer", request: header("bearer tok"), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "BEARER", request: header("BEARER tok"), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "bEaReR", request: header("bEaReR tok"), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "extra spaces after the scheme", request: header("Bearer     tok"), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "expired within clockSkew", request: bearer("tok"), answer: withClaim("exp", now.Add(-10*time.Second).Unix()), status: 200, calls: 2},
+			{desc: "no exp", request: bearer("tok"), answer: withClaim("exp", nil), status: 200, calls: 1},
+			{desc: "not valid before within clockSkew", request: bearer("tok"), answer: withClaim("nbf", now.Add(10*time.Second).Unix()), status: 200, calls: 1},
+			{desc: "exp and nbf as floats", request: bearer("tok"), answer: claims(func(c map[string]interface{}) {
+				c["exp"] = float64(now.Add(time.Hour).Unix()) + 0.5
+				c["nbf"] = float64(now.Add(-time.Hour).Unix()) + 0.5
+			}), status: 200, calls: 1},
+			{desc: "exp and nbf as numeric strings", request: bearer("tok"), answer: claims(func(c map[string]interface{}) {
+				c["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
+				c["nbf"] = strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)
+			}), status: 200, calls: 1},
+			{desc: "audience in the list", configure: withAudiences, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "audience a string", configure: withAudiences, request: bearer("tok"), answer: withClaim("aud", "api"), status: 200, calls: 1},
+			{desc: "issuer matches", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, request: bearer("tok"),
+				answer: activeClaims(), status: 200, calls: 1},
+			{desc: "access token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Bearer"), status: 200, calls: 1},
+			{desc: "access token by Hydra's token_use", request: bearer("tok"), answer: withClaim("token_use", "access_token"), status: 200, calls: 1},
+			{desc: "required scopes present", configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, request: bearer("tok"),
+				answer: activeClaims(), status: 200, calls: 1},
+			{desc: "scope with extra spaces", configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, request: bearer("tok"),
+				answer: withClaim("scope", "  read    write  "), status: 200, calls: 1},
+			{desc: "scope as a list", configure: func(c *Config) { c.RequiredScopes = []string{"write"} }, request: bearer("tok"),
+				answer: withClaim("scope", []string{"read", "write"}), status: 200, calls: 1},
+		}},
+	}
+}
 
-			if rec.Code != tc.status {
-				t.Errorf("status = %d, want %d", rec.Code, tc.status)
-			}
-			if got := rec.Header().Get("WWW-Authenticate"); got != tc.challenge {
-				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
-			}
-			if got := as.callCount(); got != tc.calls {
-				t.Errorf("endpoint calls = %d, want %d", got, tc.calls)
-			}
-			wantNext := 0
-			if tc.status == http.StatusOK {
-				wantNext = 1
-			}
-			if next.count() != wantNext {
-				t.Errorf("backend requests = %d, want %d", next.count(), wantNext)
-			}
-			if strings.Contains(rec.Body.String(), "tok") {
-				t.Errorf("the answer's body echoes the token: %q", rec.Body.String())
+// TestBehaviour is the README's Behaviour table: a group per row, a case per situation,
+// each with the status, the challenge, whether the backend was reached, what it got of the
+// Authorization header and how many calls the endpoint got.
+func TestBehaviour(t *testing.T) {
+	var logs lockedBuffer
+	log.SetOutput(&logs)
+	defer log.SetOutput(os.Stderr)
+	for _, row := range behaviourTable() {
+		row := row // yaegi v0.16.1 shares loop variables between iterations
+		t.Run(row.name, func(t *testing.T) {
+			for _, tc := range row.cases {
+				tc := tc
+				t.Run(tc.desc, func(t *testing.T) { testBehaviourCase(t, tc, &logs) })
 			}
 		})
+	}
+}
+
+func testBehaviourCase(t *testing.T, tc behaviourCase, logs *lockedBuffer) {
+	as := newAuthServer(t)
+	if tc.answer != nil {
+		as.answer("tok", tc.answer)
+	}
+	config := testConfig(as.URL)
+	if tc.configure != nil {
+		tc.configure(config)
+	}
+	if tc.busy {
+		config.MaxConcurrentIntrospections = 1
+	}
+	m, next := newMiddleware(t, config)
+	held := 0 // the endpoint's calls that are not the case's
+	if tc.busy {
+		release := make(chan struct{})
+		as.answer("busy", http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+			<-release
+			json.NewEncoder(rw).Encode(activeClaims())
+		}))
+		done := make(chan int, 1)
+		go func() { done <- serve(m, bearer("busy")).Code }()
+		// Before the endpoint's own cleanup, which waits for its calls to end.
+		t.Cleanup(func() { close(release); <-done })
+		waitFor(t, "the call that takes the bound", func() bool { return as.callCount() == 1 })
+		held = 1
+	}
+
+	logStart := len(logs.String())
+	for i := 1; i <= 2; i++ {
+		req := httptest.NewRequest(http.MethodGet, "http://api.example/anything", nil)
+		if tc.request != nil {
+			tc.request(req)
+		}
+		fromWire(req.Header)
+		authorization := strings.Join(req.Header["Authorization"], ", ")
+		sent := authorization + " " + req.URL.RawQuery + " " + req.Header.Get("Cookie")
+		calls := as.callCount()
+		rec := httptest.NewRecorder()
+		m.ServeHTTP(rec, req)
+
+		if rec.Code != tc.status || rec.Header().Get("WWW-Authenticate") != tc.challenge {
+			t.Errorf("request %d: status %d, challenge %q; want %d, %q", i, rec.Code, rec.Header().Get("WWW-Authenticate"), tc.status, tc.challenge)
+		}
+		if _, form := as.lastCall(); as.callCount() > calls && !strings.Contains(sent, form.Get("token")) {
+			t.Errorf("request %d: the endpoint was asked about a token the client did not send", i)
+		}
+		if strings.Contains(rec.Body.String(), "tok") {
+			t.Errorf("request %d: the answer's body echoes the token: %q", i, rec.Body.String())
+		}
+		if tc.status == http.StatusOK {
+			if got := strings.Join(next.lastRequest().Header["Authorization"], ", "); got != authorization {
+				t.Errorf("request %d: upstream Authorization %q, want it as sent, %q", i, got, authorization)
+			}
+		}
+	}
+	if got := as.callCount() - held; got != tc.calls {
+		t.Errorf("endpoint calls = %d, want %d", got, tc.calls)
+	}
+	wantNext := 0
+	if tc.status == http.StatusOK {
+		wantNext = 2
+	}
+	if next.count() != wantNext {
+		t.Errorf("backend requests = %d, want %d", next.count(), wantNext)
+	}
+	lines := logs.since(logStart, m.name)
+	if tc.logged == "" && len(lines) > 0 || tc.logged != "" && (len(lines) != 1 || !strings.Contains(lines[0], tc.logged)) {
+		t.Errorf("log lines %q, want one that says %q (none when that is empty)", lines, tc.logged)
 	}
 }
 

@@ -115,6 +115,10 @@ func TestSignedResponses(t *testing.T) {
 		{desc: "the answer as plain JSON", answer: `{"active":true,"sub":"alice","scope":"read"}`, status: 503},
 		{desc: "two JWS", answer: valid + "\n" + valid, status: 503},
 	}
+	challenges := map[int]string{ // the policy refusal requires admin
+		401: challengeToken,
+		403: `Bearer realm="traefik", error="insufficient_scope", scope="admin"`,
+	}
 	for _, tc := range cases {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
@@ -134,6 +138,9 @@ func TestSignedResponses(t *testing.T) {
 				rec := serve(m, forged)
 				if rec.Code != tc.status {
 					t.Fatalf("request %d: status = %d, want %d", i, rec.Code, tc.status)
+				}
+				if got := rec.Header().Get("WWW-Authenticate"); got != challenges[tc.status] {
+					t.Errorf("request %d: WWW-Authenticate = %q, want %q", i, got, challenges[tc.status])
 				}
 			}
 			req, _ := as.lastCall()
