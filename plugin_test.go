@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -219,7 +221,8 @@ func behaviourTable() []behaviourRow {
 
 // TestBehaviour is the README's Behaviour table: a group per row, a case per situation,
 // each with the status, the challenge, whether the backend was reached, what it got of the
-// Authorization header and how many calls the endpoint got.
+// Authorization header and how many calls the endpoint got. TestBehaviourTable holds the
+// README to these rows.
 func TestBehaviour(t *testing.T) {
 	var logs lockedBuffer
 	log.SetOutput(&logs)
@@ -305,6 +308,121 @@ func testBehaviourCase(t *testing.T, tc behaviourCase, logs *lockedBuffer) {
 	if tc.logged == "" && len(lines) > 0 || tc.logged != "" && (len(lines) != 1 || !strings.Contains(lines[0], tc.logged)) {
 		t.Errorf("log lines %q, want one that says %q (none when that is empty)", lines, tc.logged)
 	}
+}
+
+// TestBehaviourTable holds the README's Behaviour table to the tests, as TestComparisonRows
+// does the comparison table: each row names one home test, no two rows the same, and that
+// test exists (a row of behaviourTable for TestBehaviour/<row>, else a Test function of
+// this package); TestBehaviour has no row the README does not list. A row TestBehaviour
+// holds must say what its cases see: their status, challenge and endpoint calls.
+func TestBehaviourTable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	start := strings.Index(section, "\n## Behaviour\n")
+	if start < 0 {
+		t.Fatal(`README.md has no "Behaviour" section`)
+	}
+	section = section[start+1:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	var sources strings.Builder
+	files, _ := filepath.Glob("*_test.go")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources.Write(data)
+	}
+	rows := map[string]behaviourRow{}
+	for _, row := range behaviourTable() {
+		rows[row.name] = row
+	}
+
+	homes := map[string]string{} // home test: the situation that names it
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		if cells[0] == "situation" || strings.HasPrefix(cells[0], "---") {
+			continue
+		}
+		if len(cells) != 5 {
+			t.Errorf("row %q has %d cells, want 5: situation, status, WWW-Authenticate, endpoint called, tests", cells[0], len(cells))
+			continue
+		}
+		home := cells[4]
+		if other, taken := homes[home]; taken {
+			t.Errorf("rows %q and %q both name %s: each row has its own home test", other, cells[0], home)
+		}
+		homes[home] = cells[0]
+		if name := strings.TrimPrefix(home, "TestBehaviour/"); name != home {
+			row, ok := rows[name]
+			if !ok {
+				t.Errorf("row %q names %s, which is no row of behaviourTable", cells[0], home)
+				continue
+			}
+			checkBehaviourRow(t, cells, row)
+			continue
+		}
+		if !regexp.MustCompile(`^Test\w+$`).MatchString(home) || !strings.Contains(sources.String(), "func "+home+"(t *testing.T)") {
+			t.Errorf("row %q names %q, which is no test here", cells[0], home)
+		}
+	}
+	for name := range rows {
+		if _, listed := homes["TestBehaviour/"+name]; !listed {
+			t.Errorf("TestBehaviour/%s is a row the README's Behaviour table does not list", name)
+		}
+	}
+	if len(homes) < 10 {
+		t.Errorf("found %d rows in the Behaviour table, want the whole table", len(homes))
+	}
+}
+
+// checkBehaviourRow checks that the README's cells of a row say what its cases see. The
+// challenge cell writes the realm as R and the required scopes as a placeholder.
+func checkBehaviourRow(t *testing.T, cells []string, row behaviourRow) {
+	t.Helper()
+	status := http.StatusOK
+	if !strings.HasPrefix(cells[1], "the next handler runs") {
+		code, err := strconv.Atoi(cells[1])
+		if err != nil {
+			t.Errorf("row %q: status %q is neither a code nor the next handler", cells[0], cells[1])
+		}
+		status = code
+	}
+	challenge := strings.Trim(cells[2], "`")
+	if challenge == "none" || challenge == "—" {
+		challenge = ""
+	}
+	calls := map[string][]int{"no": {0}, "yes, or cache": {1, 2}, "yes; nothing cached": {2}}[cells[3]]
+	if calls == nil {
+		t.Errorf("row %q: endpoint called %q is not no, yes, or cache, or yes; nothing cached", cells[0], cells[3])
+	}
+	realm := regexp.MustCompile(`realm="[^"]*"`)
+	scope := regexp.MustCompile(`scope="[^"]*"`)
+	for _, tc := range row.cases {
+		got := realm.ReplaceAllString(tc.challenge, `realm="R"`)
+		got = scope.ReplaceAllString(got, `scope="<required, space-separated>"`)
+		if tc.status != status || got != challenge || !containsInt(calls, tc.calls) {
+			t.Errorf("row %q says %s, %q, endpoint called %q; its case %q sees %d, %q and %d calls",
+				cells[0], cells[1], challenge, cells[3], tc.desc, tc.status, got, tc.calls)
+		}
+	}
+}
+
+func containsInt(list []int, n int) bool {
+	for _, v := range list {
+		if v == n {
+			return true
+		}
+	}
+	return false
 }
 
 // TestSkipPreflight: skipPreflight lets through what browsers send as a CORS preflight,
