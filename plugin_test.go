@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -238,6 +237,8 @@ func TestBehaviour(t *testing.T) {
 	}
 }
 
+// testBehaviourCase sends tc's request twice and checks what the client, the backend, the
+// endpoint and the log saw.
 func testBehaviourCase(t *testing.T, tc behaviourCase, logs *lockedBuffer) {
 	as := newAuthServer(t)
 	if tc.answer != nil {
@@ -268,16 +269,15 @@ func testBehaviourCase(t *testing.T, tc behaviourCase, logs *lockedBuffer) {
 
 	logStart := len(logs.String())
 	for i := 1; i <= 2; i++ {
-		req := httptest.NewRequest(http.MethodGet, "http://api.example/anything", nil)
-		if tc.request != nil {
-			tc.request(req)
-		}
-		fromWire(req.Header)
-		authorization := strings.Join(req.Header["Authorization"], ", ")
-		sent := authorization + " " + req.URL.RawQuery + " " + req.Header.Get("Cookie")
+		var authorization, sent string // what the client sent, before the middleware saw it
 		calls := as.callCount()
-		rec := httptest.NewRecorder()
-		m.ServeHTTP(rec, req)
+		rec := serve(m, func(r *http.Request) {
+			if tc.request != nil {
+				tc.request(r)
+			}
+			authorization = strings.Join(r.Header["Authorization"], ", ")
+			sent = authorization + " " + r.URL.RawQuery + " " + r.Header.Get("Cookie")
+		})
 
 		if rec.Code != tc.status || rec.Header().Get("WWW-Authenticate") != tc.challenge {
 			t.Errorf("request %d: status %d, challenge %q; want %d, %q", i, rec.Code, rec.Header().Get("WWW-Authenticate"), tc.status, tc.challenge)
