@@ -45,12 +45,26 @@ type authServer struct {
 	form    url.Values
 }
 
-// newAuthServer starts an endpoint that knows no token yet; the test's cleanup stops it.
+// newAuthServer starts an endpoint that knows no token yet; the test's cleanup stops it and
+// forgets the states of the middlewares that asked it.
 func newAuthServer(t testing.TB) *authServer {
 	as := &authServer{answers: map[string]interface{}{}}
 	as.Server = httptest.NewServer(http.HandlerFunc(as.serve))
 	t.Cleanup(as.Close)
+	t.Cleanup(func() { forgetStates(as.URL) })
 	return as
+}
+
+// forgetStates removes from the registry the shared states of the endpoints at url: a later
+// test's server may get the same port, and must not find this one's answers or failures.
+func forgetStates(url string) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	for key := range registry {
+		if rest := strings.TrimPrefix(key, url); rest != key && len(rest) > 0 && (rest[0] == '/' || rest[0] == '?' || rest[0] == 0) {
+			delete(registry, key)
+		}
+	}
 }
 
 // serve is the endpoint's handler: fail, or the token's answer.
