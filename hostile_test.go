@@ -54,7 +54,9 @@ const endpointKey = "k3y-in-the-query"
 // testEndpointKey: an endpoint that cannot be reached is logged without its query, where
 // Go's error would quote the whole URL.
 func testEndpointKey(t *testing.T, logs *lockedBuffer) {
-	// Port 1 on the loopback: nothing listens there, the call fails at once.
+	// Port 1 on the loopback: nothing listens there, the call fails at once. Its state goes
+	// with the test, so that a second run (-count) logs its failure again.
+	t.Cleanup(func() { forgetStates("http://127.0.0.1:1") })
 	m, _ := newMiddleware(t, testConfig("http://127.0.0.1:1/introspect?api_key="+endpointKey))
 	m.name = "auth@key"
 	logStart := len(logs.String())
