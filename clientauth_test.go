@@ -4,83 +4,19 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
-
-// Keys are made once per test binary: a 2048-bit RSA key takes a moment. One value per
-// declaration: yaegi v0.16.1 leaves `var a, _ = f()` unset for functions other than tests.
-var (
-	testRSAKey = mustKey(rsa.GenerateKey(rand.Reader, 2048)).(*rsa.PrivateKey)
-	testECKey  = mustKey(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)).(*ecdsa.PrivateKey)
-)
-
-func mustKey(key interface{}, err error) interface{} {
-	if err != nil {
-		panic(err)
-	}
-	return key
-}
-
-// writePEM writes der as one PEM block of typ into dir and returns its path.
-func writePEM(t testing.TB, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func writeFile(t testing.TB, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// decodeJWS splits a compact JWS into its decoded header and claims, its signing input and
-// its signature.
-func decodeJWS(t *testing.T, jws string) (map[string]interface{}, map[string]interface{}, []byte, []byte) {
-	t.Helper()
-	parts := strings.Split(jws, ".")
-	if len(parts) != 3 {
-		t.Fatalf("%q is not a compact JWS", jws)
-	}
-	var header, claims map[string]interface{}
-	for i, into := range []*map[string]interface{}{&header, &claims} {
-		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil || json.Unmarshal(raw, into) != nil {
-			t.Fatalf("part %d of the JWS is not base64url JSON: %q", i, parts[i])
-		}
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil {
-		t.Fatalf("the signature is not base64url: %v", err)
-	}
-	return header, claims, []byte(parts[0] + "." + parts[1]), sig
-}
 
 // TestPrivateKeyJWT: each call carries a fresh client assertion (RFC 7523 §2.2, §3) and no
 // secret. The assertion is checked here with the public key and the standard library alone.
@@ -180,45 +116,6 @@ func TestPrivateKeyJWT(t *testing.T) {
 	}
 }
 
-// testCert issues a certificate for cn, signed by parent (self-signed when nil).
-func testCert(t testing.TB, cn string, parent *tls.Certificate, usage x509.ExtKeyUsage) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{usage},
-		BasicConstraintsValid: true,
-		IsCA:                  parent == nil,
-	}
-	signerCert, signerKey := template, interface{}(key)
-	if parent != nil {
-		signerCert, signerKey = parent.Leaf, parent.PrivateKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, signerCert, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
-
-// writeCertFiles writes a certificate and its key as PEM files for tlsCertFile and tlsKeyFile.
-func writeCertFiles(t testing.TB, cert tls.Certificate) (string, string) {
-	t.Helper()
-	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writePEM(t, "client.pem", "CERTIFICATE", cert.Certificate[0]), writePEM(t, "client.key", "EC PRIVATE KEY", keyDER)
-}
-
 // TestMutualTLS: tls_client_auth (RFC 8705 §2) against an endpoint that requires a client
 // certificate from its CA and, as §2.1.1's PKI method does, matches its subject to the
 // client_id in the body. Without the right certificate the call fails: 503.
@@ -306,5 +203,57 @@ func TestMutualTLS(t *testing.T) {
 				t.Errorf("Authorization = %q, client_secret %q; want %q and none", req.Header.Get("Authorization"), form.Get("client_secret"), tc.auth)
 			}
 		})
+	}
+}
+
+func TestClientSecretFile(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	path := writeFile(t, "secret", "from-a-file\n")
+	config := testConfig(as.URL)
+	config.ClientSecret = ""
+	config.ClientSecretFile = path
+	config.AuthMethod = "client_secret_post"
+	m, _ := newMiddleware(t, config)
+	serve(m, bearer("tok"))
+	if _, form := as.lastCall(); form.Get("client_secret") != "from-a-file" {
+		t.Errorf("client_secret = %q, want from-a-file", form.Get("client_secret"))
+	}
+}
+
+func TestTLS(t *testing.T) {
+	as := &authServer{answers: map[string]interface{}{"tok": activeClaims()}}
+	as.Server = httptest.NewTLSServer(http.HandlerFunc(as.serve))
+	defer as.Close()
+	caFile := writePEM(t, "ca.pem", "CERTIFICATE", as.Certificate().Raw)
+
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		status    int
+	}{
+		{"verified by default: an unknown CA fails", func(*Config) {}, 503},
+		{"caFile trusts the server", func(c *Config) { c.CAFile = caFile }, 200},
+		{"sslVerify false", func(c *Config) { c.SSLVerify = false }, 200},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			config := testConfig(as.URL)
+			tc.configure(config)
+			m, _ := newMiddleware(t, config)
+			if rec := serve(m, bearer("tok")); rec.Code != tc.status {
+				t.Errorf("status = %d, want %d", rec.Code, tc.status)
+			}
+		})
+	}
+}
+
+// TestProxyFromEnvironment: the endpoint is called through HTTP_PROXY/HTTPS_PROXY when
+// Traefik's environment sets them, as SECURITY.md says (Go's default, and ForwardAuth's).
+func TestProxyFromEnvironment(t *testing.T) {
+	m, _ := newMiddleware(t, testConfig("https://auth.example/introspect"))
+	if transport, ok := m.state.client.Transport.(*http.Transport); !ok || transport.Proxy == nil {
+		t.Errorf("the endpoint's transport ignores the proxy environment")
 	}
 }

@@ -33,7 +33,6 @@ func TestHostileWorld(t *testing.T) {
 	t.Run("a hostile endpoint", testHostileEndpoint)
 	t.Run("outage and recovery", func(t *testing.T) { testOutage(t, &logs) })
 	t.Run("spoofed identity headers", testSpoofing)
-	t.Run("token shapes", testTokenShapes)
 	t.Run("floods", func(t *testing.T) { testFloods(t, &logs) })
 	t.Run("a key in the endpoint's query", func(t *testing.T) { testEndpointKey(t, &logs) })
 	t.Run("secrets never logged", func(t *testing.T) {
@@ -55,7 +54,9 @@ const endpointKey = "k3y-in-the-query"
 // testEndpointKey: an endpoint that cannot be reached is logged without its query, where
 // Go's error would quote the whole URL.
 func testEndpointKey(t *testing.T, logs *lockedBuffer) {
-	// Port 1 on the loopback: nothing listens there, the call fails at once.
+	// Port 1 on the loopback: nothing listens there, the call fails at once. Its state goes
+	// with the test, so that a second run (-count) logs its failure again.
+	t.Cleanup(func() { forgetStates("http://127.0.0.1:1") })
 	m, _ := newMiddleware(t, testConfig("http://127.0.0.1:1/introspect?api_key="+endpointKey))
 	m.name = "auth@key"
 	logStart := len(logs.String())
@@ -68,51 +69,13 @@ func testEndpointKey(t *testing.T, logs *lockedBuffer) {
 	}
 }
 
-// lockedBuffer is the captured log: the plugin logs from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// since returns the lines logged after the log was n bytes long that name the middleware.
-func (b *lockedBuffer) since(n int, name string) []string {
-	var lines []string
-	for _, line := range strings.Split(b.String()[n:], "\n") {
-		if strings.Contains(line, name+": ") {
-			lines = append(lines, line)
-		}
-	}
-	return lines
-}
-
-// testHostileEndpoint: an endpoint that misbehaves in one way per path. Each row sends two
-// requests with its own token: a failure is a 503 without a challenge, and is never cached
-// (the second request calls again); an answer that is a refusal is the RFC 6750 answer.
+// testHostileEndpoint: an endpoint that fails as a hostile one would, beyond the plain
+// failures of the Behaviour table (TestBehaviour/endpoint-failure): its body echoes the
+// token and the credentials, it closes the connection mid-body, it redirects the call,
+// token and all, to another host. Each row sends two requests with its own token: a 503
+// without a challenge each time, the second calls again, and the client gets nothing of
+// the endpoint's body.
 func testHostileEndpoint(t *testing.T) {
-	now := time.Now()
-	claims := func(edit func(map[string]interface{})) http.HandlerFunc {
-		return func(rw http.ResponseWriter, _ *http.Request) {
-			c := map[string]interface{}{"active": true, "sub": "alice", "scope": "read write",
-				"iss": "https://issuer.example", "exp": now.Add(time.Hour).Unix()}
-			edit(c)
-			json.NewEncoder(rw).Encode(c)
-		}
-	}
-	raw := func(body string) http.HandlerFunc {
-		return func(rw http.ResponseWriter, _ *http.Request) { io.WriteString(rw, body) }
-	}
 	// What an endpoint echoes of the token and the credentials must reach neither the log
 	// nor the client.
 	status := func(code int) http.HandlerFunc {
@@ -125,7 +88,7 @@ func testHostileEndpoint(t *testing.T) {
 	var targetCalls int64
 	target := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 		atomic.AddInt64(&targetCalls, 1)
-		claims(func(map[string]interface{}) {})(rw, nil)
+		json.NewEncoder(rw).Encode(activeClaims())
 	}))
 	defer target.Close()
 	redirect := func(code int) http.HandlerFunc {
@@ -133,83 +96,23 @@ func testHostileEndpoint(t *testing.T) {
 			http.Redirect(rw, req, target.URL+"/introspect?token="+req.FormValue("token"), code)
 		}
 	}
-	withAudiences := func(c *Config) { c.Audiences = []string{"api"} }
-
-	const (
-		failure = 503 // an endpoint failure: no challenge, nothing cached
-		pass    = 200
-	)
 	cases := []struct {
 		path      string
 		behaviour http.HandlerFunc
-		configure func(*Config)
-		status    int
-		challenge string
-		calls     int // after both requests
 	}{
-		{path: "/hang", behaviour: func(rw http.ResponseWriter, req *http.Request) {
-			io.ReadAll(req.Body) // then the server sees the client leave, and ends the request's context
-			<-req.Context().Done()
-		},
-			configure: func(c *Config) { c.Timeout = "100ms" }, status: failure, calls: 2},
-		{path: "/close-mid-body", behaviour: func(rw http.ResponseWriter, _ *http.Request) {
+		{"/close-mid-body", func(rw http.ResponseWriter, _ *http.Request) {
 			rw.Header().Set("Content-Length", "100")
 			io.WriteString(rw, `{"active":tr`)
 			if conn, _, err := rw.(http.Hijacker).Hijack(); err == nil {
 				conn.Close()
 			}
-		}, status: failure, calls: 2},
-		{path: "/500", behaviour: status(500), status: failure, calls: 2},
-		{path: "/502", behaviour: status(502), status: failure, calls: 2},
-		{path: "/429", behaviour: status(429), status: failure, calls: 2},
-		{path: "/400", behaviour: status(400), status: failure, calls: 2},
-		{path: "/401-our-credentials", behaviour: status(401), status: failure, calls: 2},
-		{path: "/301", behaviour: redirect(301), status: failure, calls: 2},
-		{path: "/302", behaviour: redirect(302), status: failure, calls: 2},
-		{path: "/303", behaviour: redirect(303), status: failure, calls: 2},
-		{path: "/307", behaviour: redirect(307), status: failure, calls: 2},
-		{path: "/308", behaviour: redirect(308), status: failure, calls: 2},
-		{path: "/over-1mib", behaviour: raw(`{"active":true,"pad":"` + strings.Repeat("x", maxResponseBytes) + `"}`), status: failure, calls: 2},
-		{path: "/html", behaviour: raw(`<html><body>Sign in</body></html>`), status: failure, calls: 2},
-		{path: "/json-array", behaviour: raw(`[{"active":true}]`), status: failure, calls: 2},
-		{path: "/json-null", behaviour: raw(`null`), status: failure, calls: 2},
-		{path: "/active-string", behaviour: raw(`{"active":"true"}`), status: failure, calls: 2},
-		{path: "/active-one", behaviour: raw(`{"active":1}`), status: failure, calls: 2},
-		{path: "/active-null", behaviour: raw(`{"active":null}`), status: failure, calls: 2},
-		{path: "/empty-object", behaviour: raw(`{}`), status: failure, calls: 2},
-		{path: "/two-objects", behaviour: raw(`{"active":true}{"active":false}`), status: failure, calls: 2},
-		{path: "/exp-not-a-number", behaviour: raw(`{"active":true,"exp":"soon"}`), status: failure, calls: 2},
-		{path: "/exp-an-object", behaviour: raw(`{"active":true,"exp":{}}`), status: failure, calls: 2},
-
-		// Well-formed answers the local checks refuse or accept. Past its exp an answer is
-		// not kept (RFC 7662 §4), so each request calls; the others are cached.
-		{path: "/exp-past", behaviour: claims(func(c map[string]interface{}) { c["exp"] = now.Add(-time.Hour).Unix() }),
-			status: 401, challenge: challengeToken, calls: 2},
-		{path: "/nbf-future", behaviour: claims(func(c map[string]interface{}) { c["nbf"] = now.Add(time.Hour).Unix() }),
-			status: 401, challenge: challengeToken, calls: 1},
-		{path: "/aud-string", behaviour: claims(func(c map[string]interface{}) { c["aud"] = "api" }),
-			configure: withAudiences, status: pass, calls: 1},
-		{path: "/aud-list", behaviour: claims(func(c map[string]interface{}) { c["aud"] = []string{"web", "api"} }),
-			configure: withAudiences, status: pass, calls: 1},
-		{path: "/aud-other", behaviour: claims(func(c map[string]interface{}) { c["aud"] = []string{"web", "apis"} }),
-			configure: withAudiences, status: 401, challenge: challengeToken, calls: 1},
-		{path: "/iss-mismatch", behaviour: claims(func(c map[string]interface{}) { c["iss"] = "https://evil.example" }),
-			configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, status: 401, challenge: challengeToken, calls: 1},
-		{path: "/refresh-token", behaviour: claims(func(c map[string]interface{}) { c["token_use"] = "refresh_token" }),
-			status: 401, challenge: challengeToken, calls: 1},
-		{path: "/scope-extra-spaces", behaviour: claims(func(c map[string]interface{}) { c["scope"] = "  read    write  " }),
-			configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, status: pass, calls: 1},
-		{path: "/numbers-as-floats", behaviour: claims(func(c map[string]interface{}) {
-			c["exp"] = float64(now.Add(time.Hour).Unix()) + 0.5
-			c["nbf"] = float64(now.Add(-time.Hour).Unix()) + 0.5
-		}), status: pass, calls: 1},
-		{path: "/numbers-as-strings", behaviour: claims(func(c map[string]interface{}) {
-			c["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
-			c["nbf"] = strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)
-		}), status: pass, calls: 1},
-		{path: "/exp-past-as-string", behaviour: claims(func(c map[string]interface{}) { c["exp"] = strconv.FormatInt(now.Add(-time.Hour).Unix(), 10) }),
-			status: 401, challenge: challengeToken, calls: 2},
-		{path: "/inactive", behaviour: raw(`{"active":false,"sub":"alice"}`), status: 401, challenge: challengeToken, calls: 1},
+		}},
+		{"/500-echoing", status(500)},
+		{"/401-echoing", status(401)},
+		// A 302 followed would carry the token in the URL; a 307 also the form, with the
+		// client credentials.
+		{"/302-elsewhere", redirect(302)},
+		{"/307-elsewhere", redirect(307)},
 	}
 
 	// One handler that looks the path up, not a closure per row: under yaegi v0.16.1 the
@@ -231,16 +134,12 @@ func testHostileEndpoint(t *testing.T) {
 	for _, tc := range cases {
 		tc := tc
 		t.Run(strings.TrimPrefix(tc.path, "/"), func(t *testing.T) {
-			config := testConfig(endpoint.URL + tc.path)
-			if tc.configure != nil {
-				tc.configure(config)
-			}
-			m, next := newMiddleware(t, config)
+			m, next := newMiddleware(t, testConfig(endpoint.URL+tc.path))
 			token := leak + tc.path
 			for i := 1; i <= 2; i++ {
 				rec := serve(m, bearer(token))
-				if rec.Code != tc.status || rec.Header().Get("WWW-Authenticate") != tc.challenge {
-					t.Errorf("request %d: status %d, challenge %q; want %d, %q", i, rec.Code, rec.Header().Get("WWW-Authenticate"), tc.status, tc.challenge)
+				if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("WWW-Authenticate") != "" {
+					t.Errorf("request %d: status %d, challenge %q; want 503 and none", i, rec.Code, rec.Header().Get("WWW-Authenticate"))
 				}
 				if strings.Contains(rec.Body.String(), leak) || strings.Contains(rec.Body.String(), "echoing") {
 					t.Errorf("request %d: the answer's body passes on the token or the endpoint's body: %q", i, rec.Body.String())
@@ -249,15 +148,8 @@ func testHostileEndpoint(t *testing.T) {
 			mu.Lock()
 			got := calls[tc.path]
 			mu.Unlock()
-			if got != tc.calls {
-				t.Errorf("endpoint calls = %d, want %d", got, tc.calls)
-			}
-			wantNext := 0
-			if tc.status == pass {
-				wantNext = 2
-			}
-			if next.count() != wantNext {
-				t.Errorf("backend requests = %d, want %d", next.count(), wantNext)
+			if got != 2 || next.count() != 0 {
+				t.Errorf("endpoint calls = %d, backend requests = %d; want 2 and 0", got, next.count())
 			}
 		})
 	}
@@ -477,98 +369,6 @@ func testSpoofing(t *testing.T) {
 	}
 }
 
-// testTokenShapes: what a client may put where the token goes. A shape that is not one
-// b64token in one place is a 400 without calling the endpoint; a bearer token in any
-// spelling of the scheme passes, and goes upstream as the client sent it.
-func testTokenShapes(t *testing.T) {
-	token := leak + "-shape"
-	header := func(values ...string) func(*http.Request) {
-		return func(r *http.Request) { r.Header["Authorization"] = values }
-	}
-	allSources := func(c *Config) { c.TokenQuery = "access_token"; c.TokenCookie = "session" }
-	long := func(n int) string { return leak + strings.Repeat("a", n-len(leak)) }
-	cases := []struct {
-		desc      string
-		configure func(*Config)
-		request   func(*http.Request)
-		status    int
-		challenge string
-		calls     int
-	}{
-		{desc: "Bearer", request: header("Bearer " + token), status: 200, calls: 1},
-		{desc: "bearer", request: header("bearer " + token), status: 200, calls: 1},
-		{desc: "BEARER", request: header("BEARER " + token), status: 200, calls: 1},
-		{desc: "bEaReR", request: header("bEaReR " + token), status: 200, calls: 1},
-		{desc: "extra spaces after the scheme", request: header("Bearer     " + token), status: 200, calls: 1},
-		{desc: "a tab after the scheme", request: header("Bearer\t" + token), status: 400, challenge: challengeRequest},
-		{desc: "a space then a tab", request: header("Bearer \t" + token), status: 400, challenge: challengeRequest},
-		{desc: "a space inside", request: header("Bearer " + token + " x"), status: 400, challenge: challengeRequest},
-		{desc: "two Authorization headers", request: header("Bearer "+token, "Bearer "+token), status: 400, challenge: challengeRequest},
-		{desc: "Bearer and a Basic header", request: header("Bearer "+token, "Basic dXNlcjpwYXNz"), status: 400, challenge: challengeRequest},
-		{desc: "header and query at once", configure: allSources, request: func(r *http.Request) {
-			header("Bearer " + token)(r)
-			r.URL.RawQuery = "access_token=" + token
-		}, status: 400, challenge: challengeRequest},
-		{desc: "cookie and header at once", configure: allSources, request: func(r *http.Request) {
-			header("Bearer " + token)(r)
-			r.Header.Set("Cookie", "session="+token)
-		}, status: 400, challenge: challengeRequest},
-		{desc: "two cookies", configure: allSources, request: func(r *http.Request) {
-			r.Header.Set("Cookie", "session="+token+"; session="+token)
-		}, status: 400, challenge: challengeRequest},
-		{desc: "empty: Bearer alone", request: header("Bearer"), status: 400, challenge: challengeRequest},
-		{desc: "empty: Bearer and spaces", request: header("Bearer   "), status: 400, challenge: challengeRequest},
-		{desc: "empty: query parameter", configure: allSources, request: func(r *http.Request) { r.URL.RawQuery = "access_token=" },
-			status: 400, challenge: challengeRequest},
-		{desc: "empty: cookie", configure: allSources, request: func(r *http.Request) { r.Header.Set("Cookie", "session=") },
-			status: 400, challenge: challengeRequest},
-		{desc: "empty header value", request: header(""), status: 401, challenge: challenge},
-		{desc: "non-ASCII", request: header("Bearer " + token + "ö"), status: 400, challenge: challengeRequest},
-		{desc: "b64token padding", request: header("Bearer " + token + "=="), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "padding inside", request: header("Bearer " + token + "=x"), status: 400, challenge: challengeRequest},
-		{desc: "8,192 bytes: maxTokenLength", request: header("Bearer " + long(8192)), status: 401, challenge: challengeToken, calls: 1},
-		{desc: "8,193 bytes", request: header("Bearer " + long(8193)), status: 400, challenge: challengeRequest},
-		{desc: "8,193 bytes in a cookie", configure: allSources, request: func(r *http.Request) { r.Header.Set("Cookie", "session="+long(8193)) },
-			status: 400, challenge: challengeRequest},
-	}
-	for _, tc := range cases {
-		tc := tc
-		t.Run(tc.desc, func(t *testing.T) {
-			as := newAuthServer(t)
-			as.answer(token, activeClaims())
-			config := testConfig(as.URL)
-			if tc.configure != nil {
-				tc.configure(config)
-			}
-			m, next := newMiddleware(t, config)
-			req := httptest.NewRequest(http.MethodGet, "http://api.example/anything", nil)
-			tc.request(req)
-			sent := req.Header.Get("Authorization")
-			rec := httptest.NewRecorder()
-			m.ServeHTTP(rec, req)
-
-			if rec.Code != tc.status || rec.Header().Get("WWW-Authenticate") != tc.challenge {
-				t.Errorf("status %d, challenge %q; want %d, %q", rec.Code, rec.Header().Get("WWW-Authenticate"), tc.status, tc.challenge)
-			}
-			if as.callCount() != tc.calls {
-				t.Errorf("endpoint calls = %d, want %d", as.callCount(), tc.calls)
-			}
-			if _, form := as.lastCall(); tc.calls > 0 && !strings.HasPrefix(form.Get("token"), leak) {
-				t.Errorf("the endpoint was asked about %q", form.Get("token"))
-			}
-			if tc.status != http.StatusOK {
-				if next.count() != 0 {
-					t.Errorf("backend reached %d times", next.count())
-				}
-				return
-			}
-			if got := next.lastRequest().Header.Get("Authorization"); got != sent {
-				t.Errorf("upstream Authorization = %q, want it as sent, %q", got, sent)
-			}
-		})
-	}
-}
-
 // testFloods: random tokens cannot grow memory past cacheSize or push out the tokens in
 // use, and a slow endpoint cannot make the plugin pile up calls: past
 // maxConcurrentIntrospections a new token gets 503 at once.
@@ -640,20 +440,15 @@ func testFloods(t *testing.T, logs *lockedBuffer) {
 		go func() { codes <- serve(m, bearer(leak+"-slow-0")).Code }()
 		waitFor(t, "a request to wait on a call in flight", func() bool { return waiting(m) == 1 })
 
-		// Answered while the endpoint still holds the calls: nothing queues. The deadline
-		// only turns a queued request into a failure instead of a hung test.
+		// Answered while the endpoint still holds the calls: a request queued behind them
+		// would fail the wait.
 		for i := 0; i < 20; i++ {
 			over := make(chan *httptest.ResponseRecorder, 1)
 			token := leak + "-over-" + strconv.Itoa(i)
 			go func() { over <- serve(m, bearer(token)) }()
-			timeout := time.After(10 * time.Second)
-			select {
-			case rec := <-over:
-				if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("WWW-Authenticate") != "" {
-					t.Errorf("over the bound: status %d, challenge %q; want 503 and none", rec.Code, rec.Header().Get("WWW-Authenticate"))
-				}
-			case <-timeout:
-				t.Fatalf("a request over the bound was queued behind the calls in flight")
+			waitFor(t, "a request over the bound to be answered", func() bool { return len(over) == 1 })
+			if rec := <-over; rec.Code != http.StatusServiceUnavailable || rec.Header().Get("WWW-Authenticate") != "" {
+				t.Errorf("over the bound: status %d, challenge %q; want 503 and none", rec.Code, rec.Header().Get("WWW-Authenticate"))
 			}
 		}
 		if as.callCount() != bound {
@@ -682,16 +477,4 @@ func testFloods(t *testing.T, logs *lockedBuffer) {
 			t.Errorf("log lines:\n%s\nwant one that names maxConcurrentIntrospections and one when calls succeed again", strings.Join(lines, "\n"))
 		}
 	})
-}
-
-// waitFor polls until cond holds. Its deadline only keeps a broken build from hanging;
-// nothing is timed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

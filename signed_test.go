@@ -2,16 +2,13 @@ package introspection
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net/http"
@@ -21,59 +18,6 @@ import (
 	"time"
 )
 
-// The authorization server's signing keys, as the tests' responseKeysFile lists them.
-const (
-	rsaKid = "as-rsa"
-	ecKid  = "as-ec"
-)
-
-// jws signs header and claims with sign, or leaves the signature empty when sign is nil.
-func jws(header, claims map[string]interface{}, sign func(input []byte) []byte) string {
-	h, _ := json.Marshal(header)
-	c, _ := json.Marshal(claims)
-	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
-	var sig []byte
-	if sign != nil {
-		sig = sign([]byte(input))
-	}
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
-func signRS256(input []byte) []byte {
-	digest := sha256.Sum256(input)
-	sig, _ := rsa.SignPKCS1v15(rand.Reader, testRSAKey, crypto.SHA256, digest[:])
-	return sig
-}
-
-func signES256With(key *ecdsa.PrivateKey) func([]byte) []byte {
-	return func(input []byte) []byte {
-		digest := sha256.Sum256(input)
-		sig, _ := signES256(key, digest[:])
-		return sig
-	}
-}
-
-// signedClaims are the claims of a valid RFC 9701 answer for the client traefik, issued now.
-func signedClaims() map[string]interface{} {
-	return map[string]interface{}{
-		"iss":                 "https://issuer.example",
-		"aud":                 "traefik",
-		"iat":                 time.Now().Unix(),
-		"token_introspection": activeClaims(),
-	}
-}
-
-// signedAnswer is a valid RFC 9701 answer for the client traefik, signed with the RSA key,
-// after edit has changed its header or claims.
-func signedAnswer(edit func(header, claims map[string]interface{})) string {
-	header := map[string]interface{}{"alg": "RS256", "typ": "token-introspection+jwt", "kid": rsaKid}
-	claims := signedClaims()
-	if edit != nil {
-		edit(header, claims)
-	}
-	return jws(header, claims, signRS256)
-}
-
 // setMember sets name in m, or removes it when value is nil.
 func setMember(m map[string]interface{}, name string, value interface{}) {
 	if value == nil {
@@ -81,53 +25,6 @@ func setMember(m map[string]interface{}, name string, value interface{}) {
 	} else {
 		m[name] = value
 	}
-}
-
-// flip changes one byte of part i (0 header, 1 claims, 2 signature) of a JWS, keeping the rest.
-func flip(token string, i int) string {
-	parts := strings.Split(token, ".")
-	raw, _ := base64.RawURLEncoding.DecodeString(parts[i])
-	raw[len(raw)/2] ^= 0x01
-	parts[i] = base64.RawURLEncoding.EncodeToString(raw)
-	return strings.Join(parts, ".")
-}
-
-// verifiedByServerKeys is the backend's check of a forwarded answer, with the standard
-// library alone.
-func verifiedByServerKeys(t *testing.T, token string) map[string]interface{} {
-	t.Helper()
-	header, claims, input, sig := decodeJWS(t, token)
-	digest := sha256.Sum256(input)
-	ok := false
-	alg, _ := header["alg"].(string) // yaegi v0.16.1 cannot switch on an interface{} with string cases
-	switch alg {
-	case "RS256":
-		ok = rsa.VerifyPKCS1v15(&testRSAKey.PublicKey, crypto.SHA256, digest[:], sig) == nil
-	case "ES256":
-		ok = len(sig) == 64 && ecdsa.Verify(&testECKey.PublicKey, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
-	}
-	if !ok {
-		t.Fatalf("the forwarded JWT does not verify with the server's public key")
-	}
-	return claims
-}
-
-// responseKeyFiles writes the server's public keys as a JWK Set, beside an HMAC key that
-// must be skipped and a key for encryption, and as PEM.
-func responseKeyFiles(t testing.TB) (string, string) {
-	t.Helper()
-	b64 := base64.RawURLEncoding
-	x, y := b64.EncodeToString(testECKey.X.FillBytes(make([]byte, 32))), b64.EncodeToString(testECKey.Y.FillBytes(make([]byte, 32)))
-	jwks := `{"keys":[
-		{"kty":"oct","kid":"` + rsaKid + `","k":"` + b64.EncodeToString([]byte("a shared secret")) + `"},
-		{"kty":"RSA","kid":"` + rsaKid + `","use":"sig","alg":"RS256","n":"` + b64.EncodeToString(testRSAKey.N.Bytes()) + `","e":"AQAB"},
-		{"kty":"EC","kid":"as-enc","use":"enc","crv":"P-256","x":"` + x + `","y":"` + y + `"},
-		{"kty":"EC","kid":"` + ecKid + `","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`
-	rsaDER, _ := x509.MarshalPKIXPublicKey(&testRSAKey.PublicKey)
-	ecDER, _ := x509.MarshalPKIXPublicKey(&testECKey.PublicKey)
-	pemKeys := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: rsaDER})) +
-		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecDER}))
-	return writeFile(t, "jwks.json", jwks), writeFile(t, "keys.pem", pemKeys)
 }
 
 // signedServer is an endpoint that answers the token "tok" with answer (none if nil), and
@@ -218,6 +115,10 @@ func TestSignedResponses(t *testing.T) {
 		{desc: "the answer as plain JSON", answer: `{"active":true,"sub":"alice","scope":"read"}`, status: 503},
 		{desc: "two JWS", answer: valid + "\n" + valid, status: 503},
 	}
+	challenges := map[int]string{ // the policy refusal requires admin
+		401: challengeToken,
+		403: `Bearer realm="traefik", error="insufficient_scope", scope="admin"`,
+	}
 	for _, tc := range cases {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
@@ -237,6 +138,9 @@ func TestSignedResponses(t *testing.T) {
 				rec := serve(m, forged)
 				if rec.Code != tc.status {
 					t.Fatalf("request %d: status = %d, want %d", i, rec.Code, tc.status)
+				}
+				if got := rec.Header().Get("WWW-Authenticate"); got != challenges[tc.status] {
+					t.Errorf("request %d: WWW-Authenticate = %q, want %q", i, got, challenges[tc.status])
 				}
 			}
 			req, _ := as.lastCall()

@@ -98,8 +98,12 @@ func TestTokenParserLimits(t *testing.T) {
 			if rec.Code != tc.status {
 				t.Errorf("status = %d, want %d", rec.Code, tc.status)
 			}
-			if tc.status == http.StatusBadRequest && rec.Header().Get("WWW-Authenticate") != challengeRequest {
-				t.Errorf("WWW-Authenticate = %q, want %q", rec.Header().Get("WWW-Authenticate"), challengeRequest)
+			wantChallenge := ""
+			if tc.status == http.StatusBadRequest {
+				wantChallenge = challengeRequest
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != wantChallenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, wantChallenge)
 			}
 			if as.callCount() != tc.calls {
 				t.Errorf("endpoint calls = %d, want %d", as.callCount(), tc.calls)
@@ -159,6 +163,84 @@ func TestTokenRemoved(t *testing.T) {
 			}
 			if want := withQuery(path, tc.wantQuery); upstream.RequestURI != want {
 				t.Errorf("RequestURI = %.80q, want %.80q", upstream.RequestURI, want)
+			}
+		})
+	}
+}
+
+// TestTokenSources: where the token comes from, and what goes upstream.
+func TestTokenSources(t *testing.T) {
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		request   func(*http.Request)
+		upstream  func(*http.Request) string // what the backend got of the token
+		want      string
+	}{
+		{
+			desc:     "Authorization forwarded by default",
+			request:  bearer("tok"),
+			upstream: func(r *http.Request) string { return r.Header.Get("Authorization") },
+			want:     "Bearer tok",
+		},
+		{
+			desc:      "Authorization removed",
+			configure: func(c *Config) { c.ForwardAuthorization = false },
+			request:   bearer("tok"),
+			upstream:  func(r *http.Request) string { return r.Header.Get("Authorization") },
+			want:      "",
+		},
+		{
+			desc:      "custom header holds the bare token",
+			configure: func(c *Config) { c.TokenHeader = "x-api-token" },
+			request:   func(r *http.Request) { r.Header.Set("X-Api-Token", "tok") },
+			upstream:  func(r *http.Request) string { return r.Header.Get("X-Api-Token") },
+			want:      "tok",
+		},
+		{
+			desc:      "query parameter removed, the rest kept",
+			configure: func(c *Config) { c.TokenQuery = "access_token"; c.ForwardAuthorization = false },
+			request: func(r *http.Request) {
+				r.URL.RawQuery = "a=1&access_token=tok&b=2"
+				r.RequestURI = "/anything?" + r.URL.RawQuery
+			},
+			upstream: func(r *http.Request) string { return r.URL.RawQuery + " " + r.RequestURI },
+			want:     "a=1&b=2 /anything?a=1&b=2",
+		},
+		{
+			desc:      "cookie removed, other cookies kept",
+			configure: func(c *Config) { c.TokenCookie = "session"; c.ForwardAuthorization = false },
+			request: func(r *http.Request) {
+				r.AddCookie(&http.Cookie{Name: "theme", Value: "dark"})
+				r.AddCookie(&http.Cookie{Name: "session", Value: "tok"})
+				r.AddCookie(&http.Cookie{Name: "lang", Value: "en"})
+			},
+			upstream: func(r *http.Request) string { return r.Header.Get("Cookie") },
+			want:     "theme=dark; lang=en",
+		},
+		{
+			desc:      "only a cookie: the Authorization header is not required",
+			configure: func(c *Config) { c.TokenCookie = "session"; c.TokenHeader = "" },
+			request: func(r *http.Request) {
+				r.AddCookie(&http.Cookie{Name: "session", Value: "tok"})
+			},
+			upstream: func(r *http.Request) string { return r.Header.Get("Cookie") },
+			want:     "session=tok",
+		},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			_, config := activeServer(t)
+			if tc.configure != nil {
+				tc.configure(config)
+			}
+			m, next := newMiddleware(t, config)
+			if rec := serve(m, tc.request); rec.Code != http.StatusOK {
+				t.Fatalf("status = %d, want 200", rec.Code)
+			}
+			if got := tc.upstream(next.lastRequest()); got != tc.want {
+				t.Errorf("upstream got %q, want %q", got, tc.want)
 			}
 		})
 	}

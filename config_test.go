@@ -1,0 +1,193 @@
+package introspection
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNewErrors: a bad configuration is an error that names the key and the value and
+// never shows the secret.
+func TestNewErrors(t *testing.T) {
+	missing := filepath.Join(os.TempDir(), "no-such-tokengate-file")
+	notPEM := writeFile(t, "not.pem", "hello")
+	rsaFile := writePEM(t, "rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(testRSAKey))
+	ecDER, _ := x509.MarshalECPrivateKey(testECKey)
+	ecFile := writePEM(t, "ec.pem", "EC PRIVATE KEY", ecDER)
+	certFile, keyFile := writeCertFiles(t, testCert(t, "traefik", nil, x509.ExtKeyUsageClientAuth))
+	keysFile, _ := responseKeyFiles(t)
+	hmacFile := writeFile(t, "hmac.json", `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)
+	weakKey, _ := rsa.GenerateKey(rand.Reader, 1024)
+	weakDER, _ := x509.MarshalPKIXPublicKey(&weakKey.PublicKey)
+	weakFile := writePEM(t, "weak.pem", "PUBLIC KEY", weakDER)
+	cases := []struct {
+		desc      string
+		configure func(*Config)
+		want      string
+	}{
+		{"endpoint missing", func(c *Config) { c.Endpoint = "" }, "endpoint is required"},
+		{"endpoint not a URL", func(c *Config) { c.Endpoint = "auth.example/introspect" }, `endpoint "auth.example/introspect"`},
+		{"endpoint ftp", func(c *Config) { c.Endpoint = "ftp://auth.example/" }, `endpoint "ftp://auth.example/"`},
+		{"endpoint with credentials", func(c *Config) { c.Endpoint = "https://u:pw@auth.example/" }, `endpoint "<userinfo>@auth.example/" carries credentials`},
+		{"endpoint ftp with credentials", func(c *Config) { c.Endpoint = "ftp://u:pw@auth.example/" }, `endpoint "<userinfo>@auth.example/"`},
+		{"endpoint unparsable with credentials", func(c *Config) { c.Endpoint = "http://u:pw@auth.example:port/" }, `endpoint "<userinfo>@auth.example:port/"`},
+		{"authMethod unknown", func(c *Config) { c.AuthMethod = "client_secret_jwt" }, `authMethod "client_secret_jwt"`},
+		{"basic without clientId", func(c *Config) { c.ClientID = "" }, `clientId is missing: authMethod "client_secret_basic" needs clientId`},
+		{"post without secret", func(c *Config) { c.AuthMethod = "client_secret_post"; c.ClientSecret = "" }, `clientSecret is missing: authMethod "client_secret_post" needs`},
+		{"none with a secret", func(c *Config) { c.AuthMethod = "none" }, `authMethod "none"`},
+		{"secret and secret file", func(c *Config) { c.ClientSecretFile = missing }, "clientSecret and clientSecretFile"},
+		{"secret file missing", func(c *Config) { c.ClientSecret = ""; c.ClientSecretFile = missing }, `clientSecretFile "` + missing},
+		{"caFile missing", func(c *Config) { c.CAFile = missing }, `caFile "` + missing},
+		{"caFile not PEM", func(c *Config) { c.CAFile = notPEM }, `caFile "` + notPEM + `" holds no PEM`},
+		{"timeout not a duration", func(c *Config) { c.Timeout = "5" }, `timeout "5"`},
+		{"timeout zero", func(c *Config) { c.Timeout = "0s" }, `timeout "0s"`},
+		{"clockSkew negative", func(c *Config) { c.ClockSkew = "-1s" }, `clockSkew "-1s"`},
+		{"cacheTTL not a duration", func(c *Config) { c.CacheTTL = "forever" }, `cacheTTL "forever"`},
+		{"cacheTTL near the int64 limit", func(c *Config) { c.CacheTTL = "2562047h" }, `cacheTTL "2562047h" is over 8760h`},
+		{"timeout near the int64 limit", func(c *Config) { c.Timeout = "2562047h" }, `timeout "2562047h" is over 8760h`},
+		{"clockSkew over a year", func(c *Config) { c.ClockSkew = "8761h" }, `clockSkew "8761h" is over 8760h`},
+		{"staleIfError over a year", func(c *Config) { c.StaleIfError = "8761h" }, `staleIfError "8761h" is over 8760h`},
+		{"negativeCacheTTL over a year", func(c *Config) { c.NegativeCacheTTL = "8761h" }, `negativeCacheTTL "8761h" is over 8760h`},
+		{"headers twice in two letter cases", func(c *Config) { c.Headers = map[string]string{"X-Tenant": "a", "x-tenant": "b"} },
+			"headers: X-Tenant is given twice"},
+		{"tokenQuery with an escape", func(c *Config) { c.TokenQuery = "access%5Ftoken" }, `tokenQuery "access%5Ftoken" has characters`},
+		{"tokenQuery with a space", func(c *Config) { c.TokenQuery = "access token" }, `tokenQuery "access token" has characters`},
+		{"tokenCookie not a cookie name", func(c *Config) { c.TokenCookie = "a=b" }, `tokenCookie "a=b" is not a valid cookie name`},
+		{"endpoint with a key in its query", func(c *Config) { c.Endpoint = "ftp://auth.example/?api_key=s3cret-value" },
+			`endpoint "ftp://auth.example/?<redacted>"`},
+		{"endpoint with a '#' in its password", func(c *Config) { c.Endpoint = "https://u:s3cret-value#x@auth.example/" },
+			`endpoint "<userinfo>@auth.example/"`},
+		{"headers Host twice, one empty", func(c *Config) { c.Headers = map[string]string{"Host": "", "host": "as.example"} },
+			"headers: Host is given twice"},
+		{"responseFormat jwt over plain http", func(c *Config) {
+			c.Endpoint, c.ResponseFormat, c.ResponseKeysFile = "http://auth.example/introspect", "jwt", keysFile
+		}, `endpoint "http://auth.example/introspect" is plain http: responseFormat "jwt" needs https`},
+		{"negativeCacheTTL", func(c *Config) { c.NegativeCacheTTL = "5 s" }, `negativeCacheTTL "5 s"`},
+		{"staleIfError", func(c *Config) { c.StaleIfError = "x" }, `staleIfError "x"`},
+		{"cacheSize zero", func(c *Config) { c.CacheSize = 0 }, "cacheSize 0"},
+		{"maxTokenLength zero", func(c *Config) { c.MaxTokenLength = 0 }, "maxTokenLength 0"},
+		{"maxConcurrentIntrospections zero", func(c *Config) { c.MaxConcurrentIntrospections = 0 }, "maxConcurrentIntrospections 0"},
+		{"tokenHeader invalid", func(c *Config) { c.TokenHeader = "X Token" }, `tokenHeader "X Token"`},
+		{"no token source", func(c *Config) { c.TokenHeader = "" }, "tokenHeader, tokenQuery and tokenCookie"},
+		{"realm with a quote", func(c *Config) { c.Realm = `a"b` }, `realm "a\"b"`},
+		{"scope with a quote", func(c *Config) { c.RequiredScopes = []string{`re"ad`} }, `requiredScopes: "re\"ad"`},
+		{"forwardHeaders bad name", func(c *Config) { c.ForwardHeaders = map[string]string{"X Bad": "sub"} }, `forwardHeaders: "X Bad"`},
+		{"forwardHeaders empty claim", func(c *Config) { c.ForwardHeaders = map[string]string{"X-Sub": " "} }, "forwardHeaders.X-Sub"},
+		{"forwardHeaders the tokenHeader", func(c *Config) { c.ForwardHeaders = map[string]string{"authorization": "sub"} }, "forwardHeaders.authorization"},
+		{"forwardHeaders name with 6 separators", func(c *Config) { c.ForwardHeaders = map[string]string{"X-A-B-C-D-E-F": "sub"} }, "forwardHeaders: X-A-B-C-D-E-F has more than 5"},
+		{"tokenHeader with 6 separators", func(c *Config) { c.TokenHeader = "X.A.B.C.D.E_F" }, "tokenHeader X.A.B.C.D.E_F has more than 5"},
+		{"headers bad name", func(c *Config) { c.Headers = map[string]string{"X:Y": "1"} }, `headers: "X:Y"`},
+		{"headers CRLF", func(c *Config) { c.Headers = map[string]string{"X-Y": "a\r\nb"} }, "headers.X-Y"},
+		{"headers second authentication", func(c *Config) { c.Headers = map[string]string{"authorization": "Bearer x"} }, "headers.authorization"},
+
+		{"private_key_jwt with a secret", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.PrivateKeyFile = rsaFile }, `authMethod "private_key_jwt" sends no secret`},
+		{"private_key_jwt without a key", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = "" }, "privateKeyFile is missing"},
+		{"private_key_jwt without clientId", func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.ClientID, c.PrivateKeyFile = "private_key_jwt", "", "", rsaFile
+		}, `clientId is missing: authMethod "private_key_jwt"`},
+		{"privateKeyFile missing", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = missing }, `privateKeyFile "` + missing},
+		{"privateKeyFile not PEM", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = notPEM }, `privateKeyFile "` + notPEM + `" holds no PEM`},
+		{"privateKeyFile a certificate", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = certFile }, `holds a "CERTIFICATE" block`},
+		{"privateKeyFile with another authMethod", func(c *Config) { c.PrivateKeyFile = rsaFile }, `privateKeyFile "` + rsaFile + `" is only read with authMethod "private_key_jwt"`},
+		{"signingAlg unknown", func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.PrivateKeyFile, c.SigningAlg = "private_key_jwt", "", rsaFile, "HS256"
+		}, `signingAlg "HS256" is not one of RS256, PS256, ES256`},
+		{"signingAlg for another key", func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.PrivateKeyFile, c.SigningAlg = "private_key_jwt", "", rsaFile, "ES256"
+		}, `holds an RSA key; signingAlg "ES256" needs an EC P-256 key`},
+		{"signingAlg RS256 with an EC key", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = ecFile }, `holds an EC P-256 key; signingAlg "RS256" needs an RSA key`},
+		{"tls_client_auth without a certificate", func(c *Config) { c.AuthMethod = "tls_client_auth"; c.ClientSecret = "" }, `tlsCertFile and tlsKeyFile are missing`},
+		{"tlsCertFile without tlsKeyFile", func(c *Config) { c.TLSCertFile = certFile }, `tlsCertFile "` + certFile + `" is set without tlsKeyFile`},
+		{"tlsKeyFile without tlsCertFile", func(c *Config) { c.TLSKeyFile = keyFile }, `tlsKeyFile "` + keyFile + `" is set without tlsCertFile`},
+		{"tlsCertFile over http", func(c *Config) { c.Endpoint = "http://auth.example/"; c.TLSCertFile, c.TLSKeyFile = certFile, keyFile }, `tlsCertFile "` + certFile + `" needs an https endpoint`},
+		{"tlsKeyFile not the certificate's key", func(c *Config) { c.TLSCertFile, c.TLSKeyFile = certFile, ecFile }, `tlsCertFile "` + certFile + `" and tlsKeyFile "` + ecFile + `"`},
+		{"responseFormat unknown", func(c *Config) { c.ResponseFormat = "jws" }, `responseFormat "jws" is not json or jwt`},
+		{"responseFormat jwt without keys", func(c *Config) { c.ResponseFormat = "jwt" }, "responseKeysFile is missing"},
+		{"responseFormat jwt without clientId", func(c *Config) {
+			c.ResponseFormat, c.ResponseKeysFile, c.AuthMethod, c.ClientSecret, c.ClientID = "jwt", keysFile, "none", "", ""
+		}, `clientId is missing: responseFormat "jwt"`},
+		{"responseKeysFile with json", func(c *Config) { c.ResponseKeysFile = keysFile }, `responseKeysFile "` + keysFile + `" is only read with responseFormat "jwt"`},
+		{"responseKeysFile missing", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = missing }, `responseKeysFile "` + missing},
+		{"responseKeysFile a private key", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = rsaFile }, `responseKeysFile "` + rsaFile + `": holds a "RSA PRIVATE KEY" block`},
+		{"responseKeysFile only an HMAC key", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = hmacFile }, `responseKeysFile "` + hmacFile + `" holds no RSA or EC public key`},
+		{"responseKeysFile a weak RSA key", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = weakFile }, `an RSA key of 1024 bits is too weak`},
+		{"forwardIntrospectionJWT with json", func(c *Config) { c.ForwardIntrospectionJWT = "X-Jwt" }, `forwardIntrospectionJWT "X-Jwt" needs responseFormat "jwt"`},
+		{"forwardIntrospectionJWT bad name", func(c *Config) {
+			c.ResponseFormat, c.ResponseKeysFile, c.ForwardIntrospectionJWT = "jwt", keysFile, "X Jwt"
+		}, `forwardIntrospectionJWT "X Jwt" is not a valid header name`},
+		{"forwardIntrospectionJWT also a forwardHeader", func(c *Config) {
+			c.ResponseFormat, c.ResponseKeysFile, c.ForwardIntrospectionJWT = "jwt", keysFile, "X_Jwt"
+			c.ForwardHeaders = map[string]string{"X-Jwt": "sub"}
+		}, `forwardIntrospectionJWT "X_Jwt" is also in forwardHeaders`},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.desc, func(t *testing.T) {
+			config := testConfig("https://auth.example/introspect")
+			tc.configure(config)
+			_, err := New(context.Background(), &backend{}, config, "auth@test")
+			if err == nil {
+				t.Fatalf("New accepted the configuration, want an error with %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret-value") || strings.Contains(err.Error(), "pw@") {
+				t.Errorf("error %q shows a secret", err)
+			}
+		})
+	}
+}
+
+// TestConfigForms: values as Traefik decodes them from labels ("a, b" lists).
+func TestConfigForms(t *testing.T) {
+	_, config := activeServer(t)
+	config.RequiredScopes = []string{" read ", "", "write"}
+	config.Audiences = []string{" api"}
+	m, _ := newMiddleware(t, config)
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK {
+		t.Errorf("status = %d, want 200", rec.Code)
+	}
+	if fmt.Sprint(m.requiredScopes) != "[read write]" {
+		t.Errorf("requiredScopes = %q", m.requiredScopes)
+	}
+
+	config.RequiredScopes = []string{"read admin"}
+	m, _ = newMiddleware(t, config)
+	rec := serve(m, bearer("tok"))
+	if want := `Bearer realm="traefik", error="insufficient_scope", scope="read admin"`; rec.Header().Get("WWW-Authenticate") != want {
+		t.Errorf("WWW-Authenticate = %q, want %q", rec.Header().Get("WWW-Authenticate"), want)
+	}
+}
+
+func TestCreateConfigIsFresh(t *testing.T) {
+	a, b := CreateConfig(), CreateConfig()
+	a.RequiredScopes = append(a.RequiredScopes, "read")
+	a.ForwardHeaders["X-Sub"] = "sub"
+	a.Headers["X-Tenant"] = "a"
+	if len(b.RequiredScopes) != 0 || len(b.ForwardHeaders) != 0 || len(b.Headers) != 0 {
+		t.Errorf("CreateConfig shares maps or slices between calls")
+	}
+}
+
+// TestHugeDurations: the largest durations New takes still admit a token within its exp
+// and nbf and cache it, rather than overflowing the time arithmetic.
+func TestHugeDurations(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", withClaim("nbf", time.Now().Add(-time.Hour).Unix()))
+	config := testConfig(as.URL)
+	config.ClockSkew, config.CacheTTL, config.StaleIfError, config.Timeout = "8760h", "8760h", "8760h", "8760h"
+	m, next := newMiddleware(t, config)
+	serve(m, bearer("tok"))
+	if rec := serve(m, bearer("tok")); rec.Code != http.StatusOK || next.count() != 2 || as.callCount() != 1 {
+		t.Errorf("status = %d, backend requests = %d, endpoint calls = %d; want 200, 2 and 1", rec.Code, next.count(), as.callCount())
+	}
+}

@@ -1,0 +1,152 @@
+package introspection
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSharedAcrossInstances: routers and reloads (new instances of one endpoint and client)
+// start warm, each with its own policy; another client has its own answers.
+func TestSharedAcrossInstances(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	first, _ := newMiddleware(t, testConfig(as.URL))
+	reload := testConfig(as.URL)
+	reload.RequiredScopes = []string{"admin"}
+	reload.ClientSecret = "rotated-secret"
+	second, _ := newMiddleware(t, reload)
+	otherClient := testConfig(as.URL)
+	otherClient.ClientID = "another-client"
+	third, _ := newMiddleware(t, otherClient)
+	otherTenant := testConfig(as.URL)
+	otherTenant.Headers = map[string]string{"Host": "tenant-b.example"}
+	fourth, _ := newMiddleware(t, otherTenant)
+
+	if rec := serve(first, bearer("tok")); rec.Code != http.StatusOK {
+		t.Fatalf("first: status = %d", rec.Code)
+	}
+	if rec := serve(second, bearer("tok")); rec.Code != http.StatusForbidden {
+		t.Errorf("second: status = %d, want 403 from the cached result", rec.Code)
+	}
+	if as.callCount() != 1 {
+		t.Errorf("after two instances: endpoint calls = %d, want 1", as.callCount())
+	}
+	if rec := serve(third, bearer("tok")); rec.Code != http.StatusOK {
+		t.Errorf("third: status = %d", rec.Code)
+	}
+	if as.callCount() != 2 {
+		t.Errorf("another clientId shares no answers: endpoint calls = %d, want 2", as.callCount())
+	}
+	// The extra headers can select what answers (a virtual host, a tenant): another answer.
+	if rec := serve(fourth, bearer("tok")); rec.Code != http.StatusOK {
+		t.Errorf("fourth: status = %d", rec.Code)
+	}
+	if as.callCount() != 3 {
+		t.Errorf("other extra headers share no answers: endpoint calls = %d, want 3", as.callCount())
+	}
+	if first.state != second.state || first.state == third.state {
+		t.Errorf("state shared by endpoint and client: first==second %v, first==third %v", first.state == second.state, first.state == third.state)
+	}
+}
+
+// TestReloadResizesCache: a reload with a smaller cacheSize shrinks the shared cache.
+func TestReloadResizesCache(t *testing.T) {
+	as := newAuthServer(t)
+	config := testConfig(as.URL)
+	m, _ := newMiddleware(t, config)
+	for _, tok := range []string{"a", "b", "c", "d"} {
+		serve(m, bearer(tok))
+	}
+	config.CacheSize = 2
+	reloaded, _ := newMiddleware(t, config)
+	if reloaded.state.cache.len() != 2 {
+		t.Errorf("cache entries after the reload = %d, want 2", reloaded.state.cache.len())
+	}
+}
+
+// statesFor returns the registry's states whose endpoint starts with prefix, and the
+// entries their caches hold.
+func statesFor(prefix string) (int, int) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	states, entries := 0, 0
+	for key, state := range registry {
+		if strings.HasPrefix(key, prefix) {
+			states++
+			entries += state.cache.len()
+		}
+	}
+	return states, entries
+}
+
+// TestSharedStatesFreed: reloads as Traefik v3 makes them (the old configuration's ctx is
+// cancelled, then New builds the new one), each with a new endpoint URL, leave only the
+// live state and its entries in the registry once idleStateGrace has passed.
+func TestSharedStatesFreed(t *testing.T) {
+	grace := idleStateGrace
+	idleStateGrace = 0
+	t.Cleanup(func() { idleStateGrace = grace })
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	prefix := as.URL + "/reload-"
+
+	cancel := func() {}
+	for i := 0; i < 200; i++ {
+		cancel()
+		ctx, cancelThis := context.WithCancel(context.Background())
+		cancel = cancelThis
+		handler, err := New(ctx, &backend{}, testConfig(fmt.Sprintf("%s%d", prefix, i)), "auth@reload")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec := serve(handler, bearer("tok")); rec.Code != http.StatusOK {
+			t.Fatalf("reload %d: status = %d", i, rec.Code)
+		}
+	}
+	waitFor(t, "the idle states to go", func() bool { states, _ := statesFor(prefix); return states == 1 })
+	if states, entries := statesFor(prefix); states != 1 || entries != 1 {
+		t.Errorf("after 200 reloads: %d states holding %d entries, want 1 and 1", states, entries)
+	}
+	// The last one goes once its grace has passed, with no New or release after it.
+	idleStateGrace = int64(10 * time.Millisecond)
+	cancel()
+	waitFor(t, "the last state to go", func() bool { states, _ := statesFor(prefix); return states == 0 })
+}
+
+// TestReloadStartsWarm: Traefik v3 cancels the old configuration's ctx before it builds the
+// new one; within idleStateGrace the new instance still finds the cached answers.
+func TestReloadStartsWarm(t *testing.T) {
+	as := newAuthServer(t)
+	as.answer("tok", activeClaims())
+	config := testConfig(as.URL + "/warm")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	first, err := New(ctx, &backend{}, config, "auth@warm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(first, bearer("tok"))
+	state := first.(*middleware).state
+	cancel()
+	waitFor(t, "the release", func() bool {
+		registryMu.Lock()
+		defer registryMu.Unlock()
+		return state.users == 0
+	})
+
+	reloaded, err := New(context.Background(), &backend{}, config, "auth@warm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := serve(reloaded, bearer("tok")); rec.Code != http.StatusOK || as.callCount() != 1 {
+		t.Errorf("after the reload: status = %d, endpoint calls = %d; want 200 and 1", rec.Code, as.callCount())
+	}
+	// The old instance still serves requests Traefik routed to it.
+	if rec := serve(first, bearer("tok")); rec.Code != http.StatusOK || as.callCount() != 1 {
+		t.Errorf("the old instance: status = %d, endpoint calls = %d; want 200 and 1", rec.Code, as.callCount())
+	}
+}
