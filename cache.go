@@ -151,9 +151,3 @@ func (c *cache) resize(capacity int) {
 	c.capacity = capacity
 	c.hand = 0
 }
-
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.slots)
-}

@@ -195,9 +195,9 @@ func transportTLS(config *Config, https bool) (*tls.Config, string, error) {
 	switch {
 	case config.TLSCertFile == "" && config.TLSKeyFile == "":
 	case config.TLSKeyFile == "":
-		return nil, "", fmt.Errorf("tlsCertFile %q is set without tlsKeyFile", config.TLSCertFile)
+		return nil, "", fmt.Errorf("tlsKeyFile is missing: tlsCertFile %q is set without it", config.TLSCertFile)
 	case config.TLSCertFile == "":
-		return nil, "", fmt.Errorf("tlsKeyFile %q is set without tlsCertFile", config.TLSKeyFile)
+		return nil, "", fmt.Errorf("tlsCertFile is missing: tlsKeyFile %q is set without it", config.TLSKeyFile)
 	case !https:
 		return nil, "", fmt.Errorf("tlsCertFile %q needs an https endpoint to be presented on", config.TLSCertFile)
 	default:

@@ -92,7 +92,7 @@ func parseEndpoint(endpoint string) (*url.URL, error) {
 	u, err := url.Parse(endpoint)
 	switch {
 	case endpoint == "":
-		return nil, errors.New("endpoint is required: the URL of the introspection endpoint")
+		return nil, errors.New("endpoint is missing: the URL of the introspection endpoint")
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		return nil, fmt.Errorf("endpoint %q is not an http or https URL", shownURL(endpoint))
 	case u.User != nil:

@@ -43,14 +43,14 @@ func (m *middleware) setForwarding(config *Config) error {
 	for header, claim := range config.ForwardHeaders {
 		switch {
 		case !isFieldName(header):
-			return fmt.Errorf("forwardHeaders: %q is not a valid header name", header)
+			return fmt.Errorf("forwardHeaders key %q is not a valid header name", header)
 		case strings.TrimSpace(claim) == "":
-			return fmt.Errorf("forwardHeaders.%s: the claim name is empty", header)
+			return fmt.Errorf("forwardHeaders.%s: the claim name is missing", header)
 		case spoofName(header) == spoofName(m.tokenHeader):
 			return fmt.Errorf("forwardHeaders.%s: the header is the tokenHeader", header)
 		}
 		m.forwardHeaders = append(m.forwardHeaders, forwardHeader{http.CanonicalHeaderKey(header), strings.TrimSpace(claim)})
-		spoofable[spoofName(header)], spoofKeys[spoofName(header)] = "", "forwardHeaders: "+header
+		spoofable[spoofName(header)], spoofKeys[spoofName(header)] = "", "forwardHeaders."+header
 	}
 	if config.ForwardIntrospectionJWT != "" {
 		name := config.ForwardIntrospectionJWT

@@ -337,6 +337,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// len is how many entries the cache holds.
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.slots)
+}
+
 // cacheKeys lists the keys of the cache's map, which its slots bound.
 func cacheKeys(m *middleware) []string {
 	var keys []string
@@ -485,7 +492,7 @@ func signRS256(input []byte) []byte {
 func signES256With(key *ecdsa.PrivateKey) func([]byte) []byte {
 	return func(input []byte) []byte {
 		digest := sha256.Sum256(input)
-		sig, _ := signES256(key, digest[:])
+		sig, _ := signECDSA(key, digest[:])
 		return sig
 	}
 }

@@ -89,10 +89,10 @@ func (in *introspector) setHeaders(config *Config) error {
 		canonical := http.CanonicalHeaderKey(name)
 		switch {
 		case !isFieldName(name):
-			return fmt.Errorf("headers: %q is not a valid header name", name)
+			return fmt.Errorf("headers key %q is not a valid header name", name)
 		case len(in.header[canonical]) > 0 || (canonical == "Host" && hostSet):
 			// Which one is sent would depend on the map's order.
-			return fmt.Errorf("headers: %s is given twice, in two letter cases", canonical)
+			return fmt.Errorf("headers.%s is given twice, in two letter cases", canonical)
 		case strings.ContainsAny(value, controlChars):
 			return fmt.Errorf("headers.%s has a control character in its value", name)
 		case canonical == "Authorization" && config.AuthMethod != authNone:

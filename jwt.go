@@ -218,12 +218,6 @@ func signECDSA(key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
 	return sig, nil
 }
 
-// signES256 is signECDSA with a P-256 key: the tests' ES256 answers (signed_test.go,
-// fuzz_test.go) are made with it.
-func signES256(key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
-	return signECDSA(key, digest)
-}
-
 // ecSize is the size in bytes of R and of S in a JWS signature on curve.
 func ecSize(curve elliptic.Curve) int {
 	return (curve.Params().BitSize + 7) / 8

@@ -138,7 +138,7 @@ func (m *middleware) setPolicy(config *Config) error {
 				continue
 			}
 			if !isQuotable(scope) {
-				return fmt.Errorf("requiredScopes: %q is not a valid scope", scope)
+				return fmt.Errorf("requiredScopes item %q is not a valid scope", scope)
 			}
 			m.requiredScopes = append(m.requiredScopes, scope)
 		}

@@ -352,7 +352,7 @@ func (m *middleware) setTokenSources(config *Config) error {
 		m.tokenCookie = newCookieToken(config.TokenCookie)
 	}
 	if m.tokenHeader == "" && m.tokenQuery == nil && m.tokenCookie == nil {
-		return errors.New("tokenHeader, tokenQuery and tokenCookie are all empty: the token has nowhere to come from")
+		return errors.New("tokenHeader, tokenQuery and tokenCookie are all missing: the token has nowhere to come from")
 	}
 	return nil
 }
