@@ -175,7 +175,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	tr, err := harness.Start(bin, "..", dir, dynamic(asServer.URL, adapter.URL, backendServer.URL), harness.Options{
+	tr, err := harness.Start(bin, dir, dynamic(asServer.URL, adapter.URL, backendServer.URL), harness.Options{
 		Plugins: plugins,
 		Quiet:   true,
 		CPUs:    pin.traefik,
