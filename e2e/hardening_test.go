@@ -78,11 +78,6 @@ func demoClient(asURL, path string) string {
 		asURL, path, harness.DemoClientID, harness.DemoClientSecret)
 }
 
-// totalCalls is how many introspection calls the demo server has answered.
-func totalCalls(as *harness.DemoAS) int {
-	return as.Calls("/oauth2-introspect") + as.Calls("/bad-oauth2-introspect")
-}
-
 // A requestCase is one request and what its user sees: refused with status and challenge
 // (status != 0), or the backend's 404 with subject as X-Auth-Subject and no Authorization;
 // and how many introspection calls the request made.
@@ -101,11 +96,11 @@ const (
 )
 
 // run sends the row's request and checks the answer and the calls it made.
-func (row requestCase) run(t *testing.T, tr *harness.Traefik, as *harness.DemoAS) harness.Answer {
+func (row requestCase) run(t *testing.T, tr *harness.Traefik, as *harness.AuthServer) harness.Answer {
 	t.Helper()
-	before := totalCalls(as)
+	before := as.TotalCalls()
 	a := sendRaw(t, tr, row.req)
-	calls := totalCalls(as) - before
+	calls := as.TotalCalls() - before
 	if row.status != 0 {
 		if a.Seen != nil {
 			t.Errorf("the backend was reached (with subject %q, after %d introspection calls); want %d from the middleware",
