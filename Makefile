@@ -52,10 +52,10 @@ yaegi-test: $(YAEGI)
 # The loader tests (Traefik's plugin loader and config decoding, no network) and the
 # end-to-end tests through a real Traefik with Hydra, the zitadel/oidc example OP, the demo
 # servers and the benchmark's checks; then, without -race, the interpreted herd (see
-# e2e/interp_herd_test.go).
+# e2e/loader/herd_test.go).
 e2e: $(TRAEFIK) $(HYDRA)
 	cd e2e && TRAEFIK_BIN=$(TRAEFIK) HYDRA_BIN=$(HYDRA) go test -race -count=1 -timeout 30m ./...
-	cd e2e && go test -count=1 -run '^TestInterpretedHerd$$' .
+	cd e2e && go test -count=1 -run '^TestInterpretedHerd$$' ./loader/
 
 # The seed scenario, to watch and try by hand; stays up until Ctrl-C.
 demo: $(TRAEFIK)

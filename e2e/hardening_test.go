@@ -18,32 +18,32 @@ import (
 // over the lines of strings.Count(line, ";")+1). A token hidden past those limits must not
 // make a second token invisible, nor a request anonymous.
 const (
-	hardeningMaxParams  = 10000
-	hardeningMaxCookies = 3000
+	maxParams  = 10000
+	maxCookies = 3000
 )
 
-// hardeningParams returns n query parameters with neither a name nor a value the
+// params returns n query parameters with neither a name nor a value the
 // middleware reads, "x&x&...&x".
-func hardeningParams(n int) string {
+func params(n int) string {
 	return strings.TrimSuffix(strings.Repeat("x&", n), "&")
 }
 
-// hardeningCookies returns n cookies the middleware does not read, "c=1; c=1; ...; c=1".
-func hardeningCookies(n int) string {
+// cookies returns n cookies the middleware does not read, "c=1; c=1; ...; c=1".
+func cookies(n int) string {
 	return strings.TrimSuffix(strings.Repeat("c=1; ", n), "; ")
 }
 
-// hardeningRequest is a request to Traefik written as given: target is the path and the
+// rawRequest is a request to Traefik written as given: target is the path and the
 // raw query, not re-encoded, and each value of header is a header line of its own.
-type hardeningRequest struct {
+type rawRequest struct {
 	method string // GET if empty
 	host   string
 	target string
 	header http.Header
 }
 
-// hardeningSend sends r to Traefik's web entry point, as harness.Traefik.Send does.
-func hardeningSend(t *testing.T, tr *harness.Traefik, r hardeningRequest) harness.Answer {
+// sendRaw sends r to Traefik's web entry point, as harness.Traefik.Send does.
+func sendRaw(t *testing.T, tr *harness.Traefik, r rawRequest) harness.Answer {
 	t.Helper()
 	method := r.method
 	if method == "" {
@@ -67,28 +67,23 @@ func hardeningSend(t *testing.T, tr *harness.Traefik, r hardeningRequest) harnes
 	return a
 }
 
-// hardeningBearer is an Authorization header with the bearer token.
-func hardeningBearer(token string) http.Header {
+// bearer is an Authorization header with the bearer token.
+func bearer(token string) http.Header {
 	return http.Header{"Authorization": {"Bearer " + token}}
 }
 
-// hardeningClient is the demo client's options for the demo endpoint at path.
-func hardeningClient(asURL, path string) string {
+// demoClient is the demo client's options for the demo endpoint at path.
+func demoClient(asURL, path string) string {
 	return fmt.Sprintf("endpoint: %s%s\nclientId: %s\nclientSecret: %s\nforwardHeaders: {X-Auth-Subject: sub}\n",
 		asURL, path, harness.DemoClientID, harness.DemoClientSecret)
 }
 
-// hardeningTotalCalls is how many introspection calls the demo server has answered.
-func hardeningTotalCalls(as *harness.DemoAS) int {
-	return as.Calls("/oauth2-introspect") + as.Calls("/bad-oauth2-introspect")
-}
-
-// A hardeningRow is one request and what its user sees: refused with status and challenge
+// A requestCase is one request and what its user sees: refused with status and challenge
 // (status != 0), or the backend's 404 with subject as X-Auth-Subject and no Authorization;
 // and how many introspection calls the request made.
-type hardeningRow struct {
+type requestCase struct {
 	name      string
-	req       hardeningRequest
+	req       rawRequest
 	status    int
 	challenge string
 	subject   string
@@ -96,16 +91,16 @@ type hardeningRow struct {
 }
 
 const (
-	hardeningInvalidRequest = `Bearer realm="traefik", error="invalid_request"`
-	hardeningInvalidToken   = `Bearer realm="traefik", error="invalid_token"`
+	invalidRequest = `Bearer realm="traefik", error="invalid_request"`
+	invalidToken   = `Bearer realm="traefik", error="invalid_token"`
 )
 
 // run sends the row's request and checks the answer and the calls it made.
-func (row hardeningRow) run(t *testing.T, tr *harness.Traefik, as *harness.DemoAS) harness.Answer {
+func (row requestCase) run(t *testing.T, tr *harness.Traefik, as *harness.AuthServer) harness.Answer {
 	t.Helper()
-	before := hardeningTotalCalls(as)
-	a := hardeningSend(t, tr, row.req)
-	calls := hardeningTotalCalls(as) - before
+	before := as.TotalCalls()
+	a := sendRaw(t, tr, row.req)
+	calls := as.TotalCalls() - before
 	if row.status != 0 {
 		if a.Seen != nil {
 			t.Errorf("the backend was reached (with subject %q, after %d introspection calls); want %d from the middleware",
@@ -130,7 +125,7 @@ func TestHardeningQueryParameterLimit(t *testing.T) {
 	as := harness.NewDemoAS()
 	asURL := serve(t, as)
 	backend := serve(t, harness.Backend())
-	client := hardeningClient(asURL, "/oauth2-introspect")
+	client := demoClient(asURL, "/oauth2-introspect")
 	tr := startTraefik(t, harness.Routes(backend, map[string]string{
 		"query.localhost":    client + "tokenQuery: access_token",
 		"optional.localhost": client + "tokenQuery: access_token\noptional: true",
@@ -138,46 +133,46 @@ func TestHardeningQueryParameterLimit(t *testing.T) {
 	waitRouted(t, tr, "query.localhost")
 	waitRouted(t, tr, "optional.localhost")
 
-	for _, row := range []hardeningRow{
+	for _, row := range []requestCase{
 		{
 			name: "Authorization and access_token last of 10001 parameters",
-			req: hardeningRequest{host: "query.localhost", header: hardeningBearer("hq-auth-1"),
-				target: "/anything?" + hardeningParams(hardeningMaxParams) + "&access_token=hq-query-1"},
-			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+			req: rawRequest{host: "query.localhost", header: bearer("hq-auth-1"),
+				target: "/anything?" + params(maxParams) + "&access_token=hq-query-1"},
+			status: http.StatusBadRequest, challenge: invalidRequest,
 		},
 		{
 			name: "Authorization and access_token last of 10000 parameters",
-			req: hardeningRequest{host: "query.localhost", header: hardeningBearer("hq-auth-2"),
-				target: "/anything?" + hardeningParams(hardeningMaxParams-1) + "&access_token=hq-query-2"},
-			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+			req: rawRequest{host: "query.localhost", header: bearer("hq-auth-2"),
+				target: "/anything?" + params(maxParams-1) + "&access_token=hq-query-2"},
+			status: http.StatusBadRequest, challenge: invalidRequest,
 		},
 		{
 			name: "Authorization and access_token among few parameters",
-			req: hardeningRequest{host: "query.localhost", header: hardeningBearer("hq-auth-3"),
+			req: rawRequest{host: "query.localhost", header: bearer("hq-auth-3"),
 				target: "/anything?a=1&access_token=hq-query-3&b=2"},
-			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+			status: http.StatusBadRequest, challenge: invalidRequest,
 		},
 		{
 			name: "Authorization and a percent-encoded %61ccess_token",
-			req: hardeningRequest{host: "query.localhost", header: hardeningBearer("hq-auth-4"),
+			req: rawRequest{host: "query.localhost", header: bearer("hq-auth-4"),
 				target: "/anything?a=1&%61ccess_token=hq-query-4&b=2"},
-			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+			status: http.StatusBadRequest, challenge: invalidRequest,
 		},
 		{
 			name: "optional, access_token first of 10001 parameters",
-			req: hardeningRequest{host: "optional.localhost",
-				target: "/anything?access_token=hq-query-5&" + hardeningParams(hardeningMaxParams)},
-			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+			req: rawRequest{host: "optional.localhost",
+				target: "/anything?access_token=hq-query-5&" + params(maxParams)},
+			status: http.StatusBadRequest, challenge: invalidRequest,
 		},
 		{
 			name: "optional, access_token first of 10000 parameters",
-			req: hardeningRequest{host: "optional.localhost",
-				target: "/anything?access_token=hq-query-6&" + hardeningParams(hardeningMaxParams-1)},
+			req: rawRequest{host: "optional.localhost",
+				target: "/anything?access_token=hq-query-6&" + params(maxParams-1)},
 			subject: harness.DemoSubject, calls: 1,
 		},
 		{
 			name:    "optional, no token among 10 parameters",
-			req:     hardeningRequest{host: "optional.localhost", target: "/anything?" + hardeningParams(10)},
+			req:     rawRequest{host: "optional.localhost", target: "/anything?" + params(10)},
 			subject: "",
 		},
 	} {
@@ -194,38 +189,38 @@ func TestHardeningCookieLimit(t *testing.T) {
 	asURL := serve(t, as)
 	backend := serve(t, harness.Backend())
 	tr := startTraefik(t, harness.Routes(backend, map[string]string{
-		"cookie.localhost": hardeningClient(asURL, "/oauth2-introspect") + "tokenCookie: session",
+		"cookie.localhost": demoClient(asURL, "/oauth2-introspect") + "tokenCookie: session",
 	}))
 	waitRouted(t, tr, "cookie.localhost")
 
-	request := func(auth string, lines ...string) hardeningRequest {
-		header := hardeningBearer(auth)
+	request := func(auth string, lines ...string) rawRequest {
+		header := bearer(auth)
 		header["Cookie"] = lines
-		return hardeningRequest{host: "cookie.localhost", target: "/anything", header: header}
+		return rawRequest{host: "cookie.localhost", target: "/anything", header: header}
 	}
-	third := hardeningMaxCookies / 3
-	for _, row := range []hardeningRow{
+	third := maxCookies / 3
+	for _, row := range []requestCase{
 		{
 			name:   "Authorization and session last of 3001 cookies on one line",
-			req:    request("hc-auth-1", hardeningCookies(hardeningMaxCookies)+"; session=hc-cookie-1"),
-			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+			req:    request("hc-auth-1", cookies(maxCookies)+"; session=hc-cookie-1"),
+			status: http.StatusBadRequest, challenge: invalidRequest,
 		},
 		{
 			name: "Authorization and session among 3001 cookies on three lines",
-			req: request("hc-auth-2", hardeningCookies(third), "session=hc-cookie-2; "+hardeningCookies(third),
-				hardeningCookies(hardeningMaxCookies-2*third)),
-			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+			req: request("hc-auth-2", cookies(third), "session=hc-cookie-2; "+cookies(third),
+				cookies(maxCookies-2*third)),
+			status: http.StatusBadRequest, challenge: invalidRequest,
 		},
 		{
 			name:   "Authorization and session last of 3000 cookies on one line",
-			req:    request("hc-auth-3", hardeningCookies(hardeningMaxCookies-1)+"; session=hc-cookie-3"),
-			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+			req:    request("hc-auth-3", cookies(maxCookies-1)+"; session=hc-cookie-3"),
+			status: http.StatusBadRequest, challenge: invalidRequest,
 		},
 		{
 			name: "Authorization and session among 3000 cookies on three lines",
-			req: request("hc-auth-4", hardeningCookies(third), "session=hc-cookie-4; "+hardeningCookies(third),
-				hardeningCookies(hardeningMaxCookies-2*third-1)),
-			status: http.StatusBadRequest, challenge: hardeningInvalidRequest,
+			req: request("hc-auth-4", cookies(third), "session=hc-cookie-4; "+cookies(third),
+				cookies(maxCookies-2*third-1)),
+			status: http.StatusBadRequest, challenge: invalidRequest,
 		},
 	} {
 		t.Run(row.name, func(t *testing.T) { row.run(t, tr, as) })
@@ -240,7 +235,7 @@ func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
 	as := harness.NewDemoAS()
 	asURL := serve(t, as)
 	backend := serve(t, harness.Backend())
-	client := hardeningClient(asURL, "/oauth2-introspect") + "forwardAuthorization: false\n"
+	client := demoClient(asURL, "/oauth2-introspect") + "forwardAuthorization: false\n"
 	tr := startTraefik(t, harness.Routes(backend, map[string]string{
 		"query.localhost":  client + "tokenQuery: access_token",
 		"cookie.localhost": client + "tokenCookie: session",
@@ -256,7 +251,7 @@ func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
 	}
 	for _, q := range queries {
 		t.Run("query, "+q.name, func(t *testing.T) {
-			row := hardeningRow{req: hardeningRequest{host: "query.localhost", target: "/anything?" + q.query},
+			row := requestCase{req: rawRequest{host: "query.localhost", target: "/anything?" + q.query},
 				subject: harness.DemoSubject, calls: 1}
 			if a := row.run(t, tr, as); a.Seen == nil || a.Seen.RawQuery != q.want {
 				t.Errorf("backend got %+v, want the raw query %q", a.Seen, q.want)
@@ -274,7 +269,7 @@ func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
 	}
 	for _, c := range cookies {
 		t.Run("cookie, "+c.name, func(t *testing.T) {
-			row := hardeningRow{req: hardeningRequest{host: "cookie.localhost", target: "/anything",
+			row := requestCase{req: rawRequest{host: "cookie.localhost", target: "/anything",
 				header: http.Header{"Cookie": {c.cookie}}}, subject: harness.DemoSubject, calls: 1}
 			if a := row.run(t, tr, as); !reflect.DeepEqual(a.Seen.Headers["Cookie"], []string{c.want}) {
 				t.Errorf("backend got the Cookie lines %q, want [%q]", a.Seen.Headers["Cookie"], c.want)
@@ -293,26 +288,26 @@ func TestHardeningPreflightWithCredentials(t *testing.T) {
 	asURL := serve(t, as)
 	backend := serve(t, harness.Backend())
 	tr := startTraefik(t, harness.Routes(backend, map[string]string{
-		"good.localhost": hardeningClient(asURL, "/oauth2-introspect") + "skipPreflight: true\nforwardAuthorization: false",
-		"bad.localhost":  hardeningClient(asURL, "/bad-oauth2-introspect") + "skipPreflight: true",
+		"good.localhost": demoClient(asURL, "/oauth2-introspect") + "skipPreflight: true\nforwardAuthorization: false",
+		"bad.localhost":  demoClient(asURL, "/bad-oauth2-introspect") + "skipPreflight: true",
 	}))
 	waitRouted(t, tr, "good.localhost")
 	waitRouted(t, tr, "bad.localhost")
 
-	preflight := func(host, token string) hardeningRequest {
+	preflight := func(host, token string) rawRequest {
 		header := http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"DELETE"}}
 		if token != "" {
 			header.Set("Authorization", "Bearer "+token)
 		}
-		return hardeningRequest{method: http.MethodOptions, host: host, target: "/anything", header: header}
+		return rawRequest{method: http.MethodOptions, host: host, target: "/anything", header: header}
 	}
-	for _, row := range []hardeningRow{
+	for _, row := range []requestCase{
 		{name: "preflight without credentials, active endpoint", req: preflight("good.localhost", "")},
 		{name: "preflight without credentials, inactive endpoint", req: preflight("bad.localhost", "")},
 		{
 			name:   "preflight with an inactive token",
 			req:    preflight("bad.localhost", "hp-inactive-1"),
-			status: http.StatusUnauthorized, challenge: hardeningInvalidToken, calls: 1,
+			status: http.StatusUnauthorized, challenge: invalidToken, calls: 1,
 		},
 		{
 			name:    "preflight with an active token, forwardAuthorization false",

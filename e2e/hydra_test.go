@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -89,15 +90,14 @@ func TestHydra(t *testing.T) {
 }
 
 // sendUntilRefused repeats the request while it reaches the backend and returns the first
-// answer that does not, giving up after 30 s (a deadline for slow machines, not a timing).
+// answer that does not, or the last one after 30 s.
 func sendUntilRefused(t *testing.T, tr *harness.Traefik, host, token string) harness.Answer {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	a := send(t, tr, host, "/", token)
-	for a.Seen != nil && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	var a harness.Answer
+	_ = harness.WaitUntil(30*time.Second, 100*time.Millisecond, func() (bool, error) {
 		a = send(t, tr, host, "/", token)
-	}
+		return a.Seen == nil, nil
+	})
 	return a
 }
 
@@ -145,17 +145,16 @@ func startHydra(t *testing.T) *hydraServer {
 	})
 
 	h := &hydraServer{public: "http://" + public, admin: "http://" + admin}
-	deadline := time.Now().Add(60 * time.Second)
-	for !hydraReady(h.admin) {
+	err := harness.WaitUntil(60*time.Second, 50*time.Millisecond, func() (bool, error) {
 		select {
 		case <-exited:
-			t.Fatal("hydra exited before it was ready")
+			return false, errors.New("hydra exited before it was ready")
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("hydra not ready after 60s")
-		}
-		time.Sleep(50 * time.Millisecond)
+		return hydraReady(h.admin), nil
+	})
+	if err != nil {
+		t.Fatalf("hydra not ready: %v", err)
 	}
 	return h
 }

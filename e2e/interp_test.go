@@ -1,3 +1,7 @@
+// The plugin as Traefik runs it, interpreted by yaegi and called from compiled code: the
+// cache-hit path's benchmarks (their compiled counterpart is BenchmarkCacheHit in the
+// plugin's package), each beside its floor. The herds of concurrent requests are
+// loader/herd_test.go.
 package e2e_test
 
 import (
@@ -8,9 +12,10 @@ import (
 	"testing"
 
 	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/loader"
 )
 
-const interpToken = "writer-token" // active at loaderStartAuth's endpoint, sub "alice"
+const interpToken = "writer-token" // active at loader.StartAuth's endpoint, sub "alice"
 
 // interpSpoof is the forged identity header every request of the header benchmarks carries,
 // as Go's server hands X_Auth_Subject over.
@@ -42,14 +47,14 @@ func (n *interpNext) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
 type interpFixture struct {
 	handler http.Handler
 	next    *interpNext
-	auth    *loaderAuthServer
+	auth    *loader.AuthServer
 	req     *http.Request
 	rw      *interpWriter
 }
 
 // interpSetup builds p's middleware from raw, with auth as its endpoint, and sends one
 // request, checking that it got through with calls endpoint calls.
-func interpSetup(b *testing.B, p *loaderPlugin, auth *loaderAuthServer, raw map[string]interface{}, calls int64) *interpFixture {
+func interpSetup(b *testing.B, p *loader.Plugin, auth *loader.AuthServer, raw map[string]interface{}, calls int64) *interpFixture {
 	b.Helper()
 	next := &interpNext{}
 	handler, err := p.New(raw, next)
@@ -60,19 +65,19 @@ func interpSetup(b *testing.B, p *loaderPlugin, auth *loaderAuthServer, raw map[
 	req.Header.Set("Authorization", "Bearer "+interpToken)
 	rw := &interpWriter{header: http.Header{}}
 	handler.ServeHTTP(rw, req)
-	if next.calls != 1 || auth.calls.Load() != calls {
-		b.Fatalf("first request: next reached %d times, endpoint called %d times; want 1 and %d", next.calls, auth.calls.Load(), calls)
+	if next.calls != 1 || auth.Calls.Load() != calls {
+		b.Fatalf("first request: next reached %d times, endpoint called %d times; want 1 and %d", next.calls, auth.Calls.Load(), calls)
 	}
 	return &interpFixture{handler: handler, next: next, auth: auth, req: req, rw: rw}
 }
 
-// pluginSetup is interpSetup for the plugin, loaded with loadPlugin and configured by
+// pluginSetup is interpSetup for the plugin, loaded with loader.Load and configured by
 // docker labels with these extra keys.
 func pluginSetup(b *testing.B, extra map[string]string) *interpFixture {
 	b.Helper()
-	p := loadPlugin(context.Background(), b, os.Environ())
-	auth := loaderStartAuth(b, false)
-	return interpSetup(b, p, auth, decodePluginLabels(b, loaderKeys(auth.URL, extra)), 1)
+	p := loader.Load(context.Background(), b, os.Environ())
+	auth := loader.StartAuth(b, false)
+	return interpSetup(b, p, auth, loader.DecodePluginLabels(b, loader.Keys(auth.URL, extra)), 1)
 }
 
 // floorSetup is interpSetup for the benchmark's floor in bench/floors/dir, interpreted as
@@ -87,9 +92,9 @@ func floorSetup(b *testing.B, alias, dir string, calls int64) *interpFixture {
 	if err := floor.Install(goPath); err != nil {
 		b.Fatal(err)
 	}
-	p := interpretPlugin(context.Background(), b, os.Environ(), goPath, floor.Module, "")
-	auth := loaderStartAuth(b, false)
-	raw := map[string]interface{}{"endpoint": auth.URL, "clientId": loaderClientID, "clientSecret": loaderClientSecret}
+	p := loader.Interpret(context.Background(), b, os.Environ(), goPath, floor.Module, "")
+	auth := loader.StartAuth(b, false)
+	raw := map[string]interface{}{"endpoint": auth.URL, "clientId": loader.ClientID, "clientSecret": loader.ClientSecret}
 	return interpSetup(b, p, auth, raw, calls)
 }
 
@@ -106,9 +111,9 @@ func (f *interpFixture) run(b *testing.B, spoof bool, wantCalls func(n int) int6
 		f.handler.ServeHTTP(f.rw, f.req)
 	}
 	b.StopTimer()
-	if f.next.calls != 1+b.N || f.auth.calls.Load() != wantCalls(b.N) || f.next.subject != wantSubject {
+	if f.next.calls != 1+b.N || f.auth.Calls.Load() != wantCalls(b.N) || f.next.subject != wantSubject {
 		b.Fatalf("after %d requests: next reached %d times with X-Auth-Subject %q, endpoint called %d times in all; want %d, %q and %d",
-			b.N, f.next.calls-1, f.next.subject, f.auth.calls.Load(), b.N, wantSubject, wantCalls(b.N))
+			b.N, f.next.calls-1, f.next.subject, f.auth.Calls.Load(), b.N, wantSubject, wantCalls(b.N))
 	}
 	if _, forged := f.req.Header[interpSpoof]; forged {
 		b.Fatalf("the forged %s reached the backend", interpSpoof)

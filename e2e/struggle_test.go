@@ -42,10 +42,8 @@ func TestStrugglingEndpoint(t *testing.T) {
 			held <- a
 		}()
 	}
-	for deadline := time.Now().Add(30 * time.Second); endpoint.holding() < 2; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the endpoint holds %d calls, want 2", endpoint.holding())
-		}
+	if err := harness.WaitUntil(30*time.Second, 10*time.Millisecond, func() (bool, error) { return endpoint.holding() >= 2, nil }); err != nil {
+		t.Fatalf("the endpoint holds %d calls, want 2: %v", endpoint.holding(), err)
 	}
 	assertRefused(t, send(t, tr, harness.GoodHost, "/anything", tokens[2]), http.StatusServiceUnavailable, "")
 	if got := demo.Calls("/oauth2-introspect") + endpoint.holding(); got != 2 {

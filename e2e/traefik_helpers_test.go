@@ -26,7 +26,7 @@ func peer(t *testing.T, env string) string {
 // file-provider configuration, until the test ends. Its log is printed if the test fails.
 func startTraefik(t *testing.T, dynamic string) *harness.Traefik {
 	t.Helper()
-	tr, err := harness.StartTraefik(peer(t, "TRAEFIK_BIN"), "..", t.TempDir(), dynamic)
+	tr, err := harness.StartTraefik(peer(t, "TRAEFIK_BIN"), t.TempDir(), dynamic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/zitadel/oidc/v3/example/server/storage"
 
 	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/loader"
 )
 
 // The client the middleware introspects as. Every reserved character of RFC 6749 §2.3.1's
@@ -118,7 +119,7 @@ func writeRSAKey(t *testing.T, name string) (string, *rsa.PublicKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return loaderWritePrivateKey(t, name, key), &key.PublicKey
+	return loader.WritePrivateKey(t, name, key), &key.PublicKey
 }
 
 // pemLine returns the first line of base64 in the PEM file at path.

@@ -53,31 +53,48 @@ type row struct {
 	middleware string // the middleware's dynamic configuration, "%s" for the endpoint's URL; "" for none
 	unique     bool   // a new token per request: no cache or shared call may answer for another
 	spoof      bool   // every request carries a forged X_Auth_Subject
-	calls      int64  // introspection calls checkRows's 3 requests make
+	calls      int    // introspection calls checkRows's 3 requests make
 	subject    string // the X-Auth-Subject the backend must get, "" for none
+	targets    []target
 }
 
-// pluginRow is the plugin alias's middleware at the endpoint's path, with extra keys.
-func pluginRow(alias, path, extra string) string {
-	return fmt.Sprintf("plugin:\n  %s:\n    endpoint: %%s%s\n    clientId: %s\n    clientSecret: %s\n%s",
-		alias, path, clientID, clientSecret, extra)
+// A target is what a row's throughput should be at least, as a ratio to another row's.
+type target struct {
+	what    string  // as printed
+	against string  // the other row's host
+	atLeast float64 // a miss is a finding to report, not a failure
 }
+
+// pluginRow is the plugin alias's middleware at the endpoint's path, with extra options.
+func pluginRow(alias, path, extra string) string {
+	return harness.PluginMiddleware(alias, fmt.Sprintf("endpoint: %%s%s\nclientId: %s\nclientSecret: %s\n%s",
+		path, clientID, clientSecret, extra))
+}
+
+// baseline is the row every row's throughput is divided by in the table.
+var baseline = row{name: "no middleware (baseline)", host: "base.localhost"}
 
 // The rows, in the order of each round. The floors (bench/floors) are the least a
 // middleware under yaegi can do for each kind of row: the plugin's rows are read against
 // them.
 var rows = []row{
-	{name: "no middleware (baseline)", host: "base.localhost"},
-	{name: "no-op Yaegi plugin", host: "noop.localhost", middleware: "plugin:\n  noop: {}\n"},
-	{name: "floor, cached", host: "floor-cached.localhost", middleware: "plugin:\n  floorcached: {}\n"},
-	{name: "this plugin, token cached", host: "warm.localhost", middleware: pluginRow(harness.Alias, "/active", ""), calls: 1},
-	{name: "floor, cached + 1 header", host: "floor-header.localhost", middleware: "plugin:\n  floorheader: {}\n",
+	baseline,
+	{name: "no-op Yaegi plugin", host: "noop.localhost", middleware: harness.PluginMiddleware("noop", "{}")},
+	{name: "floor, cached", host: "floor-cached.localhost", middleware: harness.PluginMiddleware("floorcached", "{}")},
+	{name: "this plugin, token cached", host: "warm.localhost", middleware: pluginRow(harness.Alias, "/active", ""), calls: 1,
+		targets: []target{{"token cached vs floor, cached", "floor-cached.localhost", 0.90}}},
+	{name: "floor, cached + 1 header", host: "floor-header.localhost", middleware: harness.PluginMiddleware("floorheader", "{}"),
 		spoof: true, subject: "bench-user"},
 	{name: "this plugin, token cached, one forwardHeaders entry", host: "header.localhost",
-		middleware: pluginRow(harness.Alias, "/active", "    forwardHeaders:\n      X-Auth-Subject: sub\n"), spoof: true, calls: 1, subject: "bench-user"},
+		middleware: pluginRow(harness.Alias, "/active", "forwardHeaders:\n  X-Auth-Subject: sub\n"), spoof: true, calls: 1, subject: "bench-user",
+		targets: []target{{"one forwardHeaders entry vs floor, cached + 1 header", "floor-header.localhost", 0.90}}},
 	{name: "floor, uncached", host: "floor-uncached.localhost", unique: true, calls: 3,
 		middleware: pluginRow("flooruncached", "/active", "")},
-	{name: "this plugin, cacheTTL: 0s", host: "nocache.localhost", middleware: pluginRow(harness.Alias, "/active", "    cacheTTL: 0s\n"), unique: true, calls: 3},
+	{name: "this plugin, cacheTTL: 0s", host: "nocache.localhost", middleware: pluginRow(harness.Alias, "/active", "cacheTTL: 0s\n"), unique: true, calls: 3,
+		targets: []target{
+			{"cacheTTL 0s vs floor, uncached", "floor-uncached.localhost", 0.85},
+			{"cacheTTL 0s vs ForwardAuth", "forward.localhost", 1.3},
+		}},
 	{name: "ForwardAuth + introspecting adapter", host: "forward.localhost", middleware: "forwardAuth:\n  address: %s\n", unique: true, calls: 3},
 }
 
@@ -105,38 +122,32 @@ func routes() []row {
 // dynamic is the file-provider configuration: one router per route, every one to the same
 // backend; the ForwardAuth row's middleware points at the adapter, the others at the endpoint.
 func dynamic(asURL, adapterURL, backendURL string) string {
-	var routers, middlewares strings.Builder
-	for i, r := range routes() {
-		fmt.Fprintf(&routers, "    r%d:\n      rule: Host(`%s`)\n      service: backend\n", i, r.host)
-		if r.middleware == "" {
-			continue
+	var config []harness.Route
+	for _, r := range routes() {
+		middleware := r.middleware
+		if strings.Contains(middleware, "%s") {
+			target := asURL
+			if strings.HasPrefix(middleware, "forwardAuth") {
+				target = adapterURL
+			}
+			middleware = fmt.Sprintf(middleware, target)
 		}
-		fmt.Fprintf(&routers, "      middlewares: [m%d]\n", i)
-		target := asURL
-		if strings.HasPrefix(r.middleware, "forwardAuth") {
-			target = adapterURL
-		}
-		config := r.middleware
-		if strings.Contains(config, "%s") {
-			config = fmt.Sprintf(config, target)
-		}
-		fmt.Fprintf(&middlewares, "    m%d:\n%s", i, indent(config, "      "))
+		config = append(config, harness.Route{Host: r.host, Middleware: middleware})
 	}
-	return "http:\n  routers:\n" + routers.String() + "  middlewares:\n" + middlewares.String() +
-		"  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: " + backendURL + "\n"
-}
-
-func indent(text, by string) string {
-	return by + strings.ReplaceAll(strings.TrimSuffix(text, "\n"), "\n", "\n"+by) + "\n"
+	return harness.Dynamic(backendURL, config)
 }
 
 // floors are the local plugins beside this one: the no-op plugin and the floors.
 func floors() ([]harness.LocalPlugin, error) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
 	var plugins []harness.LocalPlugin
 	for _, f := range []struct{ alias, dir string }{
 		{"noop", "noop"}, {"floorcached", "cached"}, {"floorheader", "header"}, {"flooruncached", "uncached"},
 	} {
-		p, err := harness.SourcePlugin(f.alias, filepath.Join("bench", "floors", f.dir))
+		p, err := harness.SourcePlugin(f.alias, filepath.Join(root, "e2e", "bench", "floors", f.dir))
 		if err != nil {
 			return nil, err
 		}
@@ -175,7 +186,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	tr, err := harness.Start(bin, "..", dir, dynamic(asServer.URL, adapter.URL, backendServer.URL), harness.Options{
+	tr, err := harness.Start(bin, dir, dynamic(asServer.URL, adapter.URL, backendServer.URL), harness.Options{
 		Plugins: plugins,
 		Quiet:   true,
 		CPUs:    pin.traefik,
@@ -270,11 +281,11 @@ func (c client) send(host, token string, spoof bool) (answer, error) {
 // checkRows sends three requests to each row, as the table's runs will, and one to the
 // flood's and the inactive route, and counts what the endpoint was asked. It prints each
 // check and returns how many failed.
-func checkRows(c client, as *authServer) int {
+func checkRows(c client, as *harness.AuthServer) int {
 	wrong := 0
 	nonce := time.Now().UnixNano()
 	for i, r := range rows {
-		calls := as.calls.Load()
+		calls := as.TotalCalls()
 		reached := 0
 		identity := ""
 		for n := 0; n < 3; n++ {
@@ -294,28 +305,28 @@ func checkRows(c client, as *authServer) int {
 		}
 		wrong += report(fmt.Sprintf("%s: 3 requests reach the backend with identity %q and make %d introspection calls",
 			r.name, wantIdentity, r.calls),
-			fmt.Sprintf("%d reached, identity %q, %d calls", reached, identity, as.calls.Load()-calls),
-			reached == 3 && identity == wantIdentity && as.calls.Load()-calls == r.calls)
+			fmt.Sprintf("%d reached, identity %q, %d calls", reached, identity, as.TotalCalls()-calls),
+			reached == 3 && identity == wantIdentity && as.TotalCalls()-calls == r.calls)
 	}
 
-	calls := as.calls.Load()
+	calls := as.TotalCalls()
 	a, err := c.send(floodRoute.host, fmt.Sprintf("check-%d-flood", nonce), false)
 	wrong += report("a token whose answer carries 64 KiB of claims passes after 1 call",
-		fmt.Sprintf("%d, %d calls, err %v", a.status, as.calls.Load()-calls, err),
-		err == nil && a.status == http.StatusOK && a.reached && as.calls.Load()-calls == 1)
+		fmt.Sprintf("%d, %d calls, err %v", a.status, as.TotalCalls()-calls, err),
+		err == nil && a.status == http.StatusOK && a.reached && as.TotalCalls()-calls == 1)
 
-	calls = as.calls.Load()
+	calls = as.TotalCalls()
 	a, err = c.send(inactiveRoute.host, fmt.Sprintf("check-%d-inactive", nonce), false)
 	wantChallenge := `Bearer realm="traefik", error="invalid_token"`
 	wrong += report("an inactive token is refused with 401 invalid_token after 1 call",
-		fmt.Sprintf("%d %q, %d calls, err %v", a.status, a.challenge, as.calls.Load()-calls, err),
-		err == nil && a.status == http.StatusUnauthorized && a.challenge == wantChallenge && as.calls.Load()-calls == 1)
+		fmt.Sprintf("%d %q, %d calls, err %v", a.status, a.challenge, as.TotalCalls()-calls, err),
+		err == nil && a.status == http.StatusUnauthorized && a.challenge == wantChallenge && as.TotalCalls()-calls == 1)
 	return wrong
 }
 
 // checkHerd sends herds of concurrent requests with new tokens to the route whose endpoint
 // is slow, so that they arrive while the first call for their token is in flight.
-func checkHerd(url string, as *authServer) int {
+func checkHerd(url string, as *harness.AuthServer) int {
 	nonce := time.Now().UnixNano()
 	one := []string{fmt.Sprintf("herd-%d", nonce)}
 	var hundred []string
@@ -327,14 +338,14 @@ func checkHerd(url string, as *authServer) int {
 		tokens []string
 		copies int
 	}{{one, 1000}, {hundred, 50}} {
-		calls := as.calls.Load()
+		calls := as.TotalCalls()
 		reached := herd(url, h.tokens, h.copies)
-		made := as.calls.Load() - calls
+		made := as.TotalCalls() - calls
 		total := len(h.tokens) * h.copies
 		wrong += report(fmt.Sprintf("herd: %d distinct new tokens, each in %d concurrent requests, make %d introspection calls",
 			len(h.tokens), h.copies, len(h.tokens)),
 			fmt.Sprintf("%d calls, %d of %d requests reached the backend", made, reached, total),
-			made == int64(len(h.tokens)) && reached == total)
+			made == len(h.tokens) && reached == total)
 	}
 	return wrong
 }

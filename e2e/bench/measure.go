@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
 )
 
 // pinning keeps the load generator and Traefik on separate CPUs where there are two or more:
@@ -81,7 +83,7 @@ func joinInts(list []int) string {
 // sample is one row's run in one round.
 type sample struct {
 	measure
-	calls   int64         // introspection calls the endpoint answered
+	calls   int           // introspection calls the endpoint answered
 	cpuTime time.Duration // Traefik's CPU time
 }
 
@@ -91,7 +93,7 @@ type table struct {
 
 // measureRows runs every row once per round, in the same order each round, after one
 // unmeasured warm-up run of each.
-func measureRows(o options, l load, as *authServer, pid int) (table, error) {
+func measureRows(o options, l load, as *harness.AuthServer, pid int) (table, error) {
 	t := table{samples: make([][]sample, len(rows))}
 	nonce := time.Now().UnixNano()
 	for round := -1; round < o.rounds; round++ {
@@ -104,7 +106,7 @@ func measureRows(o options, l load, as *authServer, pid int) (table, error) {
 			if round < 0 {
 				d = time.Second
 			}
-			calls, cpu := as.settledCalls(), cpuTime(pid)
+			calls, cpu := settledCalls(as), cpuTime(pid)
 			m, err := l.run(r, token, d)
 			if err != nil {
 				return table{}, err
@@ -113,7 +115,7 @@ func measureRows(o options, l load, as *authServer, pid int) (table, error) {
 				return table{}, fmt.Errorf("%s: %d of %d requests failed or were refused", r.name, m.failed, m.requests)
 			}
 			if round >= 0 {
-				t.samples[i] = append(t.samples[i], sample{m, as.settledCalls() - calls, cpuTime(pid) - cpu})
+				t.samples[i] = append(t.samples[i], sample{m, settledCalls(as) - calls, cpuTime(pid) - cpu})
 			}
 		}
 		if round >= 0 {
@@ -145,14 +147,15 @@ func (t table) print() {
 	fmt.Println("| row | requests/s | × baseline | p50 | p99 | Traefik CPU per request | introspection calls |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
 	for i, r := range rows {
-		var requests, calls int64
+		var requests int64
+		var calls int
 		for _, s := range t.samples[i] {
 			requests += s.requests
 			calls += s.calls
 		}
 		fmt.Printf("| %s | %.0f | %.2f | %s | %s | %s | %d (%.2f per request) |\n", r.name,
 			t.each(i, func(s sample) float64 { return s.rps }),
-			t.ratio(i, 0),
+			t.ratio(i, rowIndex(baseline.host)),
 			latency(t.each(i, func(s sample) float64 { return float64(s.p50) })),
 			latency(t.each(i, func(s sample) float64 { return float64(s.p99) })),
 			latency(t.each(i, func(s sample) float64 { return float64(s.cpuTime) / float64(s.requests) })),
@@ -169,13 +172,14 @@ func latency(ns float64) string {
 type flood struct {
 	before            int64 // bytes
 	after, afterTwice int64
-	requests, calls   [2]int64
+	requests          [2]int64
+	calls             [2]int
 }
 
 // measureFlood sends o.flood requests with new tokens to the route with the default
 // cacheSize, whose answers carry 64 KiB of claims, reads Traefik's resident memory, then
 // does it again.
-func measureFlood(o options, l load, as *authServer, pid int) (flood, error) {
+func measureFlood(o options, l load, as *harness.AuthServer, pid int) (flood, error) {
 	var f flood
 	var err error
 	if f.before, err = residentBytes(pid); err != nil {
@@ -184,7 +188,7 @@ func measureFlood(o options, l load, as *authServer, pid int) (flood, error) {
 	nonce := time.Now().UnixNano()
 	chunk := 0
 	for half := 0; half < 2; half++ {
-		calls := as.calls.Load()
+		calls := as.TotalCalls()
 		d := 2 * time.Second
 		for f.requests[half] < o.flood {
 			m, err := l.run(floodRoute, fmt.Sprintf("flood-%d-%d", nonce, chunk), d)
@@ -197,7 +201,7 @@ func measureFlood(o options, l load, as *authServer, pid int) (flood, error) {
 			left := float64(o.flood-f.requests[half]) / m.rps
 			d = time.Duration(left*float64(time.Second)) + time.Second
 		}
-		f.calls[half] = as.settledCalls() - calls
+		f.calls[half] = settledCalls(as) - calls
 		rss, err := residentBytes(pid)
 		if err != nil {
 			return f, err
@@ -226,11 +230,11 @@ func printTargets(t table, f flood) {
 	target := func(what string, got, want float64) {
 		fmt.Printf("  %s  %s: %.2f (target ≥ %.2f)\n", verdict(got >= want), what, got, want)
 	}
-	ratio := func(a, b string) float64 { return t.ratio(rowIndex(a), rowIndex(b)) }
-	target("token cached vs floor, cached", ratio("warm.localhost", "floor-cached.localhost"), 0.90)
-	target("one forwardHeaders entry vs floor, cached + 1 header", ratio("header.localhost", "floor-header.localhost"), 0.90)
-	target("cacheTTL 0s vs floor, uncached", ratio("nocache.localhost", "floor-uncached.localhost"), 0.85)
-	target("cacheTTL 0s vs ForwardAuth", ratio("nocache.localhost", "forward.localhost"), 1.3)
+	for i, r := range rows {
+		for _, g := range r.targets {
+			target(g.what, t.ratio(i, rowIndex(g.against)), g.atLeast)
+		}
+	}
 	growth, more := float64(f.after-f.before)/mib, float64(f.afterTwice-f.after)/mib
 	fmt.Printf("  %s  flood: memory grows by %.1f MiB (target < %d MiB)\n", verdict(growth < floodGrowth), growth, floodGrowth)
 	fmt.Printf("  %s  doubled flood: %.1f MiB more (target < %d MiB: the cache is full by then, so memory stays put)\n",

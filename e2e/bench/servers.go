@@ -6,8 +6,9 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
+
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
 )
 
 // The client the middlewares and the ForwardAuth adapter authenticate as.
@@ -25,7 +26,9 @@ const (
 
 // backend answers every request with a short 200: the cheapest thing to proxy to. It names
 // every header it got that a backend could read as X-Auth-Subject, so the checks see both
-// the plugin's value and any forged spelling that got through.
+// the plugin's value and any forged spelling that got through. It is not harness.Backend,
+// whose 404 wrk would count as a failure and whose JSON echo would spend, on the load's
+// CPUs, time that is not Traefik's.
 func backend() http.Handler {
 	body := []byte("ok\n")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,17 +51,10 @@ func backend() http.Handler {
 // token arrives while the first introspection is still in flight.
 const herdPause = 200 * time.Millisecond
 
-// authServer is a fast RFC 7662 endpoint that counts the calls it answers. /active says
-// every token is active with scope "read", /slow says the same after herdPause, /flood says
-// the same with 64 KiB of claims more, /inactive says no token is. It requires
-// client_secret_basic.
-type authServer struct {
-	calls  atomic.Int64
-	active []byte
-	large  []byte
-}
-
-func newAuthServer() *authServer {
+// newAuthServer is a fast RFC 7662 endpoint, its answers made once: /active says every
+// token is active with scope "read", /slow says the same after herdPause, /flood says the
+// same with 64 KiB of claims more, /inactive says no token is.
+func newAuthServer() *harness.AuthServer {
 	claims := map[string]interface{}{
 		"active": true, "sub": "bench-user", "client_id": clientID, "scope": "read",
 		"exp": time.Now().Add(24 * time.Hour).Unix(),
@@ -66,49 +62,26 @@ func newAuthServer() *authServer {
 	active, _ := json.Marshal(claims)
 	claims["profile"] = strings.Repeat("p", 64<<10)
 	large, _ := json.Marshal(claims)
-	return &authServer{active: active, large: large}
-}
-
-func (a *authServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if id, secret, ok := r.BasicAuth(); !ok || id != clientID || secret != clientSecret {
-		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
-		return
-	}
-	if r.Method != http.MethodPost || r.PostFormValue("token") == "" {
-		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
-		return
-	}
-	body := a.active
-	switch r.URL.Path {
-	case "/active":
-	case "/slow":
-		time.Sleep(herdPause)
-	case "/flood":
-		body = a.large
-	case "/inactive":
-		body = []byte(`{"active":false}`)
-	default:
-		http.NotFound(w, r)
-		return
-	}
-	a.calls.Add(1)
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(body)
+	answer := func(body []byte) func() []byte { return func() []byte { return body } }
+	return harness.NewAuthServer(clientID, clientSecret, map[string]harness.Introspection{
+		"/active":   {Answer: answer(active)},
+		"/slow":     {Answer: answer(active), Pause: herdPause},
+		"/flood":    {Answer: answer(large)},
+		"/inactive": {Answer: answer([]byte(`{"active":false}`))},
+	})
 }
 
 // settledCalls is the count of calls once the calls still in flight when wrk stopped have
 // been answered: the count has not moved for 100 ms (or 5 s passed).
-func (a *authServer) settledCalls() int64 {
-	calls := a.calls.Load()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-		now := a.calls.Load()
-		if now == calls {
-			break
-		}
-		calls = now
-	}
-	return calls
+func settledCalls(as *harness.AuthServer) int {
+	last := -1
+	_ = harness.WaitUntil(5*time.Second, 100*time.Millisecond, func() (bool, error) {
+		calls := as.TotalCalls()
+		settled := calls == last
+		last = calls
+		return settled, nil
+	})
+	return last
 }
 
 // forwardAuthAdapter is what users put behind Traefik's ForwardAuth today: it takes the

@@ -42,7 +42,7 @@ func run(check bool) error {
 	}
 	defer os.RemoveAll(dir)
 
-	tr, err := harness.StartTraefik(bin, "..", dir, harness.DemoDynamic(as.URL, backend.URL))
+	tr, err := harness.StartTraefik(bin, dir, harness.DemoDynamic(as.URL, backend.URL))
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ package harness
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -114,15 +113,19 @@ experimental:
   localPlugins:
 %s`
 
-// StartTraefik installs the plugin from repoRoot as a local plugin in a new directory under
+// StartTraefik installs the plugin from RepoRoot as a local plugin in a new directory under
 // dir, writes the static configuration and the given dynamic configuration (file provider,
 // YAML), starts bin there and waits until Traefik answers its ping. Stop it with Stop.
-func StartTraefik(bin, repoRoot, dir, dynamic string) (*Traefik, error) {
-	return Start(bin, repoRoot, dir, dynamic, Options{})
+func StartTraefik(bin, dir, dynamic string) (*Traefik, error) {
+	return Start(bin, dir, dynamic, Options{})
 }
 
 // Start is StartTraefik with options.
-func Start(bin, repoRoot, dir, dynamic string, opts Options) (*Traefik, error) {
+func Start(bin, dir, dynamic string, opts Options) (*Traefik, error) {
+	repoRoot, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
 	web, err := FreeAddr()
 	if err != nil {
 		return nil, err
@@ -246,22 +249,17 @@ func Do(req *http.Request) (Answer, error) {
 	return a, nil
 }
 
-// waitFor polls ready until it holds, Traefik exits, or 60 s pass (a deadline, not a timing).
+// waitFor polls ready until it holds, Traefik exits, or 60 s pass.
 func (t *Traefik) waitFor(ready func() bool) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	return WaitUntil(60*time.Second, 50*time.Millisecond, func() (bool, error) {
 		select {
 		case err := <-t.done:
 			t.done <- err
-			return fmt.Errorf("traefik exited: %v", err)
+			return false, fmt.Errorf("traefik exited: %v", err)
 		default:
 		}
-		if ready() {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return errors.New("gave up after 60s")
+		return ready(), nil
+	})
 }
 
 // Pid is Traefik's process id.

@@ -1,4 +1,7 @@
-package e2e_test
+// Package compat checks what README.md says of the project against the repository: the
+// versions its compatibility line names, and the tests its comparison table names. It needs
+// no peer binary.
+package compat
 
 import (
 	"os"
@@ -6,12 +9,15 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/loader"
 )
 
 // The README's compatibility line names the versions `make test` runs: those pinned in the
 // Makefile (the peers it builds) and in this module's go.mod (yaegi, zitadel/oidc).
 func TestCompatibilityLine(t *testing.T) {
-	readme := loaderReadFile(t, "README.md")
+	readme := loader.ReadFile(t, "README.md")
 	i := strings.Index(readme, "## Compatibility")
 	if i < 0 {
 		t.Fatal("README.md has no Compatibility section")
@@ -32,7 +38,7 @@ func TestCompatibilityLine(t *testing.T) {
 
 func pinned(t *testing.T, file, pattern string) string {
 	t.Helper()
-	m := regexp.MustCompile(pattern).FindStringSubmatch(loaderReadFile(t, file))
+	m := regexp.MustCompile(pattern).FindStringSubmatch(loader.ReadFile(t, file))
 	if m == nil {
 		t.Fatalf("%s: no match for %s", file, pattern)
 	}
@@ -42,7 +48,7 @@ func pinned(t *testing.T, file, pattern string) string {
 // Each row of the README's comparison names the tests that hold the plugin to its cell;
 // a renamed or deleted test must not leave a row that nothing backs.
 func TestComparisonRows(t *testing.T) {
-	readme := loaderReadFile(t, "README.md")
+	readme := loader.ReadFile(t, "README.md")
 	start := strings.Index(readme, "## Compared with")
 	if start < 0 {
 		t.Fatal(`README.md has no "Compared with" section`)
@@ -50,9 +56,13 @@ func TestComparisonRows(t *testing.T) {
 	section := readme[start:]
 	section = section[:strings.Index(section[1:], "\n## ")+1]
 
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var sources strings.Builder
-	for _, pattern := range []string{"*_test.go", "e2e/*_test.go"} {
-		files, _ := filepath.Glob(filepath.Join(loaderRepo, pattern))
+	for _, pattern := range []string{"*_test.go", "e2e/*_test.go", "e2e/*/*_test.go"} {
+		files, _ := filepath.Glob(filepath.Join(root, pattern))
 		for _, f := range files {
 			data, err := os.ReadFile(f)
 			if err != nil {

@@ -1,6 +1,6 @@
 //go:build !race
 
-package e2e_test
+package loader
 
 import (
 	"context"
@@ -26,7 +26,7 @@ import (
 // a round read a result that was not there yet (503, or a nil result and a panic).
 func TestInterpretedHerd(t *testing.T) {
 	const rounds, tokens, copies = 20, 100, 50
-	p := loadPlugin(context.Background(), t, os.Environ())
+	p := Load(context.Background(), t, os.Environ())
 	var calls atomic.Int64
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
@@ -36,7 +36,7 @@ func TestInterpretedHerd(t *testing.T) {
 	}))
 	defer auth.Close()
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
-	handler, err := p.New(decodePluginLabels(t, loaderKeys(auth.URL, nil)), next)
+	handler, err := p.New(DecodePluginLabels(t, Keys(auth.URL, nil)), next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,3 @@ func TestInterpretedHerd(t *testing.T) {
 			calls.Load(), rounds*tokens, refused.Load(), panicked.Load())
 	}
 }
-
-// The plugin as Traefik runs it, interpreted by yaegi and called from compiled code: herds
-// of concurrent requests, and the cache-hit path's benchmark (its compiled counterpart is
-// BenchmarkCacheHit in the plugin's package).
