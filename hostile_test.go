@@ -21,8 +21,10 @@ import (
 // piece of one) was logged.
 const leak = "LeakCheck"
 
-// TestHostileWorld is the adversarial suite, one group per threat of SECURITY.md. Every
-// check is a status, a header, what the backend got or a count of endpoint calls. The log is
+// TestHostileWorld is the adversarial suite: what a hostile endpoint, an outage, forged
+// headers and floods do, beyond the situations of the README's Behaviour table, which
+// TestBehaviour holds (with their own check of the log). Every check is a status, a
+// header, what the backend got or a count of endpoint calls. The log is
 // captured for the whole suite, and the last group checks it holds no token, no client
 // secret and no Authorization value.
 func TestHostileWorld(t *testing.T) {
@@ -108,11 +110,17 @@ func testHostileEndpoint(t *testing.T) {
 			}
 		}},
 		{"/500-echoing", status(500)},
+		{"/502-echoing", status(502)},
+		{"/429-echoing", status(429)},
+		{"/400-echoing", status(400)},
 		{"/401-echoing", status(401)},
-		// A 302 followed would carry the token in the URL; a 307 also the form, with the
-		// client credentials.
+		// A 301, 302 or 303 followed would carry the token in the URL; a 307 or 308 also the
+		// form, with the client credentials.
+		{"/301-elsewhere", redirect(301)},
 		{"/302-elsewhere", redirect(302)},
+		{"/303-elsewhere", redirect(303)},
 		{"/307-elsewhere", redirect(307)},
+		{"/308-elsewhere", redirect(308)},
 	}
 
 	// One handler that looks the path up, not a closure per row: under yaegi v0.16.1 the

@@ -21,7 +21,7 @@ type behaviourRow struct {
 }
 
 // behaviourCase is one situation of a row. Its request is sent twice to a fresh middleware
-// whose endpoint answers "tok" with answer; both get status and challenge, and calls counts
+// whose endpoint answers behaviourToken with answer; both get status and challenge, and calls counts
 // the endpoint's calls: 0 none, 1 a call then the cache, 2 a call each time.
 type behaviourCase struct {
 	desc      string
@@ -35,10 +35,15 @@ type behaviourCase struct {
 	logged    string // what the one line logged for both requests says; "" when nothing is logged
 }
 
+// behaviourToken is the token the cases send and the endpoint knows; it starts with leak,
+// so that the log and the answers can be searched for it.
+const behaviourToken = leak + "-behaviour"
+
 // behaviourTable is the README's Behaviour table as TestBehaviour runs it, built when the
 // test runs so that exp and nbf are relative to then.
 func behaviourTable() []behaviourRow {
 	now := time.Now()
+	tok := behaviourToken
 	header := func(values ...string) func(*http.Request) {
 		return func(r *http.Request) { r.Header["Authorization"] = values }
 	}
@@ -52,7 +57,7 @@ func behaviourTable() []behaviourRow {
 		return func(r *http.Request) { a(r); b(r) }
 	}
 	allSources := func(c *Config) { c.TokenQuery = "access_token"; c.TokenCookie = "session" }
-	long := func(n int) string { return strings.Repeat("a", n) }
+	long := func(n int) string { return leak + strings.Repeat("a", n-len(leak)) }
 	claims := func(edit func(map[string]interface{})) map[string]interface{} {
 		c := activeClaims()
 		edit(c)
@@ -75,9 +80,9 @@ func behaviourTable() []behaviourRow {
 		{name: "no-token", cases: []behaviourCase{
 			{desc: "no token", status: 401, challenge: challenge},
 			{desc: "another scheme is no bearer token", request: header("Basic dXNlcjpwYXNz"), status: 401, challenge: challenge},
-			{desc: "a scheme that starts with Bearer", request: header("Bearerish tok"), status: 401, challenge: challenge},
+			{desc: "a scheme that starts with Bearer", request: header("Bearerish " + tok), status: 401, challenge: challenge},
 			{desc: "an empty Authorization header", request: header(""), status: 401, challenge: challenge},
-			{desc: "query token off by default", request: query("access_token=tok"), answer: activeClaims(), status: 401, challenge: challenge},
+			{desc: "query token off by default", request: query("access_token=" + tok), answer: activeClaims(), status: 401, challenge: challenge},
 			{desc: "custom realm", configure: func(c *Config) { c.Realm = "api" }, status: 401, challenge: `Bearer realm="api"`},
 		}},
 		{name: "malformed", cases: []behaviourCase{
@@ -86,133 +91,133 @@ func behaviourTable() []behaviourRow {
 			{desc: "empty: query parameter", configure: allSources, request: query("access_token="), status: 400, challenge: challengeRequest},
 			{desc: "empty: cookie", configure: allSources, request: cookie("session="), status: 400, challenge: challengeRequest},
 			{desc: "bad characters", request: bearer("abc$def"), status: 400, challenge: challengeRequest},
-			{desc: "non-ASCII", request: header("Bearer tokö"), status: 400, challenge: challengeRequest},
-			{desc: "a space inside", request: header("Bearer tok x"), status: 400, challenge: challengeRequest},
+			{desc: "non-ASCII", request: header("Bearer " + tok + "ö"), status: 400, challenge: challengeRequest},
+			{desc: "a space inside", request: header("Bearer " + tok + " x"), status: 400, challenge: challengeRequest},
 			{desc: "a tab after the scheme", request: header("Bearer\ttok"), status: 400, challenge: challengeRequest},
 			{desc: "a space then a tab", request: header("Bearer \ttok"), status: 400, challenge: challengeRequest},
 			{desc: "padding first", request: bearer("=abc"), status: 400, challenge: challengeRequest},
-			{desc: "padding inside", request: bearer("tok=x"), status: 400, challenge: challengeRequest},
+			{desc: "padding inside", request: bearer(tok + "=x"), status: 400, challenge: challengeRequest},
 			{desc: "8,193 bytes, over maxTokenLength", request: bearer(long(8193)), status: 400, challenge: challengeRequest},
 			{desc: "8,193 bytes in a cookie", configure: allSources, request: cookie("session=" + long(8193)), status: 400, challenge: challengeRequest},
 		}},
 		{name: "more-than-one-place", cases: []behaviourCase{
-			{desc: "header and query", configure: allSources, request: both(bearer("tok"), query("access_token=tok")), answer: activeClaims(),
+			{desc: "header and query", configure: allSources, request: both(bearer(tok), query("access_token="+tok)), answer: activeClaims(),
 				status: 400, challenge: challengeRequest},
-			{desc: "cookie and header", configure: allSources, request: both(bearer("tok"), cookie("session=tok")), answer: activeClaims(),
+			{desc: "cookie and header", configure: allSources, request: both(bearer(tok), cookie("session="+tok)), answer: activeClaims(),
 				status: 400, challenge: challengeRequest},
-			{desc: "query parameter twice", configure: allSources, request: query("access_token=tok&access_token=tok"), answer: activeClaims(),
+			{desc: "query parameter twice", configure: allSources, request: query("access_token=" + tok + "&access_token=" + tok), answer: activeClaims(),
 				status: 400, challenge: challengeRequest},
-			{desc: "cookie twice", configure: allSources, request: cookie("session=tok; session=tok"), answer: activeClaims(),
+			{desc: "cookie twice", configure: allSources, request: cookie("session=" + tok + "; session=" + tok), answer: activeClaims(),
 				status: 400, challenge: challengeRequest},
-			{desc: "two Authorization headers", request: header("Bearer tok", "Bearer tok"), answer: activeClaims(), status: 400, challenge: challengeRequest},
-			{desc: "Bearer and a Basic header", request: header("Bearer tok", "Basic dXNlcjpwYXNz"), answer: activeClaims(), status: 400, challenge: challengeRequest},
+			{desc: "two Authorization headers", request: header("Bearer "+tok, "Bearer "+tok), answer: activeClaims(), status: 400, challenge: challengeRequest},
+			{desc: "Bearer and a Basic header", request: header("Bearer "+tok, "Basic dXNlcjpwYXNz"), answer: activeClaims(), status: 400, challenge: challengeRequest},
 		}},
 		{name: "refused", cases: []behaviourCase{
-			{desc: "inactive, whatever else the answer says", request: bearer("tok"), answer: raw(`{"active":false,"sub":"alice"}`),
+			{desc: "inactive, whatever else the answer says", request: bearer(tok), answer: raw(`{"active":false,"sub":"alice"}`),
 				status: 401, challenge: challengeToken, calls: 1},
 			{desc: "unknown to the endpoint", request: bearer("nobody-knows"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
-			{desc: "unknown, with b64token padding", request: bearer("tok=="), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
+			{desc: "unknown, with b64token padding", request: bearer(tok + "=="), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
 			{desc: "unknown, 8,192 bytes: maxTokenLength", request: bearer(long(8192)), status: 401, challenge: challengeToken, calls: 1},
 			// Past its exp an answer is not kept (RFC 7662 §4): each request calls.
-			{desc: "expired beyond clockSkew", request: bearer("tok"), answer: withClaim("exp", now.Add(-time.Minute).Unix()),
+			{desc: "expired beyond clockSkew", request: bearer(tok), answer: withClaim("exp", now.Add(-time.Minute).Unix()),
 				status: 401, challenge: challengeToken, calls: 2},
-			{desc: "expired, exp a numeric string", request: bearer("tok"), answer: withClaim("exp", strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)),
+			{desc: "expired, exp a numeric string", request: bearer(tok), answer: withClaim("exp", strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)),
 				status: 401, challenge: challengeToken, calls: 2},
-			{desc: "zero clockSkew", configure: func(c *Config) { c.ClockSkew = "0s" }, request: bearer("tok"),
+			{desc: "zero clockSkew", configure: func(c *Config) { c.ClockSkew = "0s" }, request: bearer(tok),
 				answer: withClaim("exp", now.Add(-10*time.Second).Unix()), status: 401, challenge: challengeToken, calls: 2},
-			{desc: "not valid before beyond clockSkew", request: bearer("tok"), answer: withClaim("nbf", now.Add(time.Minute).Unix()),
+			{desc: "not valid before beyond clockSkew", request: bearer(tok), answer: withClaim("nbf", now.Add(time.Minute).Unix()),
 				status: 401, challenge: challengeToken, calls: 1},
-			{desc: "audience mismatch", configure: func(c *Config) { c.Audiences = []string{"billing"} }, request: bearer("tok"), answer: activeClaims(),
+			{desc: "audience mismatch", configure: func(c *Config) { c.Audiences = []string{"billing"} }, request: bearer(tok), answer: activeClaims(),
 				status: 401, challenge: challengeToken, calls: 1},
-			{desc: "audience is a prefix only", configure: func(c *Config) { c.Audiences = []string{"ap"} }, request: bearer("tok"),
+			{desc: "audience is a prefix only", configure: func(c *Config) { c.Audiences = []string{"ap"} }, request: bearer(tok),
 				answer: withClaim("aud", "api"), status: 401, challenge: challengeToken, calls: 1},
-			{desc: "an audience that only starts with the one wanted", configure: withAudiences, request: bearer("tok"),
+			{desc: "an audience that only starts with the one wanted", configure: withAudiences, request: bearer(tok),
 				answer: withClaim("aud", []string{"web", "apis"}), status: 401, challenge: challengeToken, calls: 1},
-			{desc: "no audience", configure: withAudiences, request: bearer("tok"), answer: withClaim("aud", nil),
+			{desc: "no audience", configure: withAudiences, request: bearer(tok), answer: withClaim("aud", nil),
 				status: 401, challenge: challengeToken, calls: 1},
-			{desc: "issuer mismatch", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, request: bearer("tok"),
+			{desc: "issuer mismatch", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, request: bearer(tok),
 				answer: withClaim("iss", "https://evil.example"), status: 401, challenge: challengeToken, calls: 1},
-			{desc: "refresh token by token_type", request: bearer("tok"), answer: withClaim("token_type", "refresh_token"),
+			{desc: "refresh token by token_type", request: bearer(tok), answer: withClaim("token_type", "refresh_token"),
 				status: 401, challenge: challengeToken, calls: 1},
-			{desc: "refresh token by Hydra's token_use", request: bearer("tok"), answer: withClaim("token_use", "refresh_token"),
+			{desc: "refresh token by Hydra's token_use", request: bearer(tok), answer: withClaim("token_use", "refresh_token"),
 				status: 401, challenge: challengeToken, calls: 1},
-			{desc: "refresh token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Refresh"), status: 401, challenge: challengeToken, calls: 1},
-			{desc: "offline token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Offline"), status: 401, challenge: challengeToken, calls: 1},
+			{desc: "refresh token by Keycloak's typ", request: bearer(tok), answer: withClaim("typ", "Refresh"), status: 401, challenge: challengeToken, calls: 1},
+			{desc: "offline token by Keycloak's typ", request: bearer(tok), answer: withClaim("typ", "Offline"), status: 401, challenge: challengeToken, calls: 1},
 		}},
 		{name: "scope-missing", cases: []behaviourCase{
-			{desc: "required scope missing", configure: func(c *Config) { c.RequiredScopes = []string{"read", "admin"} }, request: bearer("tok"),
+			{desc: "required scope missing", configure: func(c *Config) { c.RequiredScopes = []string{"read", "admin"} }, request: bearer(tok),
 				answer: activeClaims(), status: 403, challenge: scopeChallenge("read admin"), calls: 1},
-			{desc: "scopes are separated by SP only", configure: func(c *Config) { c.RequiredScopes = []string{"admin"} }, request: bearer("tok"),
+			{desc: "scopes are separated by SP only", configure: func(c *Config) { c.RequiredScopes = []string{"admin"} }, request: bearer(tok),
 				answer: withClaim("scope", "profile\u00a0admin read\tadmin"), status: 403, challenge: scopeChallenge("admin"), calls: 1},
-			{desc: "scope is a prefix only", configure: func(c *Config) { c.RequiredScopes = []string{"rea"} }, request: bearer("tok"),
+			{desc: "scope is a prefix only", configure: func(c *Config) { c.RequiredScopes = []string{"rea"} }, request: bearer(tok),
 				answer: activeClaims(), status: 403, challenge: scopeChallenge("rea"), calls: 1},
-			{desc: "no scope at all", configure: func(c *Config) { c.RequiredScopes = []string{"read"} }, request: bearer("tok"),
+			{desc: "no scope at all", configure: func(c *Config) { c.RequiredScopes = []string{"read"} }, request: bearer(tok),
 				answer: withClaim("scope", nil), status: 403, challenge: scopeChallenge("read"), calls: 1},
 		}},
 		{name: "endpoint-failure", cases: []behaviourCase{
-			{desc: "connection error: closed before an answer", request: bearer("tok"), answer: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+			{desc: "connection error: closed before an answer", request: bearer(tok), answer: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 				if conn, _, err := rw.(http.Hijacker).Hijack(); err == nil {
 					conn.Close()
 				}
 			}), status: 503, calls: 2, logged: "EOF"},
-			{desc: "timeout", configure: func(c *Config) { c.Timeout = "100ms" }, request: bearer("tok"),
+			{desc: "timeout", configure: func(c *Config) { c.Timeout = "100ms" }, request: bearer(tok),
 				answer: http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 					<-req.Context().Done() // the server sees the client leave, and ends the call's context
 				}), status: 503, calls: 2, logged: "context deadline exceeded"},
-			{desc: "status 500", request: bearer("tok"), answer: status(500), status: 503, calls: 2, logged: "answered status 500"},
-			{desc: "status 502", request: bearer("tok"), answer: status(502), status: 503, calls: 2, logged: "answered status 502"},
-			{desc: "status 429", request: bearer("tok"), answer: status(429), status: 503, calls: 2, logged: "answered status 429"},
-			{desc: "status 400", request: bearer("tok"), answer: status(400), status: 503, calls: 2, logged: "answered status 400"},
-			{desc: "status 401: our credentials", request: bearer("tok"), answer: status(401), status: 503, calls: 2, logged: "refused our client credentials (401)"},
-			{desc: "redirect 301", request: bearer("tok"), answer: redirect(301), status: 503, calls: 2, logged: "answered status 301"},
-			{desc: "redirect 302", request: bearer("tok"), answer: redirect(302), status: 503, calls: 2, logged: "answered status 302"},
-			{desc: "redirect 303", request: bearer("tok"), answer: redirect(303), status: 503, calls: 2, logged: "answered status 303"},
-			{desc: "redirect 307", request: bearer("tok"), answer: redirect(307), status: 503, calls: 2, logged: "answered status 307"},
-			{desc: "redirect 308", request: bearer("tok"), answer: redirect(308), status: 503, calls: 2, logged: "answered status 308"},
-			{desc: "over 1 MiB", request: bearer("tok"), answer: raw(`{"active":true,"pad":"` + strings.Repeat("x", maxResponseBytes) + `"}`), status: 503, calls: 2, logged: "is over 1048576 bytes"},
-			{desc: "HTML", request: bearer("tok"), answer: raw(`<html><body>Sign in</body></html>`), status: 503, calls: 2, logged: "not a JSON object"},
-			{desc: "a JSON array", request: bearer("tok"), answer: raw(`[{"active":true}]`), status: 503, calls: 2, logged: "not a JSON object"},
-			{desc: "JSON null", request: bearer("tok"), answer: raw(`null`), status: 503, calls: 2, logged: "not a JSON object"},
-			{desc: "data after the object", request: bearer("tok"), answer: raw(`{"active":true}{"active":false}`), status: 503, calls: 2, logged: "data after its JSON object"},
-			{desc: "active missing", request: bearer("tok"), answer: raw(`{}`), status: 503, calls: 2, logged: "no boolean \"active\""},
-			{desc: "active a string", request: bearer("tok"), answer: raw(`{"active":"true"}`), status: 503, calls: 2, logged: "no boolean \"active\""},
-			{desc: "active a number", request: bearer("tok"), answer: raw(`{"active":1}`), status: 503, calls: 2, logged: "no boolean \"active\""},
-			{desc: "active null", request: bearer("tok"), answer: raw(`{"active":null}`), status: 503, calls: 2, logged: "no boolean \"active\""},
-			{desc: "exp not a number", request: bearer("tok"), answer: raw(`{"active":true,"exp":"soon"}`), status: 503, calls: 2, logged: "non-numeric \"exp\""},
-			{desc: "exp an object", request: bearer("tok"), answer: raw(`{"active":true,"exp":{}}`), status: 503, calls: 2, logged: "non-numeric \"exp\""},
+			{desc: "status 500", request: bearer(tok), answer: status(500), status: 503, calls: 2, logged: "answered status 500"},
+			{desc: "status 502", request: bearer(tok), answer: status(502), status: 503, calls: 2, logged: "answered status 502"},
+			{desc: "status 429", request: bearer(tok), answer: status(429), status: 503, calls: 2, logged: "answered status 429"},
+			{desc: "status 400", request: bearer(tok), answer: status(400), status: 503, calls: 2, logged: "answered status 400"},
+			{desc: "status 401: our credentials", request: bearer(tok), answer: status(401), status: 503, calls: 2, logged: "refused our client credentials (401)"},
+			{desc: "redirect 301", request: bearer(tok), answer: redirect(301), status: 503, calls: 2, logged: "answered status 301"},
+			{desc: "redirect 302", request: bearer(tok), answer: redirect(302), status: 503, calls: 2, logged: "answered status 302"},
+			{desc: "redirect 303", request: bearer(tok), answer: redirect(303), status: 503, calls: 2, logged: "answered status 303"},
+			{desc: "redirect 307", request: bearer(tok), answer: redirect(307), status: 503, calls: 2, logged: "answered status 307"},
+			{desc: "redirect 308", request: bearer(tok), answer: redirect(308), status: 503, calls: 2, logged: "answered status 308"},
+			{desc: "over 1 MiB", request: bearer(tok), answer: raw(`{"active":true,"pad":"` + strings.Repeat("x", maxResponseBytes) + `"}`), status: 503, calls: 2, logged: "is over 1048576 bytes"},
+			{desc: "HTML", request: bearer(tok), answer: raw(`<html><body>Sign in</body></html>`), status: 503, calls: 2, logged: "not a JSON object"},
+			{desc: "a JSON array", request: bearer(tok), answer: raw(`[{"active":true}]`), status: 503, calls: 2, logged: "not a JSON object"},
+			{desc: "JSON null", request: bearer(tok), answer: raw(`null`), status: 503, calls: 2, logged: "not a JSON object"},
+			{desc: "data after the object", request: bearer(tok), answer: raw(`{"active":true}{"active":false}`), status: 503, calls: 2, logged: "data after its JSON object"},
+			{desc: "active missing", request: bearer(tok), answer: raw(`{}`), status: 503, calls: 2, logged: "no boolean \"active\""},
+			{desc: "active a string", request: bearer(tok), answer: raw(`{"active":"true"}`), status: 503, calls: 2, logged: "no boolean \"active\""},
+			{desc: "active a number", request: bearer(tok), answer: raw(`{"active":1}`), status: 503, calls: 2, logged: "no boolean \"active\""},
+			{desc: "active null", request: bearer(tok), answer: raw(`{"active":null}`), status: 503, calls: 2, logged: "no boolean \"active\""},
+			{desc: "exp not a number", request: bearer(tok), answer: raw(`{"active":true,"exp":"soon"}`), status: 503, calls: 2, logged: "non-numeric \"exp\""},
+			{desc: "exp an object", request: bearer(tok), answer: raw(`{"active":true,"exp":{}}`), status: 503, calls: 2, logged: "non-numeric \"exp\""},
 		}},
 		{name: "calls-bounded", cases: []behaviourCase{
-			{desc: "a new token while the one call allowed is in flight", request: bearer("tok"), answer: activeClaims(), busy: true, status: 503,
+			{desc: "a new token while the one call allowed is in flight", request: bearer(tok), answer: activeClaims(), busy: true, status: 503,
 				logged: "maxConcurrentIntrospections calls are already in flight"},
 		}},
 		{name: "admitted", cases: []behaviourCase{
-			{desc: "active", request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
-			{desc: "bearer", request: header("bearer tok"), answer: activeClaims(), status: 200, calls: 1},
-			{desc: "BEARER", request: header("BEARER tok"), answer: activeClaims(), status: 200, calls: 1},
-			{desc: "bEaReR", request: header("bEaReR tok"), answer: activeClaims(), status: 200, calls: 1},
-			{desc: "extra spaces after the scheme", request: header("Bearer     tok"), answer: activeClaims(), status: 200, calls: 1},
-			{desc: "expired within clockSkew", request: bearer("tok"), answer: withClaim("exp", now.Add(-10*time.Second).Unix()), status: 200, calls: 2},
-			{desc: "no exp", request: bearer("tok"), answer: withClaim("exp", nil), status: 200, calls: 1},
-			{desc: "not valid before within clockSkew", request: bearer("tok"), answer: withClaim("nbf", now.Add(10*time.Second).Unix()), status: 200, calls: 1},
-			{desc: "exp and nbf as floats", request: bearer("tok"), answer: claims(func(c map[string]interface{}) {
+			{desc: "active", request: bearer(tok), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "bearer", request: header("bearer " + tok), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "BEARER", request: header("BEARER " + tok), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "bEaReR", request: header("bEaReR " + tok), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "extra spaces after the scheme", request: header("Bearer     " + tok), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "expired within clockSkew", request: bearer(tok), answer: withClaim("exp", now.Add(-10*time.Second).Unix()), status: 200, calls: 2},
+			{desc: "no exp", request: bearer(tok), answer: withClaim("exp", nil), status: 200, calls: 1},
+			{desc: "not valid before within clockSkew", request: bearer(tok), answer: withClaim("nbf", now.Add(10*time.Second).Unix()), status: 200, calls: 1},
+			{desc: "exp and nbf as floats", request: bearer(tok), answer: claims(func(c map[string]interface{}) {
 				c["exp"] = float64(now.Add(time.Hour).Unix()) + 0.5
 				c["nbf"] = float64(now.Add(-time.Hour).Unix()) + 0.5
 			}), status: 200, calls: 1},
-			{desc: "exp and nbf as numeric strings", request: bearer("tok"), answer: claims(func(c map[string]interface{}) {
+			{desc: "exp and nbf as numeric strings", request: bearer(tok), answer: claims(func(c map[string]interface{}) {
 				c["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
 				c["nbf"] = strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)
 			}), status: 200, calls: 1},
-			{desc: "audience in the list", configure: withAudiences, request: bearer("tok"), answer: activeClaims(), status: 200, calls: 1},
-			{desc: "audience a string", configure: withAudiences, request: bearer("tok"), answer: withClaim("aud", "api"), status: 200, calls: 1},
-			{desc: "issuer matches", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, request: bearer("tok"),
+			{desc: "audience in the list", configure: withAudiences, request: bearer(tok), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "audience a string", configure: withAudiences, request: bearer(tok), answer: withClaim("aud", "api"), status: 200, calls: 1},
+			{desc: "issuer matches", configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, request: bearer(tok),
 				answer: activeClaims(), status: 200, calls: 1},
-			{desc: "access token by Keycloak's typ", request: bearer("tok"), answer: withClaim("typ", "Bearer"), status: 200, calls: 1},
-			{desc: "access token by Hydra's token_use", request: bearer("tok"), answer: withClaim("token_use", "access_token"), status: 200, calls: 1},
-			{desc: "required scopes present", configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, request: bearer("tok"),
+			{desc: "access token by Keycloak's typ", request: bearer(tok), answer: withClaim("typ", "Bearer"), status: 200, calls: 1},
+			{desc: "access token by Hydra's token_use", request: bearer(tok), answer: withClaim("token_use", "access_token"), status: 200, calls: 1},
+			{desc: "required scopes present", configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, request: bearer(tok),
 				answer: activeClaims(), status: 200, calls: 1},
-			{desc: "scope with extra spaces", configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, request: bearer("tok"),
+			{desc: "scope with extra spaces", configure: func(c *Config) { c.RequiredScopes = []string{"read", "write"} }, request: bearer(tok),
 				answer: withClaim("scope", "  read    write  "), status: 200, calls: 1},
-			{desc: "scope as a list", configure: func(c *Config) { c.RequiredScopes = []string{"write"} }, request: bearer("tok"),
+			{desc: "scope as a list", configure: func(c *Config) { c.RequiredScopes = []string{"write"} }, request: bearer(tok),
 				answer: withClaim("scope", []string{"read", "write"}), status: 200, calls: 1},
 		}},
 	}
@@ -242,7 +247,7 @@ func TestBehaviour(t *testing.T) {
 func testBehaviourCase(t *testing.T, tc behaviourCase, logs *lockedBuffer) {
 	as := newAuthServer(t)
 	if tc.answer != nil {
-		as.answer("tok", tc.answer)
+		as.answer(behaviourToken, tc.answer)
 	}
 	config := testConfig(as.URL)
 	if tc.configure != nil {
@@ -282,10 +287,10 @@ func testBehaviourCase(t *testing.T, tc behaviourCase, logs *lockedBuffer) {
 		if rec.Code != tc.status || rec.Header().Get("WWW-Authenticate") != tc.challenge {
 			t.Errorf("request %d: status %d, challenge %q; want %d, %q", i, rec.Code, rec.Header().Get("WWW-Authenticate"), tc.status, tc.challenge)
 		}
-		if _, form := as.lastCall(); as.callCount() > calls && !strings.Contains(sent, form.Get("token")) {
+		if _, form := as.lastCall(); as.callCount() > calls && (form.Get("token") == "" || !strings.Contains(sent, form.Get("token"))) {
 			t.Errorf("request %d: the endpoint was asked about a token the client did not send", i)
 		}
-		if strings.Contains(rec.Body.String(), "tok") {
+		if strings.Contains(rec.Body.String(), leak) {
 			t.Errorf("request %d: the answer's body echoes the token: %q", i, rec.Body.String())
 		}
 		if tc.status == http.StatusOK {
@@ -307,6 +312,11 @@ func testBehaviourCase(t *testing.T, tc behaviourCase, logs *lockedBuffer) {
 	lines := logs.since(logStart, m.name)
 	if tc.logged == "" && len(lines) > 0 || tc.logged != "" && (len(lines) != 1 || !strings.Contains(lines[0], tc.logged)) {
 		t.Errorf("log lines %q, want one that says %q (none when that is empty)", lines, tc.logged)
+	}
+	for _, secret := range []string{leak, "s3cret-value", basicCredentials("traefik", "s3cret-value")} {
+		if logged := logs.String()[logStart:]; strings.Contains(logged, secret) {
+			t.Errorf("the log shows %q: %q", secret, logged)
+		}
 	}
 }
 
