@@ -83,7 +83,7 @@ func TestNewErrors(t *testing.T) {
 		{"forwardHeaders empty claim", func(c *Config) { c.ForwardHeaders = map[string]string{"X-Sub": " "} }, "forwardHeaders.X-Sub: the claim name is missing"},
 		{"forwardHeaders the tokenHeader", func(c *Config) { c.ForwardHeaders = map[string]string{"authorization": "sub"} }, "forwardHeaders.authorization"},
 		{"forwardHeaders name with 6 separators", func(c *Config) { c.ForwardHeaders = map[string]string{"X-A-B-C-D-E-F": "sub"} }, "forwardHeaders.X-A-B-C-D-E-F has more than 5"},
-		{"tokenHeader with 6 separators", func(c *Config) { c.TokenHeader = "X.A.B.C.D.E_F" }, "tokenHeader X.A.B.C.D.E_F has more than 5"},
+		{"tokenHeader with 6 separators", func(c *Config) { c.TokenHeader = "X.A.B.C.D.E_F" }, `tokenHeader "X.A.B.C.D.E_F" has more than 5`},
 		{"headers bad name", func(c *Config) { c.Headers = map[string]string{"X:Y": "1"} }, `headers key "X:Y"`},
 		{"headers CRLF", func(c *Config) { c.Headers = map[string]string{"X-Y": "a\r\nb"} }, "headers.X-Y"},
 		{"headers second authentication", func(c *Config) { c.Headers = map[string]string{"authorization": "Bearer x"} }, "headers.authorization"},

@@ -12,6 +12,15 @@ import (
 	"strings"
 )
 
+const (
+	// tchars are the characters of an HTTP field name (RFC 9110 §5.6.2).
+	tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	// controlChars may not appear in the header values this plugin writes (CR/LF split headers).
+	controlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" +
+		"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
+)
+
+// isFieldName reports whether name is an HTTP field name: one or more tchars.
 func isFieldName(name string) bool {
 	return name != "" && strings.Trim(name, tchars) == ""
 }
@@ -65,11 +74,11 @@ func (m *middleware) setForwarding(config *Config) error {
 			return fmt.Errorf("forwardIntrospectionJWT %q is also in forwardHeaders", name)
 		}
 		m.forwardJWT = http.CanonicalHeaderKey(name)
-		spoofable[spoofName(name)], spoofKeys[spoofName(name)] = "", "forwardIntrospectionJWT "+name
+		spoofable[spoofName(name)], spoofKeys[spoofName(name)] = "", fmt.Sprintf("forwardIntrospectionJWT %q", name)
 	}
 	// A backend that reads X_Api_Token as X-Api-Token would see a token nobody checked.
 	if m.tokenHeader != "" {
-		spoofable[spoofName(m.tokenHeader)], spoofKeys[spoofName(m.tokenHeader)] = m.tokenHeader, "tokenHeader "+config.TokenHeader
+		spoofable[spoofName(m.tokenHeader)], spoofKeys[spoofName(m.tokenHeader)] = m.tokenHeader, fmt.Sprintf("tokenHeader %q", config.TokenHeader)
 	}
 	for folded, keep := range spoofable {
 		if strings.Count(folded, "-") > maxSeparators {

@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 )
 
 // A rejection is an RFC 6750 §3 answer: a status and, past "no token", an error code.
-// The values are named by that code (§3.1).
+// The values are named by that code (§3.1); noToken has none.
 type rejection struct {
 	status int
 	code   string
@@ -123,9 +124,11 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	return m, nil
 }
 
-// setPolicy reads what this route demands beyond an active token, and builds the
-// challenges that say so: the realm and the required scopes.
+// setPolicy reads what this route demands beyond an active token (the required scopes; the
+// audiences and issuers are read with the instance) and builds the challenges that say so.
 func (m *middleware) setPolicy(config *Config) error {
+	// Only ever searched: sorted, so that the sharing key does not depend on their order.
+	sort.Strings(m.issuers)
 	if !isQuotable(config.Realm) {
 		return fmt.Errorf("realm %q has characters a WWW-Authenticate quoted string cannot carry", config.Realm)
 	}

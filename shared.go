@@ -72,7 +72,6 @@ func (m *middleware) share(ctx context.Context, config *Config, tlsConfig *tls.C
 func (m *middleware) sharingKey(config *Config, tlsDigest string) string {
 	trust := config.ResponseFormat
 	if config.ResponseFormat == formatJWT {
-		sort.Strings(m.issuers) // only ever searched: sorted, the key does not depend on their order
 		trust += "\x00" + keysDigest(m.introspector.responseKeys) + "\x00" + strings.Join(m.issuers, "\n")
 	}
 	return config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +

@@ -317,15 +317,8 @@ func (c *cookieToken) without(lines []string) []string {
 	return kept
 }
 
-const (
-	// unreservedChars are RFC 3986 §2.3's, which a URL carries as they are.
-	unreservedChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-	// tchars are the characters of an HTTP field name (RFC 9110 §5.6.2).
-	tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	// controlChars may not appear in the header values this plugin writes (CR/LF split headers).
-	controlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" +
-		"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
-)
+// unreservedChars are RFC 3986 §2.3's, which a URL carries as they are.
+const unreservedChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 
 // setTokenSources reads where the token may come from: tokenHeader, tokenQuery and
 // tokenCookie, each off when empty.
