@@ -1,9 +1,9 @@
 // Package loader is Traefik v3.6.12's plugin loader replicated without importing Traefik:
 // the plugin interpreted by yaegi as a local plugin, its configuration decoded from each
 // provider's form (file, docker labels, kubernetes CRD) with Traefik's paerser and
-// mapstructure settings, and New called as Traefik calls it. Beside it: a mock
-// authorization server (RFC 7662, RFC 9701 answers, private_key_jwt clients) built on
-// go-jose, and the files its keys live in. Each step names the function of Traefik or of
+// mapstructure settings, and New called as Traefik calls it. Beside it: ExampleServer,
+// the README examples' mock authorization server (RFC 7662, RFC 9701 answers,
+// private_key_jwt clients) built on go-jose, and the files its keys live in. Each step names the function of Traefik or of
 // the catalog analyzer (traefik/piceus) it mirrors. No network beyond 127.0.0.1 and no
 // Traefik binary: `go test ./loader/` runs anywhere.
 package loader
