@@ -44,7 +44,7 @@ func Load(ctx context.Context, t testing.TB, env []string) *Plugin {
 	t.Helper()
 	manifest := ReadManifest(t)
 	goPath := t.TempDir()
-	dst := filepath.Join(goPath, "src", filepath.FromSlash(modulePath(t)))
+	dst := filepath.Join(goPath, "src", filepath.FromSlash(harness.Module))
 	if err := harness.InstallPlugin(repoPath(t, "."), dst); err != nil {
 		t.Fatal(err)
 	}
@@ -167,17 +167,8 @@ func ReadManifest(t testing.TB) Manifest {
 	return m
 }
 
-// modulePath is the module path of the plugin's go.mod.
-func modulePath(t testing.TB) string {
-	t.Helper()
-	module := harness.ModulePath(ReadFile(t, "go.mod"))
-	if module == "" {
-		t.Fatal("go.mod has no module line")
-	}
-	return module
-}
-
-// ReadFile returns the file name of the plugin's repository.
+// ReadFile returns the content of the file name in the plugin's repository, name being a
+// path relative to the repository's root (harness.RepoRoot); a file it cannot read fails t.
 func ReadFile(t testing.TB, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(repoPath(t, name))
