@@ -59,9 +59,9 @@ func Backend() http.Handler {
 	})
 }
 
-// DemoHosts are the seed scenario's two routes: the same request, checked at the endpoint
-// that says "active" and at the one that says "inactive". Names under .localhost resolve
-// to 127.0.0.1 in curl and browsers, so they can be tried by hand.
+// GoodHost and BadHost are the seed scenario's two routes: the same request, checked at the
+// endpoint that says "active" and at the one that says "inactive". Names under .localhost
+// resolve to 127.0.0.1 in curl and browsers, so they can be tried by hand.
 const (
 	GoodHost = "good.localhost"
 	BadHost  = "bad.localhost"
