@@ -95,23 +95,23 @@ const (
 	invalidToken   = `Bearer realm="traefik", error="invalid_token"`
 )
 
-// run sends the row's request and checks the answer and the calls it made.
-func (row requestCase) run(t *testing.T, tr *harness.Traefik, as *harness.AuthServer) harness.Answer {
+// run sends the case's request and checks the answer and the calls it made.
+func (rc requestCase) run(t *testing.T, tr *harness.Traefik, as *harness.AuthServer) harness.Answer {
 	t.Helper()
 	before := as.TotalCalls()
-	a := sendRaw(t, tr, row.req)
+	a := sendRaw(t, tr, rc.req)
 	calls := as.TotalCalls() - before
-	if row.status != 0 {
+	if rc.status != 0 {
 		if a.Seen != nil {
 			t.Errorf("the backend was reached (with subject %q, after %d introspection calls); want %d from the middleware",
-				a.Seen.Headers.Get("X-Auth-Subject"), calls, row.status)
+				a.Seen.Headers.Get("X-Auth-Subject"), calls, rc.status)
 		}
-		assertRefused(t, a, row.status, row.challenge)
+		assertRefused(t, a, rc.status, rc.challenge)
 	} else {
-		assertReached(t, a, row.subject)
+		assertReached(t, a, rc.subject)
 	}
-	if calls != row.calls {
-		t.Errorf("the endpoint answered %d introspection calls, want %d", calls, row.calls)
+	if calls != rc.calls {
+		t.Errorf("the endpoint answered %d introspection calls, want %d", calls, rc.calls)
 	}
 	return a
 }
@@ -259,7 +259,7 @@ func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
 		})
 	}
 
-	cookies := []struct{ name, cookie, want string }{
+	cookieLines := []struct{ name, cookie, want string }{
 		{"token in the middle", "a=1; session=hr-cookie-1; b=2", "a=1; b=2"},
 		{"token first", "session=hr-cookie-2; a=1; b=2", "a=1; b=2"},
 		{"token last", "a=1; b=2; session=hr-cookie-3", "a=1; b=2"},
@@ -267,7 +267,7 @@ func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
 		{"a comma in another value", "a=1; session=hr-cookie-4; b=x,y", "a=1; b=x,y"},
 		{"a quoted value", `a=1; session=hr-cookie-5; q="x y"`, `a=1; q="x y"`},
 	}
-	for _, c := range cookies {
+	for _, c := range cookieLines {
 		t.Run("cookie, "+c.name, func(t *testing.T) {
 			row := requestCase{req: rawRequest{host: "cookie.localhost", target: "/anything",
 				header: http.Header{"Cookie": {c.cookie}}}, subject: harness.DemoSubject, calls: 1}

@@ -15,7 +15,7 @@ import (
 	"github.com/tokengate/traefik-oauth2-introspection/e2e/loader"
 )
 
-const interpToken = "writer-token" // active at loader.StartAuth's endpoint, sub "alice"
+const interpToken = "writer-token" // active at loader.StartExampleServer's endpoint, sub "alice"
 
 // interpSpoof is the forged identity header every request of the header benchmarks carries,
 // as Go's server hands X_Auth_Subject over.
@@ -47,14 +47,14 @@ func (n *interpNext) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
 type interpFixture struct {
 	handler http.Handler
 	next    *interpNext
-	auth    *loader.AuthServer
+	auth    *loader.ExampleServer
 	req     *http.Request
 	rw      *interpWriter
 }
 
 // interpSetup builds p's middleware from raw, with auth as its endpoint, and sends one
 // request, checking that it got through with calls endpoint calls.
-func interpSetup(b *testing.B, p *loader.Plugin, auth *loader.AuthServer, raw map[string]interface{}, calls int64) *interpFixture {
+func interpSetup(b *testing.B, p *loader.Plugin, auth *loader.ExampleServer, raw map[string]interface{}, calls int64) *interpFixture {
 	b.Helper()
 	next := &interpNext{}
 	handler, err := p.New(raw, next)
@@ -76,7 +76,7 @@ func interpSetup(b *testing.B, p *loader.Plugin, auth *loader.AuthServer, raw ma
 func pluginSetup(b *testing.B, extra map[string]string) *interpFixture {
 	b.Helper()
 	p := loader.Load(context.Background(), b, os.Environ())
-	auth := loader.StartAuth(b, false)
+	auth := loader.StartExampleServer(b, false)
 	return interpSetup(b, p, auth, loader.DecodePluginLabels(b, loader.Keys(auth.URL, extra)), 1)
 }
 
@@ -93,7 +93,7 @@ func floorSetup(b *testing.B, alias, dir string, calls int64) *interpFixture {
 		b.Fatal(err)
 	}
 	p := loader.Interpret(context.Background(), b, os.Environ(), goPath, floor.Module, "")
-	auth := loader.StartAuth(b, false)
+	auth := loader.StartExampleServer(b, false)
 	raw := map[string]interface{}{"endpoint": auth.URL, "clientId": loader.ClientID, "clientSecret": loader.ClientSecret}
 	return interpSetup(b, p, auth, raw, calls)
 }

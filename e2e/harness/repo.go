@@ -16,7 +16,7 @@ func RepoRoot() (string, error) {
 		return "", err
 	}
 	for {
-		if gomod, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && ModulePath(string(gomod)) == Module {
+		if gomod, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modulePath(string(gomod)) == Module {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
@@ -27,8 +27,8 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// ModulePath is the module path a go.mod declares, "" if it has no module line.
-func ModulePath(gomod string) string {
+// modulePath is the module path a go.mod declares, "" if it has no module line.
+func modulePath(gomod string) string {
 	for _, line := range strings.Split(gomod, "\n") {
 		if module, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
 			return strings.Trim(strings.TrimSpace(module), `"`)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/traefik/paerser/file"
 	"gopkg.in/yaml.v3"
+
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
 )
 
 // dropNetworkEnv removes, for the test, the variables piceus's dropSensitiveEnvVars
@@ -34,7 +36,7 @@ func dropNetworkEnv(t *testing.T) {
 // checkLocalPluginManifest make before a plugin is listed or loaded.
 func TestCatalogAnalyzer(t *testing.T) {
 	content := ReadFile(t, ".traefik.yml")
-	module := modulePath(t)
+	module := harness.Module // the module of go.mod, as harness.RepoRoot requires
 
 	// yaml.v3 for the manifest, then paerser for testData, as loadManifestContent does.
 	var m Manifest

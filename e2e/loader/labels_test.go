@@ -110,7 +110,7 @@ func TestDockerLabels(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			as := StartAuth(t, tc.tls) // a new endpoint URL each: no cache shared between rows
+			as := StartExampleServer(t, tc.tls) // a new endpoint URL each: no cache shared between rows
 			next := &backend{}
 			h, err := p.New(DecodePluginLabels(t, Keys(as.URL, tc.labels)), next)
 			if err != nil {
@@ -156,7 +156,7 @@ func TestDockerLabels(t *testing.T) {
 	// Traefik runs CreateConfig for each middleware, and mapstructure writes into the default
 	// slices and maps it is given: what one instance decodes must not reach the next one.
 	t.Run("instances do not share decoded lists and maps", func(t *testing.T) {
-		as := StartAuth(t, false)
+		as := StartExampleServer(t, false)
 		strict, err := p.New(DecodePluginLabels(t, Keys(as.URL, map[string]string{
 			"requiredScopes": "read,write", "forwardHeaders.X-Auth-Subject": "sub",
 		})), &backend{})

@@ -1,9 +1,9 @@
 // Package loader is Traefik v3.6.12's plugin loader replicated without importing Traefik:
 // the plugin interpreted by yaegi as a local plugin, its configuration decoded from each
 // provider's form (file, docker labels, kubernetes CRD) with Traefik's paerser and
-// mapstructure settings, and New called as Traefik calls it. Beside it: a mock
-// authorization server (RFC 7662, RFC 9701 answers, private_key_jwt clients) built on
-// go-jose, and the files its keys live in. Each step names the function of Traefik or of
+// mapstructure settings, and New called as Traefik calls it. Beside it: ExampleServer,
+// the README examples' mock authorization server (RFC 7662, RFC 9701 answers,
+// private_key_jwt clients) built on go-jose, and the files its keys live in. Each step names the function of Traefik or of
 // the catalog analyzer (traefik/piceus) it mirrors. No network beyond 127.0.0.1 and no
 // Traefik binary: `go test ./loader/` runs anywhere.
 package loader
@@ -44,7 +44,7 @@ func Load(ctx context.Context, t testing.TB, env []string) *Plugin {
 	t.Helper()
 	manifest := ReadManifest(t)
 	goPath := t.TempDir()
-	dst := filepath.Join(goPath, "src", filepath.FromSlash(modulePath(t)))
+	dst := filepath.Join(goPath, "src", filepath.FromSlash(harness.Module))
 	if err := harness.InstallPlugin(repoPath(t, "."), dst); err != nil {
 		t.Fatal(err)
 	}
@@ -167,17 +167,8 @@ func ReadManifest(t testing.TB) Manifest {
 	return m
 }
 
-// modulePath is the module path of the plugin's go.mod.
-func modulePath(t testing.TB) string {
-	t.Helper()
-	module := harness.ModulePath(ReadFile(t, "go.mod"))
-	if module == "" {
-		t.Fatal("go.mod has no module line")
-	}
-	return module
-}
-
-// ReadFile returns the file name of the plugin's repository.
+// ReadFile returns the content of the file name in the plugin's repository, name being a
+// path relative to the repository's root (harness.RepoRoot); a file it cannot read fails t.
 func ReadFile(t testing.TB, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(repoPath(t, name))

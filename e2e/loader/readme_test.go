@@ -213,7 +213,7 @@ func TestReadmeExamples(t *testing.T) {
 				return
 			}
 
-			as := StartAuth(t, false)
+			as := StartExampleServer(t, false)
 			raw["endpoint"] = as.URL
 			next := &backend{}
 			h, err := p.New(raw, next)

@@ -1,3 +1,8 @@
+// The README examples' authorization server, built on go-jose rather than on the plugin's
+// JOSE code: their client's credentials and keys, their tokens, and an RFC 7662 endpoint
+// that checks client_secret_basic or a private_key_jwt assertion (RFC 7523) and signs
+// RFC 9701 answers.
+
 package loader
 
 import (
@@ -35,8 +40,10 @@ var tokens = map[string]string{
 		`"aud":"https://api.example.com","iss":"https://auth.example.com"}`,
 }
 
-// AuthServer is an introspection endpoint on 127.0.0.1 that counts its calls.
-type AuthServer struct {
+// ExampleServer is the README examples' introspection endpoint on 127.0.0.1: it
+// authenticates their client, answers for their tokens, plain or signed (RFC 9701), and
+// counts its calls.
+type ExampleServer struct {
 	*httptest.Server
 	Calls      atomic.Int64 // the calls it answered, whatever the answer
 	Assertions atomic.Int64 // private_key_jwt assertions it verified
@@ -69,16 +76,16 @@ const (
 	Issuer    = "https://auth.example.com"
 )
 
-// StartAuth starts an RFC 7662 endpoint that requires a POSTed form with a token and
-// the client authenticated either with the README's credentials sent with
-// client_secret_basic, or with a private_key_jwt assertion signed by ClientKey. When
-// asked for application/token-introspection+jwt it answers as RFC 9701 says.
+// StartExampleServer starts an RFC 7662 endpoint that requires a POSTed form with a token
+// and the client authenticated either with the README's credentials sent with
+// client_secret_basic, or with a private_key_jwt assertion signed by ClientKey. When asked
+// for application/token-introspection+jwt it answers as RFC 9701 says.
 //
 // The assertion is checked and the answer signed with go-jose, not with the plugin's own
 // JOSE code: these are interop checks between two implementations.
-func StartAuth(t testing.TB, useTLS bool) *AuthServer {
+func StartExampleServer(t testing.TB, useTLS bool) *ExampleServer {
 	t.Helper()
-	as := &AuthServer{}
+	as := &ExampleServer{}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		as.Calls.Add(1)
 		if r.Method != http.MethodPost || r.ParseForm() != nil {
@@ -127,7 +134,7 @@ func StartAuth(t testing.TB, useTLS bool) *AuthServer {
 // authenticate accepts exactly one client authentication: client_secret_basic with the
 // README's credentials, or a private_key_jwt assertion (RFC 7523 §2.2, §3) from
 // ClientID for this endpoint, with nothing else beside it.
-func (as *AuthServer) authenticate(r *http.Request) error {
+func (as *ExampleServer) authenticate(r *http.Request) error {
 	id, secret, basic := r.BasicAuth()
 	assertion := r.PostForm.Get("client_assertion")
 	if assertion == "" && !r.PostForm.Has("client_assertion_type") {
@@ -170,7 +177,7 @@ func (as *AuthServer) authenticate(r *http.Request) error {
 }
 
 // LastSigned is the last signed answer the mock sent, "" if none.
-func (as *AuthServer) LastSigned() string {
+func (as *ExampleServer) LastSigned() string {
 	s, _ := as.signed.Load().(string)
 	return s
 }
