@@ -145,7 +145,7 @@ func TestMutualTLS(t *testing.T) {
 	clientCAs.AddCert(clientCA.Leaf)
 	as.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs}
 	as.StartTLS()
-	t.Cleanup(as.Close)
+	as.stopAtCleanup(t)
 	caFile := writePEM(t, "server-ca.pem", "CERTIFICATE", as.Certificate().Raw)
 
 	cases := []struct {
@@ -224,7 +224,7 @@ func TestClientSecretFile(t *testing.T) {
 func TestTLS(t *testing.T) {
 	as := &authServer{answers: map[string]interface{}{"tok": activeClaims()}}
 	as.Server = httptest.NewTLSServer(http.HandlerFunc(as.serve))
-	defer as.Close()
+	as.stopAtCleanup(t)
 	caFile := writePEM(t, "ca.pem", "CERTIFICATE", as.Certificate().Raw)
 
 	cases := []struct {

@@ -50,18 +50,27 @@ type authServer struct {
 func newAuthServer(t testing.TB) *authServer {
 	as := &authServer{answers: map[string]interface{}{}}
 	as.Server = httptest.NewServer(http.HandlerFunc(as.serve))
-	t.Cleanup(as.Close)
-	t.Cleanup(func() { forgetStates(as.URL) })
+	as.stopAtCleanup(t)
 	return as
 }
 
-// forgetStates removes from the registry the shared states of the endpoints at url: a later
-// test's server may get the same port, and must not find this one's answers or failures.
+// stopAtCleanup makes the test's cleanup stop the endpoint, once started, and forget the
+// states of the middlewares that asked it. A test that starts its endpoint itself (with
+// TLS, say) calls it as newAuthServer does.
+func (as *authServer) stopAtCleanup(t testing.TB) {
+	t.Cleanup(as.Close)
+	t.Cleanup(func() { forgetStates(as.URL) })
+}
+
+// forgetStates removes from the registry the shared states of the endpoints at url, or
+// every state when url is "": a later test's server may get the same port, and must not
+// find this one's answers or failures.
 func forgetStates(url string) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	for key := range registry {
-		if rest := strings.TrimPrefix(key, url); rest != key && len(rest) > 0 && (rest[0] == '/' || rest[0] == '?' || rest[0] == 0) {
+		rest := strings.TrimPrefix(key, url)
+		if url == "" || (rest != key && len(rest) > 0 && (rest[0] == '/' || rest[0] == '?' || rest[0] == 0)) {
 			delete(registry, key)
 		}
 	}
