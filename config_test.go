@@ -19,15 +19,13 @@ import (
 func TestNewErrors(t *testing.T) {
 	missing := filepath.Join(os.TempDir(), "no-such-tokengate-file")
 	notPEM := writeFile(t, "not.pem", "hello")
-	rsaFile := writePEM(t, "rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(testRSAKey))
-	ecDER, _ := x509.MarshalECPrivateKey(testECKey)
-	ecFile := writePEM(t, "ec.pem", "EC PRIVATE KEY", ecDER)
+	rsaFile := privateKeyFile(t, testRSAKey, false)
+	ecFile := privateKeyFile(t, testECKey, false)
 	certFile, keyFile := writeCertFiles(t, testCert(t, "traefik", nil, x509.ExtKeyUsageClientAuth))
 	keysFile, _ := responseKeyFiles(t)
 	hmacFile := writeFile(t, "hmac.json", `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)
 	weakKey, _ := rsa.GenerateKey(rand.Reader, 1024)
-	weakDER, _ := x509.MarshalPKIXPublicKey(&weakKey.PublicKey)
-	weakFile := writePEM(t, "weak.pem", "PUBLIC KEY", weakDER)
+	weakFile := writeFile(t, "weak.pem", string(publicPEM(weakKey)))
 	cases := []struct {
 		desc      string
 		configure func(*Config)
@@ -97,13 +95,7 @@ func TestNewErrors(t *testing.T) {
 		{"privateKeyFile not PEM", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = notPEM }, `privateKeyFile "` + notPEM + `" holds no PEM`},
 		{"privateKeyFile a certificate", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = certFile }, `holds a "CERTIFICATE" block`},
 		{"privateKeyFile with another authMethod", func(c *Config) { c.PrivateKeyFile = rsaFile }, `privateKeyFile "` + rsaFile + `" is only read with authMethod "private_key_jwt"`},
-		{"signingAlg unknown", func(c *Config) {
-			c.AuthMethod, c.ClientSecret, c.PrivateKeyFile, c.SigningAlg = "private_key_jwt", "", rsaFile, "HS256"
-		}, `signingAlg "HS256" is not one of RS256, PS256, ES256`},
-		{"signingAlg for another key", func(c *Config) {
-			c.AuthMethod, c.ClientSecret, c.PrivateKeyFile, c.SigningAlg = "private_key_jwt", "", rsaFile, "ES256"
-		}, `holds an RSA key; signingAlg "ES256" needs an EC P-256 key`},
-		{"signingAlg RS256 with an EC key", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = ecFile }, `holds an EC P-256 key; signingAlg "RS256" needs an RSA key`},
+		// signingAlg, and the keys each one takes: TestAssertionAlgs.
 		{"tls_client_auth without a certificate", func(c *Config) { c.AuthMethod = "tls_client_auth"; c.ClientSecret = "" }, `tlsCertFile and tlsKeyFile are missing`},
 		{"tlsCertFile without tlsKeyFile", func(c *Config) { c.TLSCertFile = certFile }, `tlsKeyFile is missing: tlsCertFile "` + certFile + `" is set without it`},
 		{"tlsKeyFile without tlsCertFile", func(c *Config) { c.TLSKeyFile = keyFile }, `tlsCertFile is missing: tlsKeyFile "` + keyFile + `" is set without it`},

@@ -2,8 +2,8 @@ package introspection
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -86,7 +86,7 @@ func FuzzSignedAnswer(f *testing.F) {
 		jws(map[string]interface{}{"alg": "none", "typ": "token-introspection+jwt"}, map[string]interface{}{"iat": iat}, nil),
 		jws(map[string]interface{}{"alg": "ES256", "typ": "token-introspection+jwt", "kid": ecKid},
 			map[string]interface{}{"iss": "i", "aud": "traefik", "iat": iat, "token_introspection": map[string]interface{}{"active": true}},
-			signES256With(testECKey)),
+			signAs("ES", crypto.SHA256, testECKey)),
 	} {
 		f.Add([]byte(seed))
 	}
@@ -130,8 +130,8 @@ func FuzzConfig(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	file := writeFile(f, "file", fuzzSecret+"\n")
-	rsaKey := writePEM(f, "rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(testRSAKey))
-	jwks := writeFile(f, "jwks.json", `{"keys":[{"kty":"RSA","n":"`+base64.RawURLEncoding.EncodeToString(testRSAKey.N.Bytes())+`","e":"AQAB"}]}`)
+	rsaKey := privateKeyFile(f, testRSAKey, false)
+	jwks := writeFile(f, "jwks.json", `{"keys":[`+publicJWK(testRSAKey, "")+`]}`)
 	certFile, certKey := writeCertFiles(f, testCert(f, "fuzz", nil, x509.ExtKeyUsageClientAuth))
 	keys := configKeys()
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -160,7 +160,7 @@ func FuzzConfig(f *testing.F) {
 			}
 		}
 		handler, err := New(context.Background(), http.NotFoundHandler(), config, "fuzz")
-		forgetSharedState()
+		forgetStates("") // the fuzzer invents endpoints by the thousand
 		if err != nil {
 			if strings.Contains(err.Error(), fuzzSecret) {
 				t.Fatalf("the error shows the secret: %v", err)
@@ -207,14 +207,4 @@ func namesAny(s string, keys []string) bool {
 		}
 	}
 	return false
-}
-
-// forgetSharedState empties the registry, which otherwise keeps one cache per endpoint the
-// fuzzer invents.
-func forgetSharedState() {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	for key := range registry {
-		delete(registry, key)
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -50,18 +49,27 @@ type authServer struct {
 func newAuthServer(t testing.TB) *authServer {
 	as := &authServer{answers: map[string]interface{}{}}
 	as.Server = httptest.NewServer(http.HandlerFunc(as.serve))
-	t.Cleanup(as.Close)
-	t.Cleanup(func() { forgetStates(as.URL) })
+	as.stopAtCleanup(t)
 	return as
 }
 
-// forgetStates removes from the registry the shared states of the endpoints at url: a later
-// test's server may get the same port, and must not find this one's answers or failures.
+// stopAtCleanup makes the test's cleanup stop the endpoint, once started, and forget the
+// states of the middlewares that asked it. A test that starts its endpoint itself (with
+// TLS, say) calls it as newAuthServer does.
+func (as *authServer) stopAtCleanup(t testing.TB) {
+	t.Cleanup(as.Close)
+	t.Cleanup(func() { forgetStates(as.URL) })
+}
+
+// forgetStates removes from the registry the shared states of the endpoints at url, or
+// every state when url is "": a later test's server may get the same port, and must not
+// find this one's answers or failures.
 func forgetStates(url string) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	for key := range registry {
-		if rest := strings.TrimPrefix(key, url); rest != key && len(rest) > 0 && (rest[0] == '/' || rest[0] == '?' || rest[0] == 0) {
+		rest := strings.TrimPrefix(key, url)
+		if url == "" || (rest != key && len(rest) > 0 && (rest[0] == '/' || rest[0] == '?' || rest[0] == 0)) {
 			delete(registry, key)
 		}
 	}
@@ -456,11 +464,7 @@ func testCert(t testing.TB, cn string, parent *tls.Certificate, usage x509.ExtKe
 // writeCertFiles writes a certificate and its key as PEM files for tlsCertFile and tlsKeyFile.
 func writeCertFiles(t testing.TB, cert tls.Certificate) (string, string) {
 	t.Helper()
-	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writePEM(t, "client.pem", "CERTIFICATE", cert.Certificate[0]), writePEM(t, "client.key", "EC PRIVATE KEY", keyDER)
+	return writePEM(t, "client.pem", "CERTIFICATE", cert.Certificate[0]), privateKeyFile(t, cert.PrivateKey, false)
 }
 
 // The authorization server's signing keys, as the tests' responseKeysFile lists them.
@@ -468,6 +472,138 @@ const (
 	rsaKid = "as-rsa"
 	ecKid  = "as-ec"
 )
+
+// curveSize is the size in bytes, on each curve, of R and of S in a JWS ECDSA signature
+// (RFC 7518 §3.4) and of x and y in a JWK (§6.2.1.2). Spelled out here, apart from jwt.go.
+var curveSize = map[string]int{"P-256": 32, "P-384": 48, "P-521": 66}
+
+// privateKeyFile writes key as PEM for privateKeyFile: PKCS #8 when pkcs8 is set, else
+// PKCS #1 for RSA and SEC 1 for EC.
+func privateKeyFile(t testing.TB, key interface{}, pkcs8 bool) string {
+	t.Helper()
+	if pkcs8 {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return writePEM(t, "pkcs8.pem", "PRIVATE KEY", der)
+	}
+	if k, ok := key.(*rsa.PrivateKey); ok {
+		return writePEM(t, "rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(k))
+	}
+	der, err := x509.MarshalECPrivateKey(key.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writePEM(t, "ec.pem", "EC PRIVATE KEY", der)
+}
+
+// publicJWK is the public half of key (an *rsa.PrivateKey or *ecdsa.PrivateKey) as a JWK,
+// with the members extra beside kty and the key's numbers (`"kid":"a","use":"sig"`, or "").
+func publicJWK(key interface{}, extra string) string {
+	b64 := base64.RawURLEncoding
+	var jwk string
+	if k, ok := key.(*rsa.PrivateKey); ok {
+		jwk = `{"kty":"RSA","n":"` + b64.EncodeToString(k.N.Bytes()) + `","e":"AQAB"`
+	} else {
+		k := key.(*ecdsa.PrivateKey)
+		name := k.Curve.Params().Name
+		size := curveSize[name]
+		jwk = `{"kty":"EC","crv":"` + name + `","x":"` + b64.EncodeToString(k.X.FillBytes(make([]byte, size))) +
+			`","y":"` + b64.EncodeToString(k.Y.FillBytes(make([]byte, size))) + `"`
+	}
+	if extra != "" {
+		jwk += "," + extra
+	}
+	return jwk + "}"
+}
+
+// publicPEM is the public half of key (an *rsa.PrivateKey or *ecdsa.PrivateKey) as a PEM
+// PUBLIC KEY block.
+func publicPEM(key interface{}) []byte {
+	var public interface{}
+	if k, ok := key.(*rsa.PrivateKey); ok {
+		public = &k.PublicKey
+	} else {
+		public = &key.(*ecdsa.PrivateKey).PublicKey
+	}
+	der, err := x509.MarshalPKIXPublicKey(public)
+	if err != nil {
+		panic(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// publicKeyFiles writes files for responseKeysFile: a JWK Set of jwks, and the public halves
+// of keys as PEM.
+func publicKeyFiles(t testing.TB, jwks []string, keys ...interface{}) (string, string) {
+	t.Helper()
+	var pemKeys []byte
+	for i := 0; i < len(keys); i++ {
+		pemKeys = append(pemKeys, publicPEM(keys[i])...)
+	}
+	return writeFile(t, "jwks.json", `{"keys":[`+strings.Join(jwks, ",")+`]}`), writeFile(t, "keys.pem", string(pemKeys))
+}
+
+// responseKeyFiles writes the server's public keys as a JWK Set, beside an HMAC key that
+// must be skipped and a key for encryption, and as PEM.
+func responseKeyFiles(t testing.TB) (string, string) {
+	t.Helper()
+	return publicKeyFiles(t, []string{
+		`{"kty":"oct","kid":"` + rsaKid + `","k":"` + base64.RawURLEncoding.EncodeToString([]byte("a shared secret")) + `"}`,
+		publicJWK(testRSAKey, `"kid":"`+rsaKid+`","use":"sig","alg":"RS256"`),
+		publicJWK(testECKey, `"kid":"as-enc","use":"enc"`),
+		publicJWK(testECKey, `"kid":"`+ecKid+`"`),
+	}, testRSAKey, testECKey)
+}
+
+func digestOf(hash crypto.Hash, input []byte) []byte {
+	h := hash.New()
+	h.Write(input)
+	return h.Sum(nil)
+}
+
+// signAs signs as the family ("RS", "PS" or "ES") does with hash and key, with the standard
+// library alone: an ECDSA signature is R||S, each big-endian of the curve's size (RFC 7518
+// §3.4), made here rather than by jwt.go.
+func signAs(family string, hash crypto.Hash, key interface{}) func([]byte) []byte {
+	return func(input []byte) []byte {
+		digest := digestOf(hash, input)
+		var sig []byte
+		switch family {
+		case "RS":
+			sig, _ = rsa.SignPKCS1v15(rand.Reader, key.(*rsa.PrivateKey), hash, digest)
+		case "PS":
+			sig, _ = rsa.SignPSS(rand.Reader, key.(*rsa.PrivateKey), hash, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		case "ES":
+			k := key.(*ecdsa.PrivateKey)
+			size := curveSize[k.Curve.Params().Name]
+			r, s, _ := ecdsa.Sign(rand.Reader, k, digest)
+			sig = make([]byte, 2*size)
+			r.FillBytes(sig[:size])
+			s.FillBytes(sig[size:])
+		}
+		return sig
+	}
+}
+
+// verifiesAs says whether sig is the family's signature ("RS", "PS" or "ES") over input with
+// hash by the public half of key, with the standard library alone: an ECDSA one must be
+// R||S, each of the curve's size.
+func verifiesAs(family string, hash crypto.Hash, key interface{}, input, sig []byte) bool {
+	digest := digestOf(hash, input)
+	switch family {
+	case "RS":
+		return rsa.VerifyPKCS1v15(&key.(*rsa.PrivateKey).PublicKey, hash, digest, sig) == nil
+	case "PS":
+		return rsa.VerifyPSS(&key.(*rsa.PrivateKey).PublicKey, hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+	case "ES":
+		k := key.(*ecdsa.PrivateKey)
+		size := curveSize[k.Curve.Params().Name]
+		return len(sig) == 2*size && ecdsa.Verify(&k.PublicKey, digest, new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:]))
+	}
+	return false
+}
 
 // jws signs header and claims with sign, or leaves the signature empty when sign is nil.
 func jws(header, claims map[string]interface{}, sign func(input []byte) []byte) string {
@@ -479,22 +615,6 @@ func jws(header, claims map[string]interface{}, sign func(input []byte) []byte) 
 		sig = sign([]byte(input))
 	}
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
-// signRS256 signs input with testRSAKey, as the authorization server would.
-func signRS256(input []byte) []byte {
-	digest := sha256.Sum256(input)
-	sig, _ := rsa.SignPKCS1v15(rand.Reader, testRSAKey, crypto.SHA256, digest[:])
-	return sig
-}
-
-// signES256With signs as ES256 with key.
-func signES256With(key *ecdsa.PrivateKey) func([]byte) []byte {
-	return func(input []byte) []byte {
-		digest := sha256.Sum256(input)
-		sig, _ := signECDSA(key, digest[:])
-		return sig
-	}
 }
 
 // signedClaims are the claims of a valid RFC 9701 answer for the client traefik, issued now.
@@ -515,7 +635,7 @@ func signedAnswer(edit func(header, claims map[string]interface{})) string {
 	if edit != nil {
 		edit(header, claims)
 	}
-	return jws(header, claims, signRS256)
+	return jws(header, claims, signAs("RS", crypto.SHA256, testRSAKey))
 }
 
 // flip changes one byte of part i (0 header, 1 claims, 2 signature) of a JWS, keeping the rest.
@@ -527,40 +647,16 @@ func flip(token string, i int) string {
 	return strings.Join(parts, ".")
 }
 
-// verifiedByServerKeys is the backend's check of a forwarded answer, with the standard
-// library alone.
+// verifiedByServerKeys is the backend's check of a forwarded answer, RS256 or ES256 by the
+// server's keys, with the standard library alone.
 func verifiedByServerKeys(t *testing.T, token string) map[string]interface{} {
 	t.Helper()
 	header, claims, input, sig := decodeJWS(t, token)
-	digest := sha256.Sum256(input)
-	ok := false
 	alg, _ := header["alg"].(string) // yaegi v0.16.1 cannot switch on an interface{} with string cases
-	switch alg {
-	case "RS256":
-		ok = rsa.VerifyPKCS1v15(&testRSAKey.PublicKey, crypto.SHA256, digest[:], sig) == nil
-	case "ES256":
-		ok = len(sig) == 64 && ecdsa.Verify(&testECKey.PublicKey, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
-	}
-	if !ok {
+	serverKeys := map[string]interface{}{"RS256": testRSAKey, "ES256": testECKey}
+	key := serverKeys[alg]
+	if key == nil || !verifiesAs(alg[:2], crypto.SHA256, key, input, sig) {
 		t.Fatalf("the forwarded JWT does not verify with the server's public key")
 	}
 	return claims
-}
-
-// responseKeyFiles writes the server's public keys as a JWK Set, beside an HMAC key that
-// must be skipped and a key for encryption, and as PEM.
-func responseKeyFiles(t testing.TB) (string, string) {
-	t.Helper()
-	b64 := base64.RawURLEncoding
-	x, y := b64.EncodeToString(testECKey.X.FillBytes(make([]byte, 32))), b64.EncodeToString(testECKey.Y.FillBytes(make([]byte, 32)))
-	jwks := `{"keys":[
-		{"kty":"oct","kid":"` + rsaKid + `","k":"` + b64.EncodeToString([]byte("a shared secret")) + `"},
-		{"kty":"RSA","kid":"` + rsaKid + `","use":"sig","alg":"RS256","n":"` + b64.EncodeToString(testRSAKey.N.Bytes()) + `","e":"AQAB"},
-		{"kty":"EC","kid":"as-enc","use":"enc","crv":"P-256","x":"` + x + `","y":"` + y + `"},
-		{"kty":"EC","kid":"` + ecKid + `","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`
-	rsaDER, _ := x509.MarshalPKIXPublicKey(&testRSAKey.PublicKey)
-	ecDER, _ := x509.MarshalPKIXPublicKey(&testECKey.PublicKey)
-	pemKeys := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: rsaDER})) +
-		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecDER}))
-	return writeFile(t, "jwks.json", jwks), writeFile(t, "keys.pem", pemKeys)
 }

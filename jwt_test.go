@@ -7,9 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/base64"
-	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,16 +18,12 @@ var (
 	testP521Key = mustKey(ecdsa.GenerateKey(elliptic.P521(), rand.Reader)).(*ecdsa.PrivateKey)
 )
 
-// rsSize is the size in bytes of R and of S in a JWS ECDSA signature (RFC 7518 §3.4).
-var rsSize = map[string]int{"P-256": 32, "P-384": 48, "P-521": 66}
-
 // advertisedAlg is an algorithm the README advertises, spelled out here apart from jwsAlgs,
 // so that a wrong hash, family or curve there fails here.
 type advertisedAlg struct {
 	name      string
 	hash      crypto.Hash
 	key       interface{} // the private key it takes: *rsa.PrivateKey or *ecdsa.PrivateKey
-	sigSize   int         // bytes of the signature: the RSA modulus, or R||S
 	assertion bool        // signingAlg may be it (README, Configuration)
 	otherHash crypto.Hash // a hash of the same family that is not the algorithm's
 	stranger  interface{} // an EC key of another kind or curve than the algorithm takes
@@ -38,15 +31,15 @@ type advertisedAlg struct {
 
 func advertisedAlgs() []advertisedAlg {
 	return []advertisedAlg{
-		{name: "RS256", hash: crypto.SHA256, key: testRSAKey, sigSize: 256, assertion: true, otherHash: crypto.SHA384, stranger: testECKey},
-		{name: "RS384", hash: crypto.SHA384, key: testRSAKey, sigSize: 256, otherHash: crypto.SHA512, stranger: testECKey},
-		{name: "RS512", hash: crypto.SHA512, key: testRSAKey, sigSize: 256, otherHash: crypto.SHA256, stranger: testECKey},
-		{name: "PS256", hash: crypto.SHA256, key: testRSAKey, sigSize: 256, assertion: true, otherHash: crypto.SHA384, stranger: testECKey},
-		{name: "PS384", hash: crypto.SHA384, key: testRSAKey, sigSize: 256, otherHash: crypto.SHA512, stranger: testECKey},
-		{name: "PS512", hash: crypto.SHA512, key: testRSAKey, sigSize: 256, otherHash: crypto.SHA256, stranger: testECKey},
-		{name: "ES256", hash: crypto.SHA256, key: testECKey, sigSize: 64, assertion: true, otherHash: crypto.SHA384, stranger: testP384Key},
-		{name: "ES384", hash: crypto.SHA384, key: testP384Key, sigSize: 96, otherHash: crypto.SHA512, stranger: testP521Key},
-		{name: "ES512", hash: crypto.SHA512, key: testP521Key, sigSize: 132, otherHash: crypto.SHA256, stranger: testECKey},
+		{name: "RS256", hash: crypto.SHA256, key: testRSAKey, assertion: true, otherHash: crypto.SHA384, stranger: testECKey},
+		{name: "RS384", hash: crypto.SHA384, key: testRSAKey, otherHash: crypto.SHA512, stranger: testECKey},
+		{name: "RS512", hash: crypto.SHA512, key: testRSAKey, otherHash: crypto.SHA256, stranger: testECKey},
+		{name: "PS256", hash: crypto.SHA256, key: testRSAKey, assertion: true, otherHash: crypto.SHA384, stranger: testECKey},
+		{name: "PS384", hash: crypto.SHA384, key: testRSAKey, otherHash: crypto.SHA512, stranger: testECKey},
+		{name: "PS512", hash: crypto.SHA512, key: testRSAKey, otherHash: crypto.SHA256, stranger: testECKey},
+		{name: "ES256", hash: crypto.SHA256, key: testECKey, assertion: true, otherHash: crypto.SHA384, stranger: testP384Key},
+		{name: "ES384", hash: crypto.SHA384, key: testP384Key, otherHash: crypto.SHA512, stranger: testP521Key},
+		{name: "ES512", hash: crypto.SHA512, key: testP521Key, otherHash: crypto.SHA256, stranger: testECKey},
 	}
 }
 
@@ -61,86 +54,12 @@ func advertised(name string) advertisedAlg {
 	panic("no advertised algorithm " + name)
 }
 
-func digestOf(hash crypto.Hash, input []byte) []byte {
-	h := hash.New()
-	h.Write(input)
-	return h.Sum(nil)
-}
-
-// signAs signs as the family ("RS", "PS" or "ES") does with hash and key; an ECDSA
-// signature is R||S, each of the curve's size.
-func signAs(family string, hash crypto.Hash, key interface{}) func([]byte) []byte {
-	return func(input []byte) []byte {
-		digest := digestOf(hash, input)
-		var sig []byte
-		switch family {
-		case "RS":
-			sig, _ = rsa.SignPKCS1v15(rand.Reader, key.(*rsa.PrivateKey), hash, digest)
-		case "PS":
-			sig, _ = rsa.SignPSS(rand.Reader, key.(*rsa.PrivateKey), hash, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		case "ES":
-			k := key.(*ecdsa.PrivateKey)
-			size := rsSize[k.Curve.Params().Name]
-			r, s, _ := ecdsa.Sign(rand.Reader, k, digest)
-			sig = make([]byte, 2*size)
-			r.FillBytes(sig[:size])
-			s.FillBytes(sig[size:])
-		}
-		return sig
+// sigSize is the size in bytes of the algorithm's signatures: the RSA modulus, or R||S.
+func (a advertisedAlg) sigSize() int {
+	if k, ok := a.key.(*rsa.PrivateKey); ok {
+		return k.Size()
 	}
-}
-
-// verifiesAs says whether sig over input verifies by a with a's key.
-func verifiesAs(a advertisedAlg, input, sig []byte) bool {
-	digest := digestOf(a.hash, input)
-	switch a.name[:2] {
-	case "RS":
-		return rsa.VerifyPKCS1v15(&a.key.(*rsa.PrivateKey).PublicKey, a.hash, digest, sig) == nil
-	case "PS":
-		return rsa.VerifyPSS(&a.key.(*rsa.PrivateKey).PublicKey, a.hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
-	case "ES":
-		half := len(sig) / 2
-		return ecdsa.Verify(&a.key.(*ecdsa.PrivateKey).PublicKey, digest, new(big.Int).SetBytes(sig[:half]), new(big.Int).SetBytes(sig[half:]))
-	}
-	return false
-}
-
-// privateKeyFile writes key as PEM: PKCS #1 for RSA, SEC 1 for EC.
-func privateKeyFile(t *testing.T, key interface{}) string {
-	t.Helper()
-	if k, ok := key.(*rsa.PrivateKey); ok {
-		return writePEM(t, "rsa.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(k))
-	}
-	der, err := x509.MarshalECPrivateKey(key.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writePEM(t, "ec.pem", "EC PRIVATE KEY", der)
-}
-
-// publicKeyFiles writes the public half of key for responseKeysFile, as a JWK Set whose
-// key names no alg, and as PEM.
-func publicKeyFiles(t *testing.T, key interface{}) (string, string) {
-	t.Helper()
-	b64 := base64.RawURLEncoding
-	var jwk string
-	var public interface{}
-	if k, ok := key.(*rsa.PrivateKey); ok {
-		jwk = `{"kty":"RSA","n":"` + b64.EncodeToString(k.N.Bytes()) + `","e":"AQAB"}`
-		public = &k.PublicKey
-	} else {
-		k := key.(*ecdsa.PrivateKey)
-		name := k.Curve.Params().Name
-		size := rsSize[name]
-		jwk = `{"kty":"EC","crv":"` + name + `","x":"` + b64.EncodeToString(k.X.FillBytes(make([]byte, size))) +
-			`","y":"` + b64.EncodeToString(k.Y.FillBytes(make([]byte, size))) + `"}`
-		public = &k.PublicKey
-	}
-	der, err := x509.MarshalPKIXPublicKey(public)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writeFile(t, "keys.json", `{"keys":[`+jwk+`]}`), writePEM(t, "keys.pem", "PUBLIC KEY", der)
+	return 2 * curveSize[a.key.(*ecdsa.PrivateKey).Curve.Params().Name]
 }
 
 // keyName says what key is, for test names.
@@ -152,20 +71,26 @@ func keyName(key interface{}) string {
 }
 
 // TestAssertionAlgs: every advertised algorithm, as signingAlg of a private_key_jwt client
-// assertion. Those the README offers for signingAlg (RS256, PS256, ES256) sign an assertion
-// the endpoint can verify with the public key, with the alg in its header and a signature of
-// the right size (ES256: R||S, 32 bytes each, RFC 7518 §3.4). The others, and a key the
-// algorithm cannot use, make New fail with an error that names the key and the value.
+// assertion. Those the README offers for signingAlg (RS256, the default, PS256, ES256) sign
+// an assertion the endpoint can verify with the public key, with the alg in its header and a
+// signature of the right size (ES256: R||S, 32 bytes each, RFC 7518 §3.4). The others, an
+// unknown one, and a key the algorithm cannot use, make New fail with an error that names
+// the key and the value. TestPrivateKeyJWT covers the assertion's claims and the key's forms.
 func TestAssertionAlgs(t *testing.T) {
 	weakRSA := mustKey(rsa.GenerateKey(rand.Reader, 1024)).(*rsa.PrivateKey)
 	type row struct {
-		desc    string
-		alg     advertisedAlg
-		key     interface{}
-		wantErr string // "" when the assertion is signed
-		ofFile  bool   // wantErr follows privateKeyFile "<the file>"
+		desc      string
+		alg       advertisedAlg
+		key       interface{}
+		byDefault bool   // signingAlg keeps CreateConfig's value
+		wantErr   string // "" when the assertion is signed
+		ofFile    bool   // wantErr follows privateKeyFile "<the file>"
 	}
-	var cases []row
+	cases := []row{
+		{desc: "RS256 by default", alg: advertised("RS256"), key: testRSAKey, byDefault: true},
+		{desc: "HS256 (unknown)", alg: advertisedAlg{name: "HS256"}, key: testRSAKey,
+			wantErr: `signingAlg "HS256" is not one of RS256, PS256, ES256`},
+	}
 	for _, a := range advertisedAlgs() {
 		if !a.assertion {
 			cases = append(cases, row{desc: a.name + " (answers only)", alg: a, key: a.key,
@@ -198,9 +123,10 @@ func TestAssertionAlgs(t *testing.T) {
 			config := testConfig(as.URL)
 			config.ClientSecret = ""
 			config.AuthMethod = "private_key_jwt"
-			config.PrivateKeyFile = privateKeyFile(t, tc.key)
-			config.SigningAlg = tc.alg.name
-			config.KeyID = "gw-1"
+			config.PrivateKeyFile = privateKeyFile(t, tc.key, false)
+			if !tc.byDefault {
+				config.SigningAlg = tc.alg.name
+			}
 
 			if tc.wantErr != "" {
 				want := tc.wantErr
@@ -218,17 +144,14 @@ func TestAssertionAlgs(t *testing.T) {
 				t.Fatalf("status = %d, want 200", rec.Code)
 			}
 			_, form := as.lastCall()
-			header, claims, input, sig := decodeJWS(t, form.Get("client_assertion"))
-			if header["alg"] != tc.alg.name || header["typ"] != "JWT" || header["kid"] != "gw-1" {
-				t.Errorf("header = %v, want alg %s, typ JWT, kid gw-1", header, tc.alg.name)
+			header, _, input, sig := decodeJWS(t, form.Get("client_assertion"))
+			if header["alg"] != tc.alg.name || header["typ"] != "JWT" {
+				t.Errorf("header = %v, want alg %s, typ JWT", header, tc.alg.name)
 			}
-			if claims["iss"] != "traefik" {
-				t.Errorf("iss = %v, want traefik", claims["iss"])
+			if len(sig) != tc.alg.sigSize() {
+				t.Errorf("the signature is %d bytes, want %d", len(sig), tc.alg.sigSize())
 			}
-			if len(sig) != tc.alg.sigSize {
-				t.Errorf("the signature is %d bytes, want %d", len(sig), tc.alg.sigSize)
-			}
-			if !verifiesAs(tc.alg, input, sig) {
+			if !verifiesAs(tc.alg.name[:2], tc.alg.hash, tc.key, input, sig) {
 				t.Errorf("the assertion does not verify by %s with the public key", tc.alg.name)
 			}
 		})
@@ -265,7 +188,7 @@ func TestAnswerAlgs(t *testing.T) {
 	for _, tc := range cases {
 		tc := tc
 		answer := jws(map[string]interface{}{"alg": tc.alg, "typ": "token-introspection+jwt"}, signedClaims(), tc.sign)
-		jwksFile, pemFile := publicKeyFiles(t, tc.keys)
+		jwksFile, pemFile := publicKeyFiles(t, []string{publicJWK(tc.keys, "")}, tc.keys)
 		for _, file := range []string{jwksFile, pemFile} {
 			file := file
 			t.Run(tc.desc+", "+file[strings.LastIndexByte(file, '.')+1:], func(t *testing.T) {

@@ -2,14 +2,13 @@ package introspection
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"math/big"
 	"net/http"
 	"os"
@@ -47,10 +46,7 @@ func signedServer(t testing.TB, answer interface{}, keysFile string) (*authServe
 // client sent.
 func TestSignedResponses(t *testing.T) {
 	jwksFile, pemFile := responseKeyFiles(t)
-	rsaPublicPEM := func() []byte {
-		der, _ := x509.MarshalPKIXPublicKey(&testRSAKey.PublicKey)
-		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	}()
+	rsaPublicPEM := publicPEM(testRSAKey)
 	strangerKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	valid := signedAnswer(nil)
 	set := func(name string, value interface{}) func(h, c map[string]interface{}) {
@@ -66,7 +62,7 @@ func TestSignedResponses(t *testing.T) {
 		if edit != nil {
 			edit(header, claims)
 		}
-		return jws(header, claims, signES256With(testECKey))
+		return jws(header, claims, signAs("ES", crypto.SHA256, testECKey))
 	}
 
 	cases := []struct {
@@ -96,7 +92,7 @@ func TestSignedResponses(t *testing.T) {
 			}), status: 503},
 		{desc: "signed by a key not in responseKeysFile", answer: jws(map[string]interface{}{"alg": "ES256", "typ": "token-introspection+jwt"},
 			signedClaims(),
-			signES256With(strangerKey)), status: 503},
+			signAs("ES", crypto.SHA256, strangerKey)), status: 503},
 		{desc: "a kid that names the other key", answer: signedAnswer(setHeader("kid", ecKid)), status: 503},
 		{desc: "RS256 signature under ES256", answer: signedAnswer(setHeader("alg", "ES256")), status: 503},
 		{desc: "crit extensions", answer: signedAnswer(setHeader("crit", []string{"exp"})), status: 503},
@@ -336,39 +332,38 @@ func TestSignedAnswerCanonical(t *testing.T) {
 func TestResponseKeysRefusePrivate(t *testing.T) {
 	b64 := base64.RawURLEncoding
 	bytesOf := func(n *big.Int) string { return b64.EncodeToString(n.Bytes()) }
-	rsaPublic := `"kty":"RSA","kid":"` + rsaKid + `","alg":"RS256","n":"` + bytesOf(testRSAKey.N) + `","e":"AQAB"`
+	rsaMembers := `"kid":"` + rsaKid + `","alg":"RS256"`
+	rsaPublic := publicJWK(testRSAKey, rsaMembers)
 	primes := testRSAKey.Primes
-	rsaPrivate := rsaPublic + `,"d":"` + bytesOf(testRSAKey.D) + `","p":"` + bytesOf(primes[0]) + `","q":"` + bytesOf(primes[1]) +
-		`","dp":"` + bytesOf(testRSAKey.Precomputed.Dp) + `","dq":"` + bytesOf(testRSAKey.Precomputed.Dq) +
-		`","qi":"` + bytesOf(testRSAKey.Precomputed.Qinv) + `"`
-	ecPublic := `"kty":"EC","kid":"` + ecKid + `","crv":"P-256","x":"` + b64.EncodeToString(testECKey.X.FillBytes(make([]byte, 32))) +
-		`","y":"` + b64.EncodeToString(testECKey.Y.FillBytes(make([]byte, 32))) + `"`
-	ecD := b64.EncodeToString(testECKey.D.FillBytes(make([]byte, 32)))
-	ecPrivate := ecPublic + `,"d":"` + ecD + `"`
+	rsaPrivate := publicJWK(testRSAKey, rsaMembers+`,"d":"`+bytesOf(testRSAKey.D)+`","p":"`+bytesOf(primes[0])+`","q":"`+bytesOf(primes[1])+
+		`","dp":"`+bytesOf(testRSAKey.Precomputed.Dp)+`","dq":"`+bytesOf(testRSAKey.Precomputed.Dq)+
+		`","qi":"`+bytesOf(testRSAKey.Precomputed.Qinv)+`"`)
+	ecMembers := `"kid":"` + ecKid + `"`
+	ecPublic := publicJWK(testECKey, ecMembers)
+	ecD := b64.EncodeToString(testECKey.D.FillBytes(make([]byte, curveSize["P-256"])))
+	ecPrivate := publicJWK(testECKey, ecMembers+`,"d":"`+ecD+`"`)
 	secrets := []string{bytesOf(testRSAKey.D), bytesOf(primes[0]), bytesOf(primes[1]), bytesOf(testRSAKey.Precomputed.Dp),
 		bytesOf(testRSAKey.Precomputed.Dq), bytesOf(testRSAKey.Precomputed.Qinv), ecD}
-	pkcs8, _ := x509.MarshalPKCS8PrivateKey(testECKey)
-	sec1, _ := x509.MarshalECPrivateKey(testECKey)
 
 	cases := []struct {
 		desc string
 		file string
 		want string
 	}{
-		{"an RSA JWK with d in a JWK Set", writeFile(t, "rsa-set.json", `{"keys":[{`+rsaPrivate+`},{`+ecPublic+`}]}`),
+		{"an RSA JWK with d in a JWK Set", writeFile(t, "rsa-set.json", `{"keys":[`+rsaPrivate+`,`+ecPublic+`]}`),
 			`key 0 (kid "as-rsa") is a private key`},
-		{"an EC JWK with d in a JWK Set", writeFile(t, "ec-set.json", `{"keys":[{`+rsaPublic+`},{`+ecPrivate+`}]}`),
+		{"an EC JWK with d in a JWK Set", writeFile(t, "ec-set.json", `{"keys":[`+rsaPublic+`,`+ecPrivate+`]}`),
 			`key 1 (kid "as-ec") is a private key`},
-		{"an RSA JWK with d", writeFile(t, "rsa.json", `{`+rsaPrivate+`}`), `key 0 (kid "as-rsa") is a private key`},
-		{"an EC JWK with d", writeFile(t, "ec.json", `{`+ecPrivate+`}`), `key 0 (kid "as-ec") is a private key`},
-		{"an RSA JWK with p and q only", writeFile(t, "pq.json", `{"keys":[{`+rsaPublic+`,"p":"`+bytesOf(primes[0])+`","q":"`+bytesOf(primes[1])+`"}]}`),
+		{"an RSA JWK with d", writeFile(t, "rsa.json", rsaPrivate), `key 0 (kid "as-rsa") is a private key`},
+		{"an EC JWK with d", writeFile(t, "ec.json", ecPrivate), `key 0 (kid "as-ec") is a private key`},
+		{"an RSA JWK with p and q only", writeFile(t, "pq.json", `{"keys":[`+publicJWK(testRSAKey, rsaMembers+`,"p":"`+bytesOf(primes[0])+`","q":"`+bytesOf(primes[1])+`"`)+`]}`),
 			`key 0 (kid "as-rsa") is a private key`},
-		{"an RSA JWK with oth", writeFile(t, "oth.json", `{`+rsaPublic+`,"oth":[{"r":"AQAB","d":"AQAB","t":"AQAB"}]}`),
+		{"an RSA JWK with oth", writeFile(t, "oth.json", publicJWK(testRSAKey, rsaMembers+`,"oth":[{"r":"AQAB","d":"AQAB","t":"AQAB"}]`)),
 			`key 0 (kid "as-rsa") is a private key`},
-		{"a private JWK marked for encryption", writeFile(t, "enc.json", `{"keys":[{`+rsaPublic+`},{`+ecPrivate+`,"use":"enc"}]}`),
+		{"a private JWK marked for encryption", writeFile(t, "enc.json", `{"keys":[`+rsaPublic+`,`+publicJWK(testECKey, ecMembers+`,"d":"`+ecD+`","use":"enc"`)+`]}`),
 			`key 1 (kid "as-ec") is a private key`},
-		{"a PKCS #8 PEM private key", writePEM(t, "pkcs8.pem", "PRIVATE KEY", pkcs8), `holds a "PRIVATE KEY" block`},
-		{"a SEC 1 PEM private key", writePEM(t, "sec1.pem", "EC PRIVATE KEY", sec1), `holds a "EC PRIVATE KEY" block`},
+		{"a PKCS #8 PEM private key", privateKeyFile(t, testECKey, true), `holds a "PRIVATE KEY" block`},
+		{"a SEC 1 PEM private key", privateKeyFile(t, testECKey, false), `holds a "EC PRIVATE KEY" block`},
 	}
 	for _, tc := range cases {
 		tc := tc
@@ -446,8 +441,7 @@ func TestSignedAnswerCache(t *testing.T) {
 		}
 		// The same file, now holding only the EC key: a reload must not trust what the RSA
 		// key verified.
-		ecDER, _ := x509.MarshalPKIXPublicKey(&testECKey.PublicKey)
-		if err := os.WriteFile(config.ResponseKeysFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecDER}), 0o600); err != nil {
+		if err := os.WriteFile(config.ResponseKeysFile, publicPEM(testECKey), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		after, next := newMiddleware(t, config)
