@@ -124,14 +124,11 @@ func (rc requestCase) run(t *testing.T, tr *harness.Traefik, as *harness.AuthSer
 func TestHardeningQueryParameterLimit(t *testing.T) {
 	as := harness.NewDemoAS()
 	asURL := serve(t, as)
-	backend := serve(t, harness.Backend())
 	client := demoClient(asURL, "/oauth2-introspect")
-	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+	tr := startRoutes(t, map[string]string{
 		"query.localhost":    client + "tokenQuery: access_token",
 		"optional.localhost": client + "tokenQuery: access_token\noptional: true",
-	}))
-	waitRouted(t, tr, "query.localhost")
-	waitRouted(t, tr, "optional.localhost")
+	})
 
 	for _, row := range []requestCase{
 		{
@@ -187,11 +184,9 @@ func TestHardeningQueryParameterLimit(t *testing.T) {
 func TestHardeningCookieLimit(t *testing.T) {
 	as := harness.NewDemoAS()
 	asURL := serve(t, as)
-	backend := serve(t, harness.Backend())
-	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+	tr := startRoutes(t, map[string]string{
 		"cookie.localhost": demoClient(asURL, "/oauth2-introspect") + "tokenCookie: session",
-	}))
-	waitRouted(t, tr, "cookie.localhost")
+	})
 
 	request := func(auth string, lines ...string) rawRequest {
 		header := bearer(auth)
@@ -234,14 +229,11 @@ func TestHardeningCookieLimit(t *testing.T) {
 func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
 	as := harness.NewDemoAS()
 	asURL := serve(t, as)
-	backend := serve(t, harness.Backend())
 	client := demoClient(asURL, "/oauth2-introspect") + "forwardAuthorization: false\n"
-	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+	tr := startRoutes(t, map[string]string{
 		"query.localhost":  client + "tokenQuery: access_token",
 		"cookie.localhost": client + "tokenCookie: session",
-	}))
-	waitRouted(t, tr, "query.localhost")
-	waitRouted(t, tr, "cookie.localhost")
+	})
 
 	queries := []struct{ name, query, want string }{
 		{"token in the middle", "b=%2F&access_token=hr-query-1&a=1&c", "b=%2F&a=1&c"},
@@ -286,13 +278,10 @@ func TestHardeningTokenRemovalKeepsTheRest(t *testing.T) {
 func TestHardeningPreflightWithCredentials(t *testing.T) {
 	as := harness.NewDemoAS()
 	asURL := serve(t, as)
-	backend := serve(t, harness.Backend())
-	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+	tr := startRoutes(t, map[string]string{
 		"good.localhost": demoClient(asURL, "/oauth2-introspect") + "skipPreflight: true\nforwardAuthorization: false",
 		"bad.localhost":  demoClient(asURL, "/bad-oauth2-introspect") + "skipPreflight: true",
-	}))
-	waitRouted(t, tr, "good.localhost")
-	waitRouted(t, tr, "bad.localhost")
+	})
 
 	preflight := func(host, token string) rawRequest {
 		header := http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"DELETE"}}

@@ -31,19 +31,16 @@ func TestHydra(t *testing.T) {
 	)
 	hydra := startHydra(t)
 	client := hydra.createClient(t, "read write")
-	backend := serve(t, harness.Backend())
 	// Hydra's admin introspection takes no client authentication: authMethod none.
 	options := func(scope, cacheTTL string) string {
 		return fmt.Sprintf("endpoint: %s/admin/oauth2/introspect\nauthMethod: none\nrequiredScopes: [%s]\n"+
 			"forwardHeaders: {X-Auth-Subject: sub}\nforwardAuthorization: false\ncacheTTL: %s",
 			hydra.admin, scope, cacheTTL)
 	}
-	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+	tr := startRoutes(t, map[string]string{
 		readHost:  options("read", "1s"),
 		writeHost: options("write", "10m"),
-	}))
-	waitRouted(t, tr, readHost)
-	waitRouted(t, tr, writeHost)
+	})
 
 	// For a client_credentials token Hydra's sub is the client ID.
 	readToken := hydra.token(t, client, "read")

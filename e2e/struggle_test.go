@@ -24,13 +24,11 @@ func TestStrugglingEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	server := endpoint.listen(t, addr)
-	backend := serve(t, harness.Backend())
-	tr := startTraefik(t, harness.Routes(backend, map[string]string{harness.GoodHost: "endpoint: http://" + addr + "/oauth2-introspect\n" +
+	tr := startRoutes(t, map[string]string{harness.GoodHost: "endpoint: http://" + addr + "/oauth2-introspect\n" +
 		"clientId: " + harness.DemoClientID + "\nclientSecret: " + harness.DemoClientSecret + "\n" +
 		"forwardHeaders: {X-Auth-Subject: sub}\nforwardAuthorization: false\n" +
 		// A queued request would wait for the endpoint, not time out: the calls count shows it.
-		"maxConcurrentIntrospections: 2\ntimeout: 1m"}))
-	waitRouted(t, tr, harness.GoodHost)
+		"maxConcurrentIntrospections: 2\ntimeout: 1m"})
 	tokens := []string{"struggle-held-1", "struggle-held-2", "struggle-over", "struggle-outage"}
 
 	endpoint.hold(true)

@@ -39,6 +39,17 @@ func startTraefik(t *testing.T, dynamic string) *harness.Traefik {
 	return tr
 }
 
+// startRoutes starts the demo backend and a Traefik whose routes (host: the plugin's
+// configuration) reach it, and returns once every host is routed.
+func startRoutes(t *testing.T, routes map[string]string) *harness.Traefik {
+	t.Helper()
+	tr := startTraefik(t, harness.Routes(serve(t, harness.Backend()), routes))
+	for host := range routes {
+		waitRouted(t, tr, host)
+	}
+	return tr
+}
+
 // serve runs h on 127.0.0.1 until the test ends and returns its URL.
 func serve(t *testing.T, h http.Handler) string {
 	t.Helper()

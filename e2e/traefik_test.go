@@ -50,8 +50,6 @@ func TestEndpointTLS(t *testing.T) {
 	if err := os.WriteFile(caFile, ca, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	backend := serve(t, harness.Backend())
-
 	tls := map[string]string{ // host → the middleware's TLS options
 		"ca.localhost":       "caFile: " + caFile,
 		"noca.localhost":     "sslVerify: true",
@@ -63,10 +61,7 @@ func TestEndpointTLS(t *testing.T) {
 			"forwardHeaders: {X-Auth-Subject: sub}\nforwardAuthorization: false\n%s",
 			srv.URL, harness.DemoClientID, harness.DemoClientSecret, options)
 	}
-	tr := startTraefik(t, harness.Routes(backend, routes))
-	for host := range tls {
-		waitRouted(t, tr, host)
-	}
+	tr := startRoutes(t, routes)
 
 	const token = "tls-token-1"
 	assertReached(t, send(t, tr, "ca.localhost", "/anything", token), harness.DemoSubject)

@@ -17,7 +17,6 @@ import (
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 
-	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
 	"github.com/tokengate/traefik-oauth2-introspection/e2e/loader"
 )
 
@@ -40,18 +39,16 @@ const (
 func TestZitadel(t *testing.T) {
 	disc := zitadelDiscover(t, startZitadel(t, nil))
 	token := zitadelToken(t, disc)
-	backend := serve(t, harness.Backend())
 	// Double-quoted YAML strings carry the reserved characters as they are.
 	options := func(secret string) string {
 		return fmt.Sprintf("endpoint: %q\nauthMethod: client_secret_basic\nclientId: %q\nclientSecret: %q\n"+
 			"forwardHeaders: {X-Auth-Subject: sub}\nforwardAuthorization: false",
 			disc.IntrospectionEndpoint, zitadelClientID, secret)
 	}
-	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+	tr := startRoutes(t, map[string]string{
 		"good.localhost":  options(zitadelSecret),
 		"wrong.localhost": options(zitadelWrongSecret),
-	}))
-	waitRouted(t, tr, "good.localhost")
+	})
 
 	// First, while nothing is cached: answers are shared per endpoint, client ID and extra
 	// headers, not per secret (README "Caching"), so after the good route's call this route
@@ -77,7 +74,6 @@ func TestZitadelPrivateKeyJWT(t *testing.T) {
 	otherKeyFile, _ := writeRSAKey(t, "other.pem")
 	// The token is requested by the client that then introspects it, as in TestZitadel.
 	token := zitadelToken(t, disc)
-	backend := serve(t, harness.Backend())
 	options := func(keyFile, audience string) string {
 		o := fmt.Sprintf("endpoint: %q\nauthMethod: private_key_jwt\nclientId: %q\n"+
 			"privateKeyFile: %q\nkeyId: %q\nforwardHeaders: {X-Auth-Subject: sub}\nforwardAuthorization: false",
@@ -87,15 +83,14 @@ func TestZitadelPrivateKeyJWT(t *testing.T) {
 		}
 		return o
 	}
-	tr := startTraefik(t, harness.Routes(backend, map[string]string{
+	tr := startRoutes(t, map[string]string{
 		// The OP requires its issuer in aud, not the endpoint URL (op.VerifyJWTAssertion
 		// checks aud against the issuer for every endpoint), so the default audience, the
 		// introspection endpoint, does not do here.
 		"good.localhost":     options(keyFile, disc.Issuer),
 		"endpoint.localhost": options(keyFile, ""),
 		"wrong.localhost":    options(otherKeyFile, disc.Issuer),
-	}))
-	waitRouted(t, tr, "good.localhost")
+	})
 
 	// First, while nothing is cached: the three routes share answers (same endpoint and
 	// client ID). The OP answers an assertion it refuses with 401, an endpoint failure:
