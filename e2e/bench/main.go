@@ -10,6 +10,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -159,7 +160,7 @@ func floors() ([]harness.LocalPlugin, error) {
 func run(o options) error {
 	bin := os.Getenv("TRAEFIK_BIN")
 	if bin == "" {
-		return fmt.Errorf("TRAEFIK_BIN is not set: run the benchmark with `make bench`")
+		return errors.New("TRAEFIK_BIN is not set: run the benchmark with `make bench`")
 	}
 	var pin pinning
 	if !o.smoke {

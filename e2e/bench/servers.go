@@ -35,7 +35,7 @@ func backend() http.Handler {
 		w.Header().Set(backendHeader, "reached")
 		var identity []string
 		for name, values := range r.Header {
-			if strings.EqualFold(strings.NewReplacer("_", "-", ".", "-").Replace(name), "X-Auth-Subject") {
+			if strings.EqualFold(spellingFolder.Replace(name), "X-Auth-Subject") {
 				identity = append(identity, name+"="+strings.Join(values, ","))
 			}
 		}
@@ -46,6 +46,9 @@ func backend() http.Handler {
 		_, _ = w.Write(body)
 	})
 }
+
+// spellingFolder folds the '_' and '.' a backend may read as '-'.
+var spellingFolder = strings.NewReplacer("_", "-", ".", "-")
 
 // herdPause is how long /slow holds its answers, so that a herd of requests for one new
 // token arrives while the first introspection is still in flight.

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -30,7 +31,7 @@ func main() {
 func run(check bool) error {
 	bin := os.Getenv("TRAEFIK_BIN")
 	if bin == "" {
-		return fmt.Errorf("TRAEFIK_BIN is not set: start the demo with `make demo`")
+		return errors.New("TRAEFIK_BIN is not set: start the demo with `make demo`")
 	}
 	as := httptest.NewServer(harness.NewDemoAS())
 	defer as.Close()
