@@ -51,7 +51,7 @@ type introspector struct {
 
 // newIntrospector builds the request shape: the client authentication, the hint, the
 // extra headers and the answer's format.
-func newIntrospector(config *Config, secret string, timeout time.Duration, clockSkew int64, issuers []string) (*introspector, error) {
+func newIntrospector(config *Config, endpoint *url.URL, secret string, timeout time.Duration, clockSkew int64, issuers []string) (*introspector, error) {
 	in := &introspector{endpoint: config.Endpoint, shown: shownURL(config.Endpoint), timeout: timeout, header: http.Header{}, clientID: config.ClientID,
 		credentialKeys: "clientId, clientSecret and authMethod"}
 	form := url.Values{}
@@ -68,7 +68,7 @@ func newIntrospector(config *Config, secret string, timeout time.Duration, clock
 	if err := in.setHeaders(config); err != nil {
 		return nil, err
 	}
-	accept, err := in.setResponseFormat(config, issuers, clockSkew)
+	accept, err := in.setResponseFormat(config, endpoint, issuers, clockSkew)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (in *introspector) setHeaders(config *Config) error {
 
 // setResponseFormat reads the answer's format and, for a signed one (RFC 9701), what it is
 // checked with; it returns the Accept header that asks for that format.
-func (in *introspector) setResponseFormat(config *Config, issuers []string, clockSkew int64) (string, error) {
+func (in *introspector) setResponseFormat(config *Config, endpoint *url.URL, issuers []string, clockSkew int64) (string, error) {
 	switch config.ResponseFormat {
 	case formatJSON:
 		if config.ResponseKeysFile != "" {
@@ -125,7 +125,7 @@ func (in *introspector) setResponseFormat(config *Config, issuers []string, cloc
 		}
 		// RFC 9701 §5: the answer names no token, so signing alone cannot tell an answer
 		// about this token from a fresh one about another, put in its place on the way.
-		if endpoint, _ := url.Parse(config.Endpoint); endpoint.Scheme == "http" && !isLoopback(endpoint.Hostname()) {
+		if endpoint.Scheme == "http" && !isLoopback(endpoint.Hostname()) {
 			return "", fmt.Errorf("endpoint %q is plain http: responseFormat %q needs https, since a signed answer does not say "+
 				"which token it is about and one for another token could be swapped in on the way", shownURL(config.Endpoint), formatJWT)
 		}
@@ -187,9 +187,9 @@ type result struct {
 	// is absent, null or would not make a valid header value is not here.
 	claims map[string]string
 	signed string // responseFormat jwt and forwardIntrospectionJWT: the verified answer
-	// A signed answer's own exp, in Unix nanoseconds: the answer is not cached past it, and
-	// so not forwarded past it either. 0 for a JSON answer.
-	answerUntil int64
+	// When the answer may be cached until, in Unix nanoseconds: its exp (RFC 7662 §4), and
+	// a signed answer's own exp if that comes first, so that it is not forwarded past it.
+	cacheUntil int64
 }
 
 // introspect asks the endpoint about token (RFC 7662 §2.1) at now (Unix ns), and keeps of
@@ -298,7 +298,9 @@ func (in *introspector) parseSigned(data []byte, now int64, keep []string, keepS
 	if err != nil {
 		return nil, err
 	}
-	res.answerUntil = exp
+	if exp < res.cacheUntil {
+		res.cacheUntil = exp
+	}
 	if res.active && keepSigned {
 		res.signed = jws
 	}
@@ -337,7 +339,7 @@ func readResult(claims map[string]interface{}, keep []string) (*result, error) {
 		return nil, errors.New(`the endpoint's answer has no boolean "active"`)
 	}
 	if !active {
-		return &result{notBefore: math.MinInt64, notAfter: math.MaxInt64}, nil
+		return &result{notBefore: math.MinInt64, notAfter: math.MaxInt64, cacheUntil: math.MaxInt64}, nil
 	}
 
 	res := &result{kind: activeKind, active: true, scopes: map[string]bool{}}
@@ -356,6 +358,7 @@ func readResult(claims map[string]interface{}, keep []string) (*result, error) {
 	if res.notBefore, err = numericDate(claims, "nbf", math.MinInt64); err != nil {
 		return nil, err
 	}
+	res.cacheUntil = res.notAfter
 	res.iss, _ = claims["iss"].(string)
 	res.aud = stringList(claims["aud"])
 	res.refresh = isRefreshToken(claims)

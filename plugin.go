@@ -117,7 +117,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if err != nil {
 		return nil, err
 	}
-	if m.introspector, err = newIntrospector(config, secret, timeout, m.clockSkew, m.issuers); err != nil {
+	if m.introspector, err = newIntrospector(config, endpoint, secret, timeout, m.clockSkew, m.issuers); err != nil {
 		return nil, err
 	}
 	m.share(ctx, config, tlsConfig, tlsDigest)
@@ -333,9 +333,9 @@ func (m *middleware) fresh(e *entry, now int64) bool {
 	return now-e.storedAt < m.ttls[e.res.kind] && e.wants >= m.wants
 }
 
-// remember caches res, never beyond its exp (RFC 7662 §4: "MUST NOT be cached beyond") nor
-// a signed answer's own exp, and returns its entry, cached or not: an answer over
-// maxEntryBytes is used once.
+// remember caches res, never beyond its cacheUntil (RFC 7662 §4: "MUST NOT be cached
+// beyond" its exp), and returns its entry, cached or not: an answer over maxEntryBytes is
+// used once.
 func (m *middleware) remember(key string, res *result, wants int) *entry {
 	t := m.now()
 	now := int64(t.Sub(monoEpoch))
@@ -345,11 +345,7 @@ func (m *middleware) remember(key string, res *result, wants int) *entry {
 		keep += m.staleIfError
 	}
 	e := &entry{key: key, res: res, wants: wants, storedAt: now, deadline: now + keep}
-	notAfter := res.notAfter
-	if res.answerUntil != 0 && res.answerUntil < notAfter {
-		notAfter = res.answerUntil
-	}
-	if until := addClamped(notAfter, now-wall); until < e.deadline {
+	if until := addClamped(res.cacheUntil, now-wall); until < e.deadline {
 		e.deadline = until
 	}
 	if e.deadline <= now {

@@ -167,11 +167,12 @@ func (q *queryToken) mayHold(rawQuery string) bool {
 }
 
 // values returns the parameter's values, read as url.ParseQuery reads them (pieces split on
-// '&', key and value unescaped), and false when the query cannot be read for it. That is so past maxQueryParams, and whenever a piece that some backend reads
-// as name is not one url.ParseQuery reads as name: a value that does not unescape, the name
-// behind a ';' (which Go drops and Traefik's proxy turns into '&'), or a key that other
-// parsers fold into name (PHP, Rails and Express read "access_token[]" and PHP
-// "access.token" as access_token, ASP.NET ignores letter case).
+// '&', key and value unescaped), and false when the query cannot be read for it: past
+// maxQueryParams, and whenever a piece that some backend reads as name is not one
+// url.ParseQuery reads as name: a value that does not unescape, the name behind a ';'
+// (which Go drops and Traefik's proxy turns into '&'), or a key that other parsers fold
+// into name (PHP, Rails and Express read "access_token[]" and PHP "access.token" as
+// access_token, ASP.NET ignores letter case).
 //
 // Only compiled calls: an interpreted loop over 10000 pieces would cost each such request
 // tens of milliseconds under yaegi.
