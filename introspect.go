@@ -234,6 +234,8 @@ func (in *introspector) introspect(ctx context.Context, token string, now int64,
 		return nil, fmt.Errorf("reading the endpoint's answer: %w", err)
 	}
 	switch {
+	case resp.StatusCode == http.StatusBadRequest && isUnsupportedTokenType(data):
+		return inactiveResult(), nil
 	case resp.StatusCode == http.StatusUnauthorized:
 		// RFC 7662 §2.3: a 401 is about us, the caller, not about the token.
 		return nil, fmt.Errorf("the endpoint refused our client credentials (401): check %s", in.credentialKeys)
@@ -307,6 +309,21 @@ func (in *introspector) parseSigned(data []byte, now int64, keep []string, keepS
 	return res, nil
 }
 
+// isUnsupportedTokenType spots the 400 some servers answer about a token they cannot read,
+// instead of active false: oidc-provider for any token shaped like a JWT, with RFC 7009
+// §2.2.1's error code. It is about the token, not an outage; any other 400 is ours.
+func isUnsupportedTokenType(data []byte) bool {
+	var answer struct {
+		Error string `json:"error"`
+	}
+	return json.Unmarshal(data, &answer) == nil && answer.Error == "unsupported_token_type"
+}
+
+// inactiveResult is the answer about a token that is not active: nothing else in it counts.
+func inactiveResult() *result {
+	return &result{notBefore: math.MinInt64, notAfter: math.MaxInt64, cacheUntil: math.MaxInt64}
+}
+
 // parseResult reads an RFC 7662 §2.2 response, keeping the claims named in keep.
 func parseResult(data []byte, keep []string) (*result, error) {
 	claims, err := decodeObject(data)
@@ -339,7 +356,7 @@ func readResult(claims map[string]interface{}, keep []string) (*result, error) {
 		return nil, errors.New(`the endpoint's answer has no boolean "active"`)
 	}
 	if !active {
-		return &result{notBefore: math.MinInt64, notAfter: math.MaxInt64, cacheUntil: math.MaxInt64}, nil
+		return inactiveResult(), nil
 	}
 
 	res := &result{kind: activeKind, active: true, scopes: map[string]bool{}}
