@@ -82,7 +82,6 @@ func CreateConfig() *Config {
 		// beyond what most authorization servers answer, while a hung endpoint holds no more
 		// than 128 requests and sockets.
 		MaxConcurrentIntrospections: 128,
-		SigningAlg:                  "RS256",
 		ResponseFormat:              formatJSON,
 	}
 }

@@ -204,7 +204,7 @@ func (in *introspector) introspect(ctx context.Context, token string, now int64,
 	// The token goes in the body only, never in the URL (RFC 7662 §4).
 	body := "token=" + url.QueryEscape(token) + in.formSuffix
 	if in.signer != nil {
-		assertion, err := in.assertion(now)
+		assertion, err := in.assertion(now, in.endpoint)
 		if err != nil {
 			return nil, fmt.Errorf("signing the client assertion: %w", err)
 		}
