@@ -507,8 +507,11 @@ func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, er
 			return header, payload, nil
 		}
 	}
-	return nil, nil, fmt.Errorf("the signed answer's signature (alg %s, kid %q) matches no key in responseKeysFile", alg, kid)
+	return nil, nil, fmt.Errorf("the signed answer's signature (alg %s, kid %q) %w", alg, kid, errNoKey)
 }
+
+// errNoKey is verifyJWS's error for a signature no key verifies; the caller says whose keys.
+var errNoKey = errors.New("matches no key")
 
 // verifySignature checks sig over digest by a with key, whose type must be the one a names.
 func verifySignature(a *jwsAlg, key interface{}, digest, sig []byte) bool {
