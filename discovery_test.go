@@ -466,3 +466,24 @@ func TestDiscoveryHerd(t *testing.T) {
 		t.Errorf("metadata GETs %d, backend requests %d; want 1, %d", got, next.count(), herd)
 	}
 }
+
+// TestDiscoveryShared: the routes that share a cache read the metadata once; a route that
+// names the same URL as its endpoint shares nothing with them.
+func TestDiscoveryShared(t *testing.T) {
+	ms := newMetadataServer(t, "")
+	ms.answer("tok", issuedBy(ms.issuer))
+	read, _, _ := discoveryMiddleware(t, ms, func(c *Config) { c.RequiredScopes = []string{"read"} })
+	write, _, _ := discoveryMiddleware(t, ms, func(c *Config) { c.RequiredScopes = []string{"write"} })
+	direct, _ := newMiddleware(t, testConfig(ms.URL))
+	for _, m := range []*middleware{read, write, direct} {
+		if rec := serve(m, bearer("tok")); rec.Code != 200 {
+			t.Errorf("status %d, want 200", rec.Code)
+		}
+	}
+	if read.state != write.state || direct.state == read.state {
+		t.Errorf("the routes of one issuer share a state: %v; the endpoint's is its own: %v", read.state == write.state, direct.state != read.state)
+	}
+	if got := ms.got("/.well-known/oauth-authorization-server"); got != 1 || ms.callCount() != 2 {
+		t.Errorf("metadata GETs %d, introspection calls %d; want 1 (one read) and 2 (one cached answer, and the endpoint's own)", got, ms.callCount())
+	}
+}

@@ -79,7 +79,8 @@ func (m *middleware) sharingKey(config *Config, tlsDigest string) string {
 	if config.ResponseFormat == formatJWT {
 		trust += "\x00" + keysDigest(m.introspector.responseKeys) + "\x00" + strings.Join(m.issuers, "\n")
 	}
-	return config.Endpoint + "\x00" + config.Issuer + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +
+	// One of endpoint and issuer is set; the flag tells them apart.
+	return config.Endpoint + config.Issuer + "\x00" + strconv.FormatBool(config.Issuer != "") + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +
 		trust + "\x00" + strconv.FormatBool(config.SSLVerify) + "\x00" + tlsDigest
 }
 
