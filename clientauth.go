@@ -232,7 +232,12 @@ func transportTLS(config *Config, https bool) (*tls.Config, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("tlsCertFile %q and tlsKeyFile %q: %w", config.TLSCertFile, config.TLSKeyFile, err)
 		}
-		tlsConfig.Certificates = []tls.Certificate{cert}
+		// Always presented: Go sends a certificate of Certificates only when it fits the CAs
+		// the server's CertificateRequest names, so a self-signed one (RFC 8705 §2.2), or one
+		// from a CA the server does not list, would silently not be sent.
+		tlsConfig.GetClientCertificate = func(info *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return &cert, nil
+		}
 		digest += hexDigest(cert.Certificate[0])
 	}
 	return tlsConfig, digest, nil

@@ -168,8 +168,10 @@ func TestMutualTLS(t *testing.T) {
 		}
 		as.serve(rw, req)
 	}))
-	// Any certificate: the handler checks it by the client's method.
-	as.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	// Any certificate: the handler checks it by the client's method. The CertificateRequest
+	// names the client CA, as a server that issues certificates does: a client that sent
+	// only certificates of the CAs named would not send its self-signed one.
+	as.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert, ClientCAs: clientCAs}
 	as.StartTLS()
 	as.stopAtCleanup(t)
 	caFile := writePEM(t, "server-ca.pem", "CERTIFICATE", as.Certificate().Raw)
