@@ -36,10 +36,11 @@ var (
 // discovery is what one issuer's metadata says, shared by every instance of its state.
 type discovery struct {
 	issuer   string
-	urls     []string // the metadata's URLs, in the order tried
-	mtls     bool     // a client certificate is configured: prefer mtls_endpoint_aliases (RFC 8705 §5)
-	wantKeys bool     // responseFormat jwt without responseKeysFile: the keys at jwks_uri
-	signed   bool     // responseFormat jwt: the endpoint and keys need https beyond the loopback
+	urls     []string    // the metadata's URLs, in the order tried
+	mtls     bool        // a client certificate is configured: prefer mtls_endpoint_aliases (RFC 8705 §5)
+	wantKeys bool        // responseFormat jwt without responseKeysFile: the keys at jwks_uri
+	signed   bool        // responseFormat jwt: the endpoint and keys need https beyond the loopback
+	keys     []publicKey // responseKeysFile's, when not wantKeys
 	client   *http.Client
 
 	fetching sync.Mutex // one read of the server at a time
@@ -57,7 +58,7 @@ type discovery struct {
 type serverMetadata struct {
 	endpoint string
 	jwksURI  string
-	keys     []publicKey // when wantKeys
+	keys     []publicKey // responseKeysFile's, or with wantKeys those at jwksURI
 }
 
 // newDiscovery checks issuer (RFC 8414 §2: a URL without query or fragment) and where
@@ -217,6 +218,7 @@ func (d *discovery) read(ctx context.Context) (*serverMetadata, error) {
 		return nil, err
 	}
 	if !d.wantKeys {
+		server.keys = d.keys
 		return server, nil
 	}
 	server.jwksURI, _ = metadata["jwks_uri"].(string)

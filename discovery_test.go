@@ -313,6 +313,24 @@ func TestDiscoveryPolicy(t *testing.T) {
 			t.Errorf("aud %v, want the discovered endpoint", claims["aud"])
 		}
 	})
+	t.Run("responseKeysFile instead of jwks_uri", func(t *testing.T) {
+		ms := newMetadataServer(t, "")
+		jwksFile, _ := responseKeyFiles(t)
+		answer := signedAnswer(func(h, c map[string]interface{}) {
+			c["iss"] = ms.issuer
+			c["token_introspection"] = issuedBy(ms.issuer)
+		})
+		ms.answer("tok", answer)
+		m, next, _ := discoveryMiddleware(t, ms, func(c *Config) {
+			c.ResponseFormat, c.ResponseKeysFile, c.ForwardIntrospectionJWT = "jwt", jwksFile, "X-Introspection-JWT"
+		})
+		if rec := serve(m, bearer("tok")); rec.Code != 200 || next.lastRequest().Header.Get("X-Introspection-Jwt") != answer {
+			t.Fatalf("status %d, want 200 and the signed answer forwarded", rec.Code)
+		}
+		if ms.got("/jwks") != 0 || ms.got("/.well-known/oauth-authorization-server") != 1 {
+			t.Errorf("jwks GETs %d, metadata GETs %d; want 0 and 1", ms.got("/jwks"), ms.got("/.well-known/oauth-authorization-server"))
+		}
+	})
 	t.Run("a client certificate picks the mTLS alias", func(t *testing.T) {
 		ms := &metadataServer{authServer: &authServer{answers: map[string]interface{}{}}, rfc8414: true, gets: map[string]int{}}
 		ms.Server = httptest.NewTLSServer(http.HandlerFunc(ms.serve))

@@ -25,10 +25,11 @@ const maxResponseBytes = 1 << 20
 // introspector is the RFC 7662 client of one middleware instance: its credentials and
 // request shape, over an HTTP client shared with every instance that calls the same endpoint.
 type introspector struct {
-	endpoint   string     // "" when discovery finds it
-	discovery  *discovery // issuer: the endpoint and the answer keys from the server's metadata
-	shown      string     // the endpoint as errors show it (shownURL)
-	host       string     // a Host header from `headers`: Go sends req.Host, not Header["Host"]
+	// The endpoint and the answer keys: from the configuration, or under issuer from the
+	// server's metadata (discovery), and then nil.
+	server     *serverMetadata
+	discovery  *discovery
+	host       string // a Host header from `headers`: Go sends req.Host, not Header["Host"]
 	client     *http.Client
 	timeout    time.Duration
 	formSuffix string // everything after the token in the form body, built once
@@ -56,8 +57,8 @@ type introspector struct {
 // newIntrospector builds the request shape: the client authentication, the hint, the
 // extra headers and the answer's format.
 func newIntrospector(config *Config, endpoint *url.URL, discovery *discovery, secret string, timeout time.Duration, clockSkew int64, issuers []string) (*introspector, error) {
-	in := &introspector{endpoint: config.Endpoint, discovery: discovery, shown: shownURL(config.Endpoint), timeout: timeout, header: http.Header{},
-		clientID: config.ClientID, credentialKeys: "clientId, clientSecret and authMethod"}
+	in := &introspector{discovery: discovery, timeout: timeout, header: http.Header{}, clientID: config.ClientID,
+		credentialKeys: "clientId, clientSecret and authMethod"}
 	form := url.Values{}
 	if config.TokenTypeHint != "" {
 		form.Set("token_type_hint", config.TokenTypeHint)
@@ -75,6 +76,11 @@ func newIntrospector(config *Config, endpoint *url.URL, discovery *discovery, se
 	accept, err := in.setResponseFormat(config, endpoint, issuers, clockSkew)
 	if err != nil {
 		return nil, err
+	}
+	if discovery == nil {
+		in.server = &serverMetadata{endpoint: config.Endpoint, keys: in.responseKeys}
+	} else {
+		discovery.keys = in.responseKeys // responseKeysFile's, if any: the same for every instance that shares it
 	}
 	// After the extra headers, which may not replace these.
 	in.header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -214,17 +220,11 @@ type result struct {
 //
 // now is the request path's monotonic clock, wall the Unix time the answer is checked at.
 func (in *introspector) introspect(ctx context.Context, token string, now, wall int64, keep []string, keepSigned bool) (*result, error) {
-	endpoint, shown, keys := in.endpoint, in.shown, in.responseKeys
-	var server *serverMetadata
+	server := in.server
 	if in.discovery != nil {
 		var err error
 		if server, err = in.discovery.get(ctx, now, in.timeout); err != nil {
 			return nil, err
-		}
-		endpoint = server.endpoint
-		shown = shownURL(endpoint)
-		if in.discovery.wantKeys {
-			keys = server.keys
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
@@ -233,13 +233,13 @@ func (in *introspector) introspect(ctx context.Context, token string, now, wall 
 	// The token goes in the body only, never in the URL (RFC 7662 §4).
 	body := "token=" + url.QueryEscape(token) + in.formSuffix
 	if in.signer != nil {
-		assertion, err := in.assertion(wall, endpoint)
+		assertion, err := in.assertion(wall, server.endpoint)
 		if err != nil {
 			return nil, fmt.Errorf("signing the client assertion: %w", err)
 		}
 		body += "&client_assertion=" + assertion // base64url and dots: nothing to escape
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.endpoint, strings.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,7 @@ func (in *introspector) introspect(ctx context.Context, token string, now, wall 
 	if err != nil {
 		// Go's error quotes the URL, whose query may hold a key; it is logged.
 		if urlErr, ok := err.(*url.Error); ok {
-			urlErr.URL = shown
+			urlErr.URL = shownURL(server.endpoint)
 		}
 		return nil, err
 	}
@@ -273,12 +273,18 @@ func (in *introspector) introspect(ctx context.Context, token string, now, wall 
 	case len(data) > maxResponseBytes:
 		return nil, fmt.Errorf("the endpoint's answer is over %d bytes", maxResponseBytes)
 	}
-	if !in.signed {
-		return parseResult(data, keep)
+	if in.signed {
+		return in.readSigned(ctx, data, server, now, wall, keep, keepSigned)
 	}
-	res, err := in.parseSigned(data, keys, wall, keep, keepSigned)
-	// The server may have rotated its keys since they were read.
-	if errors.Is(err, errNoKey) && server != nil && in.discovery.wantKeys {
+	return parseResult(data, keep)
+}
+
+// readSigned reads a signed answer with server's keys and, when none verifies it and the
+// keys are the discovered ones, with those the server has rotated to. Apart from
+// introspect, whose every value yaegi v0.16.1 allocates on every call, signed or not.
+func (in *introspector) readSigned(ctx context.Context, data []byte, server *serverMetadata, now, wall int64, keep []string, keepSigned bool) (*result, error) {
+	res, err := in.parseSigned(data, server.keys, wall, keep, keepSigned)
+	if errors.Is(err, errNoKey) && in.discovery != nil && in.discovery.wantKeys {
 		if rotated := in.discovery.rotated(ctx, server, now, in.timeout); rotated != nil {
 			return in.parseSigned(data, rotated.keys, wall, keep, keepSigned)
 		}
