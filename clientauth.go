@@ -20,9 +20,14 @@ const (
 	authBasic = "client_secret_basic"
 	authPost  = "client_secret_post"
 	authNone  = "none"
-	// RFC 7523 §2.2 and RFC 8705 §2.1: a private key or a TLS client certificate instead of a secret.
+	// RFC 7523 §2.2: an assertion signed with the client secret (OpenID Connect Core §9),
+	// which never leaves us, or with a private key.
+	authSecretJWT     = "client_secret_jwt"
 	authPrivateKeyJWT = "private_key_jwt"
+	// RFC 8705 §2.1 and §2.2: a TLS client certificate instead of a secret, issued by a CA
+	// the server trusts, or self-signed and registered with the server.
 	authTLS           = "tls_client_auth"
+	authSelfSignedTLS = "self_signed_tls_client_auth"
 )
 
 // authenticate sets up the client authentication of authMethod: the Authorization value
@@ -42,18 +47,18 @@ func (in *introspector) authenticate(config *Config, secret string, form url.Val
 			form.Set("client_id", config.ClientID)
 			form.Set("client_secret", secret)
 		}
-	case authPrivateKeyJWT:
+	case authSecretJWT, authPrivateKeyJWT:
 		if err := in.setSigner(config, secret); err != nil {
 			return "", err
 		}
 		form.Set("client_assertion_type", assertionType) // the assertion itself is new on every call
-	case authTLS:
+	case authTLS, authSelfSignedTLS:
 		// RFC 8705 §2: the certificate authenticates, client_id says which client it is for.
 		if err := secretless(config, secret, true); err != nil {
 			return "", err
 		}
 		if config.TLSCertFile == "" {
-			return "", fmt.Errorf("tlsCertFile and tlsKeyFile are missing: authMethod %q presents that certificate", authTLS)
+			return "", fmt.Errorf("tlsCertFile and tlsKeyFile are missing: authMethod %q presents that certificate", config.AuthMethod)
 		}
 		form.Set("client_id", config.ClientID)
 		in.credentialKeys = "clientId, tlsCertFile and tlsKeyFile"
@@ -65,8 +70,7 @@ func (in *introspector) authenticate(config *Config, secret string, form url.Val
 			form.Set("client_id", config.ClientID) // a public client names itself (RFC 6749 §3.2.1)
 		}
 	default:
-		return "", fmt.Errorf("authMethod %q is not one of %s, %s, %s, %s, %s",
-			config.AuthMethod, authBasic, authPost, authPrivateKeyJWT, authTLS, authNone)
+		return "", fmt.Errorf("authMethod %q is not one of %s", config.AuthMethod, strings.Join(authMethods, ", "))
 	}
 	if config.PrivateKeyFile != "" && config.AuthMethod != authPrivateKeyJWT {
 		return "", fmt.Errorf("privateKeyFile %q is only read with authMethod %q", config.PrivateKeyFile, authPrivateKeyJWT)
@@ -74,25 +78,44 @@ func (in *introspector) authenticate(config *Config, secret string, form url.Val
 	return authorization, nil
 }
 
-// setSigner reads what private_key_jwt signs its assertions with, and for whom.
+// authMethods are the values authMethod may take, as its error lists them.
+var authMethods = []string{authBasic, authPost, authSecretJWT, authPrivateKeyJWT, authTLS, authSelfSignedTLS, authNone}
+
+// setSigner reads what client_secret_jwt or private_key_jwt signs its assertions with, and
+// for whom. The client is the assertion's subject (RFC 7521 §4.2 makes client_id unnecessary).
 func (in *introspector) setSigner(config *Config, secret string) error {
-	// The client is the assertion's subject; RFC 7521 §4.2 makes client_id unnecessary.
-	if err := secretless(config, secret, true); err != nil {
-		return err
-	}
-	if config.PrivateKeyFile == "" {
-		return fmt.Errorf("privateKeyFile is missing: authMethod %q signs its assertions with it", authPrivateKeyJWT)
-	}
 	var err error
-	if in.signer, err = newSigner(config.PrivateKeyFile, config.SigningAlg, config.KeyID); err != nil {
-		return err
+	if config.AuthMethod == authSecretJWT {
+		if missing := missingCredentials(config.ClientID, secret); missing != "" {
+			return fmt.Errorf("%s missing: authMethod %q signs with clientSecret (or clientSecretFile) as clientId", missing, authSecretJWT)
+		}
+		in.signer, err = newSecretSigner(secret, signingAlg(config), config.KeyID)
+		in.credentialKeys = "clientId, clientSecret, signingAlg and assertionAudience"
+	} else {
+		if err := secretless(config, secret, true); err != nil {
+			return err
+		}
+		if config.PrivateKeyFile == "" {
+			return fmt.Errorf("privateKeyFile is missing: authMethod %q signs its assertions with it", authPrivateKeyJWT)
+		}
+		in.signer, err = newSigner(config.PrivateKeyFile, signingAlg(config), config.KeyID)
+		in.credentialKeys = "clientId, privateKeyFile, keyId and assertionAudience"
 	}
+	// Unset, the audience is the endpoint called, known only at the call under issuer.
 	in.assertionAudience = config.AssertionAudience
-	if in.assertionAudience == "" {
-		in.assertionAudience = config.Endpoint
+	return err
+}
+
+// signingAlg is the configured signingAlg, or the default of the authMethod: HS256 for
+// client_secret_jwt, RS256 for private_key_jwt.
+func signingAlg(config *Config) string {
+	switch {
+	case config.SigningAlg != "":
+		return config.SigningAlg
+	case config.AuthMethod == authSecretJWT:
+		return "HS256"
 	}
-	in.credentialKeys = "clientId, privateKeyFile, keyId and assertionAudience"
-	return nil
+	return "RS256"
 }
 
 // missingCredentials names what client authentication lacks, so a misspelled key shows.
@@ -153,9 +176,13 @@ const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 // call, and short, since RFC 7523 §3 lets a server keep every jti until the exp it saw.
 const assertionLifetime = 60
 
-// assertion is a private_key_jwt client assertion (RFC 7523 §3): the client is its iss and
-// sub, the server its aud.
-func (in *introspector) assertion(now int64) (string, error) {
+// assertion is a client assertion (RFC 7523 §3) for a call to endpoint: the client is its
+// iss and sub, the server its aud.
+func (in *introspector) assertion(now int64, endpoint string) (string, error) {
+	audience := in.assertionAudience
+	if audience == "" {
+		audience = endpoint
+	}
 	jti, err := randomID()
 	if err != nil {
 		return "", err
@@ -164,7 +191,7 @@ func (in *introspector) assertion(now int64) (string, error) {
 	return in.signer.sign(map[string]interface{}{
 		"iss": in.clientID,
 		"sub": in.clientID,
-		"aud": in.assertionAudience,
+		"aud": audience,
 		"jti": jti,
 		"iat": iat,
 		"exp": iat + assertionLifetime,
@@ -205,7 +232,12 @@ func transportTLS(config *Config, https bool) (*tls.Config, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("tlsCertFile %q and tlsKeyFile %q: %w", config.TLSCertFile, config.TLSKeyFile, err)
 		}
-		tlsConfig.Certificates = []tls.Certificate{cert}
+		// Always presented: Go sends a certificate of Certificates only when it fits the CAs
+		// the server's CertificateRequest names, so a self-signed one (RFC 8705 §2.2), or one
+		// from a CA the server does not list, would silently not be sent.
+		tlsConfig.GetClientCertificate = func(info *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return &cert, nil
+		}
 		digest += hexDigest(cert.Certificate[0])
 	}
 	return tlsConfig, digest, nil

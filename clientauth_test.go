@@ -10,27 +10,35 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
 
-// TestPrivateKeyJWT: each call carries a fresh client assertion (RFC 7523 §2.2, §3) and no
-// secret, signed with the key privateKeyFile holds in any of its forms, and checked here
-// with the public key and the standard library alone. TestAssertionAlgs covers the
-// algorithms: the header's alg and typ, the signature's size, the keys each one takes.
-func TestPrivateKeyJWT(t *testing.T) {
+// TestClientAssertion: each call carries a fresh client assertion (RFC 7523 §2.2, §3) and
+// no secret, signed with the key privateKeyFile holds in any of its forms (private_key_jwt)
+// or with HMAC keyed by the client secret (client_secret_jwt), and checked here with the
+// standard library alone. TestAssertionAlgs covers private_key_jwt's algorithms: the header's
+// alg and typ, the signature's size, the keys each one takes.
+func TestClientAssertion(t *testing.T) {
+	const secret = "a-client-secret-of-64-bytes-for-HS512-0123456789abcdef0123456789"
 	cases := []struct {
 		desc     string
-		key      interface{}
-		pkcs8    bool   // the key file is PKCS #8, not PKCS #1 or SEC 1
-		alg      string // signingAlg; "" keeps the default
+		key      interface{} // private_key_jwt's; nil for client_secret_jwt
+		pkcs8    bool        // the key file is PKCS #8, not PKCS #1 or SEC 1
+		alg      string      // signingAlg; "" keeps the default
+		wantAlg  string
 		kid      string
 		audience string // assertionAudience
 		wantAud  string // "" is the endpoint URL
 	}{
-		{desc: "PKCS #1 key, kid", key: testRSAKey, kid: "gw-2026"},
-		{desc: "PKCS #8 key, PS256, no kid", key: testRSAKey, pkcs8: true, alg: "PS256"},
-		{desc: "SEC 1 key, ES256, the issuer as audience", key: testECKey, alg: "ES256", kid: "ec-1",
+		{desc: "PKCS #1 key, kid", key: testRSAKey, kid: "gw-2026", wantAlg: "RS256"},
+		{desc: "PKCS #8 key, PS256, no kid", key: testRSAKey, pkcs8: true, alg: "PS256", wantAlg: "PS256"},
+		{desc: "SEC 1 key, ES256, the issuer as audience", key: testECKey, alg: "ES256", wantAlg: "ES256", kid: "ec-1",
+			audience: "https://issuer.example", wantAud: "https://issuer.example"},
+		{desc: "client secret, HS256 by default", wantAlg: "HS256"},
+		{desc: "client secret, HS384, kid", alg: "HS384", wantAlg: "HS384", kid: "s-1"},
+		{desc: "client secret, HS512, the issuer as audience", alg: "HS512", wantAlg: "HS512",
 			audience: "https://issuer.example", wantAud: "https://issuer.example"},
 	}
 	for _, tc := range cases {
@@ -40,14 +48,19 @@ func TestPrivateKeyJWT(t *testing.T) {
 			as.answer("tok", activeClaims())
 			as.answer("tok2", activeClaims())
 			config := testConfig(as.URL + "/introspect")
-			config.ClientSecret = ""
-			config.AuthMethod = "private_key_jwt"
-			config.PrivateKeyFile = privateKeyFile(t, tc.key, tc.pkcs8)
+			var key interface{} = []byte(secret)
+			if tc.key != nil {
+				config.ClientSecret = ""
+				config.AuthMethod = "private_key_jwt"
+				config.PrivateKeyFile = privateKeyFile(t, tc.key, tc.pkcs8)
+				key = tc.key
+			} else {
+				config.ClientSecret = secret
+				config.AuthMethod = "client_secret_jwt"
+			}
 			config.KeyID = tc.kid
 			config.AssertionAudience = tc.audience
-			if tc.alg != "" {
-				config.SigningAlg = tc.alg
-			}
+			config.SigningAlg = tc.alg
 			wantAud := tc.wantAud
 			if wantAud == "" {
 				wantAud = as.URL + "/introspect"
@@ -67,8 +80,15 @@ func TestPrivateKeyJWT(t *testing.T) {
 				if got := form.Get("client_assertion_type"); got != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 					t.Errorf("client_assertion_type = %q", got)
 				}
-				header, claims, input, sig := decodeJWS(t, form.Get("client_assertion"))
+				assertion := form.Get("client_assertion")
+				if strings.Contains(assertion, secret) {
+					t.Errorf("the assertion carries the secret")
+				}
+				header, claims, input, sig := decodeJWS(t, assertion)
 
+				if header["alg"] != tc.wantAlg || header["typ"] != "JWT" {
+					t.Errorf("header = %v, want alg %s, typ JWT", header, tc.wantAlg)
+				}
 				if kid, _ := header["kid"].(string); kid != tc.kid {
 					t.Errorf("kid = %q, want %q", kid, tc.kid)
 				}
@@ -86,24 +106,42 @@ func TestPrivateKeyJWT(t *testing.T) {
 				}
 				jtis[jti] = true
 
-				// Every signingAlg is SHA-256 (TestAssertionAlgs).
-				if !verifiesAs(config.SigningAlg[:2], crypto.SHA256, tc.key, input, sig) {
-					t.Errorf("the assertion does not verify by %s with the public key", config.SigningAlg)
+				if !verifiesAs(tc.wantAlg[:2], hashOf(tc.wantAlg), key, input, sig) {
+					t.Errorf("the assertion does not verify by %s with the key", tc.wantAlg)
 				}
 			}
 		})
 	}
 }
 
-// TestMutualTLS: tls_client_auth (RFC 8705 §2) against an endpoint that requires a client
-// certificate from its CA and, as §2.1.1's PKI method does, matches its subject to the
-// client_id in the body. Without the right certificate the call fails: 503.
+// hashOf is the hash an algorithm's name ends with.
+func hashOf(alg string) crypto.Hash {
+	switch alg[2:] {
+	case "384":
+		return crypto.SHA384
+	case "512":
+		return crypto.SHA512
+	}
+	return crypto.SHA256
+}
+
+// TestMutualTLS: tls_client_auth and self_signed_tls_client_auth (RFC 8705 §2) against an
+// endpoint that asks for a client certificate and, for the client_id in the body, either
+// verifies it against its CA and matches its subject (§2.1.1's PKI method) or compares it
+// with the one certificate registered for the client (§2.2's self-signed method). Without
+// the right certificate the call fails: 503.
 func TestMutualTLS(t *testing.T) {
 	clientCA := testCert(t, "client CA", nil, x509.ExtKeyUsageClientAuth)
 	strangerCA := testCert(t, "stranger CA", nil, x509.ExtKeyUsageClientAuth)
 	certFile, keyFile := writeCertFiles(t, testCert(t, "traefik", &clientCA, x509.ExtKeyUsageClientAuth))
 	strangerCert, strangerKey := writeCertFiles(t, testCert(t, "traefik", &strangerCA, x509.ExtKeyUsageClientAuth))
 	otherCert, otherKey := writeCertFiles(t, testCert(t, "someone-else", &clientCA, x509.ExtKeyUsageClientAuth))
+	selfSigned := testCert(t, "traefik", nil, x509.ExtKeyUsageClientAuth)
+	selfCert, selfKey := writeCertFiles(t, selfSigned)
+	impostorCert, impostorKey := writeCertFiles(t, testCert(t, "traefik", nil, x509.ExtKeyUsageClientAuth))
+	const selfSignedClient = "self-signed"
+	clientCAs := x509.NewCertPool()
+	clientCAs.AddCert(clientCA.Leaf)
 
 	as := &authServer{answers: map[string]interface{}{}}
 	as.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
@@ -114,15 +152,26 @@ func TestMutualTLS(t *testing.T) {
 		if id := form.Get("client_id"); id != "" {
 			clientID = id
 		}
-		if req.TLS == nil || len(req.TLS.PeerCertificates) == 0 || req.TLS.PeerCertificates[0].Subject.CommonName != clientID {
+		authenticated := false
+		if req.TLS != nil && len(req.TLS.PeerCertificates) > 0 {
+			leaf := req.TLS.PeerCertificates[0]
+			if clientID == selfSignedClient {
+				authenticated = bytes.Equal(leaf.Raw, selfSigned.Leaf.Raw)
+			} else {
+				_, err := leaf.Verify(x509.VerifyOptions{Roots: clientCAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+				authenticated = err == nil && leaf.Subject.CommonName == clientID
+			}
+		}
+		if !authenticated {
 			http.Error(rw, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 			return
 		}
 		as.serve(rw, req)
 	}))
-	clientCAs := x509.NewCertPool()
-	clientCAs.AddCert(clientCA.Leaf)
-	as.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs}
+	// Any certificate: the handler checks it by the client's method. The CertificateRequest
+	// names the client CA, as a server that issues certificates does: a client that sent
+	// only certificates of the CAs named would not send its self-signed one.
+	as.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert, ClientCAs: clientCAs}
 	as.StartTLS()
 	as.stopAtCleanup(t)
 	caFile := writePEM(t, "server-ca.pem", "CERTIFICATE", as.Certificate().Raw)
@@ -132,6 +181,7 @@ func TestMutualTLS(t *testing.T) {
 		configure func(*Config)
 		status    int
 		auth      string // the Authorization header the endpoint sees
+		clientID  string // the client_id it sees, when not traefik
 	}{
 		{desc: "tls_client_auth: the certificate and client_id, no secret", configure: func(c *Config) {
 			c.AuthMethod, c.ClientSecret, c.TLSCertFile, c.TLSKeyFile = "tls_client_auth", "", certFile, keyFile
@@ -147,6 +197,15 @@ func TestMutualTLS(t *testing.T) {
 		}, status: 503},
 		{desc: "another client's certificate", configure: func(c *Config) {
 			c.AuthMethod, c.ClientSecret, c.TLSCertFile, c.TLSKeyFile = "tls_client_auth", "", otherCert, otherKey
+		}, status: 503},
+		{desc: "self_signed_tls_client_auth: the registered certificate and client_id, no secret", configure: func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.ClientID, c.TLSCertFile, c.TLSKeyFile = "self_signed_tls_client_auth", "", selfSignedClient, selfCert, selfKey
+		}, status: 200, clientID: selfSignedClient},
+		{desc: "self_signed_tls_client_auth: another self-signed certificate", configure: func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.ClientID, c.TLSCertFile, c.TLSKeyFile = "self_signed_tls_client_auth", "", selfSignedClient, impostorCert, impostorKey
+		}, status: 503},
+		{desc: "self_signed_tls_client_auth: a CA's certificate is not the registered one", configure: func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.ClientID, c.TLSCertFile, c.TLSKeyFile = "self_signed_tls_client_auth", "", selfSignedClient, certFile, keyFile
 		}, status: 503},
 	}
 	for i, tc := range cases {
@@ -175,8 +234,12 @@ func TestMutualTLS(t *testing.T) {
 			if as.callCount() != calls+1 {
 				t.Errorf("answered calls = %d, want 1", as.callCount()-calls)
 			}
-			if form.Get("client_id") != "traefik" && tc.auth == "" {
-				t.Errorf("client_id = %q, want traefik (RFC 8705 §2)", form.Get("client_id"))
+			wantID := tc.clientID
+			if wantID == "" {
+				wantID = "traefik"
+			}
+			if form.Get("client_id") != wantID && tc.auth == "" {
+				t.Errorf("client_id = %q, want %s (RFC 8705 §2)", form.Get("client_id"), wantID)
 			}
 			if req.Header.Get("Authorization") != tc.auth || form.Has("client_secret") {
 				t.Errorf("Authorization = %q, client_secret %q; want %q and none", req.Header.Get("Authorization"), form.Get("client_secret"), tc.auth)

@@ -17,6 +17,7 @@ import (
 // decoder reads the mapstructure tags, so its errors name the key as users write it.
 type Config struct {
 	Endpoint             string            `json:"endpoint,omitempty" mapstructure:"endpoint"`
+	Issuer               string            `json:"issuer,omitempty" mapstructure:"issuer"`
 	ClientID             string            `json:"clientId,omitempty" mapstructure:"clientId"`
 	ClientSecret         string            `json:"clientSecret,omitempty" mapstructure:"clientSecret"`
 	ClientSecretFile     string            `json:"clientSecretFile,omitempty" mapstructure:"clientSecretFile"`
@@ -82,23 +83,38 @@ func CreateConfig() *Config {
 		// beyond what most authorization servers answer, while a hung endpoint holds no more
 		// than 128 requests and sockets.
 		MaxConcurrentIntrospections: 128,
-		SigningAlg:                  "RS256",
 		ResponseFormat:              formatJSON,
 	}
 }
 
-// parseEndpoint checks that endpoint is an http or https URL without credentials in it.
-func parseEndpoint(endpoint string) (*url.URL, error) {
+// parseEndpoint checks that endpoint is an http or https URL without credentials in it, or
+// that issuer is set instead, whose metadata names the endpoint: it returns the URL the
+// endpoint is read from.
+func parseEndpoint(config *Config) (*url.URL, *discovery, error) {
+	switch {
+	case config.Issuer == "":
+	case config.Endpoint != "":
+		return nil, nil, fmt.Errorf("endpoint %q and issuer %q are both set: endpoint names the introspection endpoint, issuer has it "+
+			"discovered; keep one", shownURL(config.Endpoint), shownURL(config.Issuer))
+	default:
+		d, err := newDiscovery(config)
+		if err != nil {
+			return nil, nil, err
+		}
+		u, _ := url.Parse(config.Issuer)
+		return u, d, nil
+	}
+	endpoint := config.Endpoint
 	u, err := url.Parse(endpoint)
 	switch {
 	case endpoint == "":
-		return nil, errors.New("endpoint is missing: the URL of the introspection endpoint")
+		return nil, nil, errors.New("endpoint is missing: the URL of the introspection endpoint, or issuer to discover it")
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return nil, fmt.Errorf("endpoint %q is not an http or https URL", shownURL(endpoint))
+		return nil, nil, fmt.Errorf("endpoint %q is not an http or https URL", shownURL(endpoint))
 	case u.User != nil:
-		return nil, fmt.Errorf("endpoint %q carries credentials: use clientId and clientSecret", shownURL(endpoint))
+		return nil, nil, fmt.Errorf("endpoint %q carries credentials: use clientId and clientSecret", shownURL(endpoint))
 	}
-	return u, nil
+	return u, nil, nil
 }
 
 // setDurations reads the duration keys into m, as the int64 nanoseconds the request path

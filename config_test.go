@@ -26,6 +26,10 @@ func TestNewErrors(t *testing.T) {
 	hmacFile := writeFile(t, "hmac.json", `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)
 	weakKey, _ := rsa.GenerateKey(rand.Reader, 1024)
 	weakFile := writeFile(t, "weak.pem", string(publicPEM(weakKey)))
+	// Not calls inside the cases' multiple assignments: yaegi v0.16.1 then sets only the
+	// call's target.
+	secret32 := strings.Repeat("s", 32)
+	secret64 := strings.Repeat("s", 64)
 	cases := []struct {
 		desc      string
 		configure func(*Config)
@@ -37,7 +41,8 @@ func TestNewErrors(t *testing.T) {
 		{"endpoint with credentials", func(c *Config) { c.Endpoint = "https://u:pw@auth.example/" }, `endpoint "<userinfo>@auth.example/" carries credentials`},
 		{"endpoint ftp with credentials", func(c *Config) { c.Endpoint = "ftp://u:pw@auth.example/" }, `endpoint "<userinfo>@auth.example/"`},
 		{"endpoint unparsable with credentials", func(c *Config) { c.Endpoint = "http://u:pw@auth.example:port/" }, `endpoint "<userinfo>@auth.example:port/"`},
-		{"authMethod unknown", func(c *Config) { c.AuthMethod = "client_secret_jwt" }, `authMethod "client_secret_jwt"`},
+		{"authMethod unknown", func(c *Config) { c.AuthMethod = "client_secret_jwk" }, `authMethod "client_secret_jwk" is not one of ` +
+			`client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth, self_signed_tls_client_auth, none`},
 		{"basic without clientId", func(c *Config) { c.ClientID = "" }, `clientId is missing: authMethod "client_secret_basic" needs clientId`},
 		{"post without secret", func(c *Config) { c.AuthMethod = "client_secret_post"; c.ClientSecret = "" }, `clientSecret is missing: authMethod "client_secret_post" needs`},
 		{"none with a secret", func(c *Config) { c.AuthMethod = "none" }, `authMethod "none"`},
@@ -96,6 +101,24 @@ func TestNewErrors(t *testing.T) {
 		{"privateKeyFile a certificate", func(c *Config) { c.AuthMethod = "private_key_jwt"; c.ClientSecret = ""; c.PrivateKeyFile = certFile }, `holds a "CERTIFICATE" block`},
 		{"privateKeyFile with another authMethod", func(c *Config) { c.PrivateKeyFile = rsaFile }, `privateKeyFile "` + rsaFile + `" is only read with authMethod "private_key_jwt"`},
 		// signingAlg, and the keys each one takes: TestAssertionAlgs.
+		{"client_secret_jwt without a secret", func(c *Config) { c.AuthMethod = "client_secret_jwt"; c.ClientSecret = "" },
+			`clientSecret is missing: authMethod "client_secret_jwt" signs with clientSecret`},
+		{"client_secret_jwt with a short secret", func(c *Config) { c.AuthMethod = "client_secret_jwt" },
+			`clientSecret is 12 bytes long: signingAlg "HS256" needs a key of 32 bytes or more (RFC 7518 §3.2)`},
+		{"client_secret_jwt with HS512 and a 32-byte secret", func(c *Config) {
+			c.AuthMethod, c.SigningAlg, c.ClientSecret = "client_secret_jwt", "HS512", secret32
+		}, `clientSecret is 32 bytes long: signingAlg "HS512" needs a key of 64 bytes or more`},
+		{"client_secret_jwt with RS256", func(c *Config) {
+			c.AuthMethod, c.SigningAlg, c.ClientSecret = "client_secret_jwt", "RS256", secret64
+		}, `signingAlg "RS256" is not one of HS256, HS384, HS512 (for authMethod "client_secret_jwt")`},
+		{"client_secret_jwt with a privateKeyFile", func(c *Config) {
+			c.AuthMethod, c.ClientSecret, c.PrivateKeyFile = "client_secret_jwt", secret64, rsaFile
+		}, `privateKeyFile "` + rsaFile + `" is only read with authMethod "private_key_jwt"`},
+		{"self_signed_tls_client_auth without a certificate", func(c *Config) { c.AuthMethod = "self_signed_tls_client_auth"; c.ClientSecret = "" },
+			`tlsCertFile and tlsKeyFile are missing: authMethod "self_signed_tls_client_auth" presents that certificate`},
+		{"self_signed_tls_client_auth with a secret", func(c *Config) {
+			c.AuthMethod, c.TLSCertFile, c.TLSKeyFile = "self_signed_tls_client_auth", certFile, keyFile
+		}, `authMethod "self_signed_tls_client_auth" sends no secret`},
 		{"tls_client_auth without a certificate", func(c *Config) { c.AuthMethod = "tls_client_auth"; c.ClientSecret = "" }, `tlsCertFile and tlsKeyFile are missing`},
 		{"tlsCertFile without tlsKeyFile", func(c *Config) { c.TLSCertFile = certFile }, `tlsKeyFile is missing: tlsCertFile "` + certFile + `" is set without it`},
 		{"tlsKeyFile without tlsCertFile", func(c *Config) { c.TLSKeyFile = keyFile }, `tlsCertFile is missing: tlsKeyFile "` + keyFile + `" is set without it`},

@@ -95,9 +95,9 @@ func FuzzSignedAnswer(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	in := &introspector{clientID: "traefik", timeout: 5 * time.Second, clockSkew: int64(30 * time.Second), responseKeys: keys}
+	in := &introspector{clientID: "traefik", timeout: 5 * time.Second, clockSkew: int64(30 * time.Second), responseKeys: keys, keysFrom: "responseKeysFile"}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := in.parseSigned(data, iat*int64(time.Second), nil, true)
+		res, err := in.parseSigned(data, keys, iat*int64(time.Second), nil, true)
 		if err != nil {
 			return
 		}

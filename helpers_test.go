@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -14,6 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	gohash "hash"
 	"io"
 	"math/big"
 	"net/http"
@@ -587,10 +589,15 @@ func signAs(family string, hash crypto.Hash, key interface{}) func([]byte) []byt
 	}
 }
 
-// verifiesAs says whether sig is the family's signature ("RS", "PS" or "ES") over input with
-// hash by the public half of key, with the standard library alone: an ECDSA one must be
-// R||S, each of the curve's size.
+// verifiesAs says whether sig is the family's signature ("HS", "RS", "PS" or "ES") over
+// input with hash by key (HS: the secret, as []byte) or its public half, with the standard
+// library alone: an ECDSA one must be R||S, each of the curve's size.
 func verifiesAs(family string, hash crypto.Hash, key interface{}, input, sig []byte) bool {
+	if family == "HS" {
+		mac := hmac.New(func() gohash.Hash { return hash.New() }, key.([]byte))
+		mac.Write(input)
+		return hmac.Equal(mac.Sum(nil), sig)
+	}
 	digest := digestOf(hash, input)
 	switch family {
 	case "RS":

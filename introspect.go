@@ -25,8 +25,10 @@ const maxResponseBytes = 1 << 20
 // introspector is the RFC 7662 client of one middleware instance: its credentials and
 // request shape, over an HTTP client shared with every instance that calls the same endpoint.
 type introspector struct {
-	endpoint   string
-	shown      string // the endpoint as errors show it (shownURL)
+	// The endpoint and the answer keys: from the configuration, or under issuer from the
+	// server's metadata (discovery), and then nil.
+	server     *serverMetadata
+	discovery  *discovery
 	host       string // a Host header from `headers`: Go sends req.Host, not Header["Host"]
 	client     *http.Client
 	timeout    time.Duration
@@ -43,16 +45,19 @@ type introspector struct {
 	clientID          string
 	assertionAudience string
 
-	// responseFormat jwt: only answers signed by one of responseKeys are read (RFC 9701).
+	// responseFormat jwt: only answers signed by one of responseKeys, or of the keys at the
+	// discovered jwks_uri, are read (RFC 9701).
+	signed          bool
 	responseKeys    []publicKey
+	keysFrom        string   // where the keys are from, for errors
 	responseIssuers []string // the issuers key: the answer's iss must be one of them when set
 	clockSkew       int64
 }
 
 // newIntrospector builds the request shape: the client authentication, the hint, the
 // extra headers and the answer's format.
-func newIntrospector(config *Config, endpoint *url.URL, secret string, timeout time.Duration, clockSkew int64, issuers []string) (*introspector, error) {
-	in := &introspector{endpoint: config.Endpoint, shown: shownURL(config.Endpoint), timeout: timeout, header: http.Header{}, clientID: config.ClientID,
+func newIntrospector(config *Config, endpoint *url.URL, discovery *discovery, secret string, timeout time.Duration, clockSkew int64, issuers []string) (*introspector, error) {
+	in := &introspector{discovery: discovery, timeout: timeout, header: http.Header{}, clientID: config.ClientID,
 		credentialKeys: "clientId, clientSecret and authMethod"}
 	form := url.Values{}
 	if config.TokenTypeHint != "" {
@@ -71,6 +76,11 @@ func newIntrospector(config *Config, endpoint *url.URL, secret string, timeout t
 	accept, err := in.setResponseFormat(config, endpoint, issuers, clockSkew)
 	if err != nil {
 		return nil, err
+	}
+	if discovery == nil {
+		in.server = &serverMetadata{endpoint: config.Endpoint, keys: in.responseKeys}
+	} else {
+		discovery.keys = in.responseKeys // responseKeysFile's, if any: the same for every instance that shares it
 	}
 	// After the extra headers, which may not replace these.
 	in.header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -120,18 +130,28 @@ func (in *introspector) setResponseFormat(config *Config, endpoint *url.URL, iss
 		if config.ClientID == "" {
 			return "", fmt.Errorf("clientId is missing: responseFormat %q checks that the signed answer's aud is our clientId", formatJWT)
 		}
-		if config.ResponseKeysFile == "" {
-			return "", fmt.Errorf("responseKeysFile is missing: responseFormat %q checks the answer's signature with its keys", formatJWT)
+		if config.ResponseKeysFile == "" && in.discovery == nil {
+			return "", fmt.Errorf("responseKeysFile is missing: responseFormat %q checks the answer's signature with its keys "+
+				"(or set issuer, to read them at its jwks_uri)", formatJWT)
 		}
 		// RFC 9701 §5: the answer names no token, so signing alone cannot tell an answer
 		// about this token from a fresh one about another, put in its place on the way.
 		if endpoint.Scheme == "http" && !isLoopback(endpoint.Hostname()) {
-			return "", fmt.Errorf("endpoint %q is plain http: responseFormat %q needs https, since a signed answer does not say "+
-				"which token it is about and one for another token could be swapped in on the way", shownURL(config.Endpoint), formatJWT)
+			key := "endpoint"
+			if in.discovery != nil {
+				key = "issuer"
+			}
+			return "", fmt.Errorf("%s %q is plain http: responseFormat %q needs https, since a signed answer does not say "+
+				"which token it is about and one for another token could be swapped in on the way", key, shownURL(endpoint.String()), formatJWT)
 		}
-		var err error
-		if in.responseKeys, err = readPublicKeys(config.ResponseKeysFile); err != nil {
-			return "", err
+		in.signed = true
+		in.keysFrom = "the keys at the issuer's jwks_uri"
+		if config.ResponseKeysFile != "" {
+			var err error
+			if in.responseKeys, err = readPublicKeys(config.ResponseKeysFile); err != nil {
+				return "", err
+			}
+			in.keysFrom = "responseKeysFile"
 		}
 		in.responseIssuers = issuers
 		in.clockSkew = clockSkew
@@ -197,20 +217,29 @@ type result struct {
 // signed answer. Any answer that is not a 200 with a JSON object whose "active" is a
 // boolean is an error: never "inactive"; with responseFormat jwt, so is any answer not
 // signed as RFC 9701 says.
-func (in *introspector) introspect(ctx context.Context, token string, now int64, keep []string, keepSigned bool) (*result, error) {
+//
+// now is the request path's monotonic clock, wall the Unix time the answer is checked at.
+func (in *introspector) introspect(ctx context.Context, token string, now, wall int64, keep []string, keepSigned bool) (*result, error) {
+	server := in.server
+	if in.discovery != nil {
+		var err error
+		if server, err = in.discovery.get(ctx, now, in.timeout); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
 
 	// The token goes in the body only, never in the URL (RFC 7662 §4).
 	body := "token=" + url.QueryEscape(token) + in.formSuffix
 	if in.signer != nil {
-		assertion, err := in.assertion(now)
+		assertion, err := in.assertion(wall, server.endpoint)
 		if err != nil {
 			return nil, fmt.Errorf("signing the client assertion: %w", err)
 		}
 		body += "&client_assertion=" + assertion // base64url and dots: nothing to escape
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.endpoint, strings.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +252,7 @@ func (in *introspector) introspect(ctx context.Context, token string, now int64,
 	if err != nil {
 		// Go's error quotes the URL, whose query may hold a key; it is logged.
 		if urlErr, ok := err.(*url.Error); ok {
-			urlErr.URL = in.shown
+			urlErr.URL = shownURL(server.endpoint)
 		}
 		return nil, err
 	}
@@ -234,6 +263,8 @@ func (in *introspector) introspect(ctx context.Context, token string, now int64,
 		return nil, fmt.Errorf("reading the endpoint's answer: %w", err)
 	}
 	switch {
+	case resp.StatusCode == http.StatusBadRequest && isUnsupportedTokenType(data):
+		return inactiveResult(), nil
 	case resp.StatusCode == http.StatusUnauthorized:
 		// RFC 7662 §2.3: a 401 is about us, the caller, not about the token.
 		return nil, fmt.Errorf("the endpoint refused our client credentials (401): check %s", in.credentialKeys)
@@ -242,20 +273,36 @@ func (in *introspector) introspect(ctx context.Context, token string, now int64,
 	case len(data) > maxResponseBytes:
 		return nil, fmt.Errorf("the endpoint's answer is over %d bytes", maxResponseBytes)
 	}
-	if in.responseKeys != nil {
-		return in.parseSigned(data, now, keep, keepSigned)
+	if in.signed {
+		return in.readSigned(ctx, data, server, now, wall, keep, keepSigned)
 	}
 	return parseResult(data, keep)
+}
+
+// readSigned reads a signed answer with server's keys and, when none verifies it and the
+// keys are the discovered ones, with those the server has rotated to. Apart from
+// introspect, whose every value yaegi v0.16.1 allocates on every call, signed or not.
+func (in *introspector) readSigned(ctx context.Context, data []byte, server *serverMetadata, now, wall int64, keep []string, keepSigned bool) (*result, error) {
+	res, err := in.parseSigned(data, server.keys, wall, keep, keepSigned)
+	if errors.Is(err, errNoKey) && in.discovery != nil && in.discovery.wantKeys {
+		if rotated := in.discovery.rotated(ctx, server, now, in.timeout); rotated != nil {
+			return in.parseSigned(data, rotated.keys, wall, keep, keepSigned)
+		}
+	}
+	return res, err
 }
 
 // parseSigned reads an RFC 9701 answer: a JWT of type token-introspection+jwt signed by a
 // responseKeys key (§5), issued for us (aud is our client id) just now (iat), whose
 // token_introspection member is the RFC 7662 answer. The JWT itself is kept for
 // forwardIntrospectionJWT.
-func (in *introspector) parseSigned(data []byte, now int64, keep []string, keepSigned bool) (*result, error) {
+func (in *introspector) parseSigned(data []byte, keys []publicKey, now int64, keep []string, keepSigned bool) (*result, error) {
 	jws := strings.TrimSpace(string(data))
-	header, payload, err := verifyJWS(jws, in.responseKeys)
+	header, payload, err := verifyJWS(jws, keys)
 	if err != nil {
+		if errors.Is(err, errNoKey) {
+			err = fmt.Errorf("%w in %s", err, in.keysFrom)
+		}
 		return nil, err
 	}
 	// RFC 7515 §4.1.9 lets typ drop its "application/" prefix.
@@ -307,6 +354,21 @@ func (in *introspector) parseSigned(data []byte, now int64, keep []string, keepS
 	return res, nil
 }
 
+// isUnsupportedTokenType spots the 400 some servers answer about a token they cannot read,
+// instead of active false: oidc-provider for any token shaped like a JWT, with RFC 7009
+// §2.2.1's error code. It is about the token, not an outage; any other 400 is ours.
+func isUnsupportedTokenType(data []byte) bool {
+	var answer struct {
+		Error string `json:"error"`
+	}
+	return json.Unmarshal(data, &answer) == nil && answer.Error == "unsupported_token_type"
+}
+
+// inactiveResult is the answer about a token that is not active: nothing else in it counts.
+func inactiveResult() *result {
+	return &result{notBefore: math.MinInt64, notAfter: math.MaxInt64, cacheUntil: math.MaxInt64}
+}
+
 // parseResult reads an RFC 7662 §2.2 response, keeping the claims named in keep.
 func parseResult(data []byte, keep []string) (*result, error) {
 	claims, err := decodeObject(data)
@@ -339,7 +401,7 @@ func readResult(claims map[string]interface{}, keep []string) (*result, error) {
 		return nil, errors.New(`the endpoint's answer has no boolean "active"`)
 	}
 	if !active {
-		return &result{notBefore: math.MinInt64, notAfter: math.MaxInt64, cacheUntil: math.MaxInt64}, nil
+		return inactiveResult(), nil
 	}
 
 	res := &result{kind: activeKind, active: true, scopes: map[string]bool{}}

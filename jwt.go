@@ -1,7 +1,9 @@
-// JSON Web Signatures in compact form (RFC 7515): signing the private_key_jwt client
-// assertion (RFC 7523) and verifying the signed introspection answer (RFC 9701). Keys come
-// from files read once in New. Algorithms are an allow-list (RFC 8725 §3.1): never "none",
-// never HMAC, whose secret an attacker could take to be a public key.
+// JSON Web Signatures in compact form (RFC 7515): signing the private_key_jwt and
+// client_secret_jwt client assertions (RFC 7523) and verifying the signed introspection
+// answer (RFC 9701). Keys come from files read once in New, or from the server's jwks_uri.
+// Algorithms are an allow-list (RFC 8725 §3.1): never "none", and HMAC only to sign with
+// the client secret, never to verify, since an attacker could take its key to be a public
+// key.
 
 package introspection
 
@@ -9,6 +11,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	_ "crypto/sha256" // registers SHA-256 for crypto.Hash.New
@@ -19,6 +22,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
 	"math/big"
 	"os"
 	"strings"
@@ -30,21 +34,26 @@ import (
 type jwsAlg struct {
 	name      string // the JOSE header's "alg"
 	hash      crypto.Hash
-	family    string         // familyRS, familyPS or familyES
+	family    string         // familyHS, familyRS, familyPS or familyES
 	curve     elliptic.Curve // familyES: the curve the key must be on (RFC 7518 §3.4); nil for RSA
-	assertion bool           // may be the signingAlg of a private_key_jwt client assertion
+	assertion bool           // may be the signingAlg of a client assertion
 }
 
-// The families of RFC 7518 §3.3 to §3.5, the first two letters of their algorithms' names.
+// The families of RFC 7518 §3.2 to §3.5, the first two letters of their algorithms' names.
 const (
+	familyHS = "HS" // HMAC: client_secret_jwt signs with the client secret; never verified
 	familyRS = "RS" // RSASSA-PKCS1-v1_5
 	familyPS = "PS" // RSASSA-PSS
 	familyES = "ES" // ECDSA
 )
 
-// jwsAlgs are the RSA and ECDSA algorithms, in the order error messages list them. A signed
-// answer may carry any of them; a client assertion is signed with those marked assertion.
+// jwsAlgs are the algorithms, in the order error messages list them. A signed answer may
+// carry any RSA or ECDSA one; a client assertion is signed with those marked assertion:
+// the HMAC ones for client_secret_jwt, the others for private_key_jwt.
 var jwsAlgs = []jwsAlg{
+	{name: "HS256", hash: crypto.SHA256, family: familyHS, assertion: true},
+	{name: "HS384", hash: crypto.SHA384, family: familyHS, assertion: true},
+	{name: "HS512", hash: crypto.SHA512, family: familyHS, assertion: true},
 	{name: "RS256", hash: crypto.SHA256, family: familyRS, assertion: true},
 	{name: "RS384", hash: crypto.SHA384, family: familyRS},
 	{name: "RS512", hash: crypto.SHA512, family: familyRS},
@@ -66,11 +75,12 @@ func jwsAlgNamed(name string) *jwsAlg {
 	return nil
 }
 
-// assertionAlgs names the algorithms signingAlg may be.
-func assertionAlgs() []string {
+// assertionAlgs names the algorithms signingAlg may be: the HMAC ones when secretKeyed
+// (client_secret_jwt), else those that sign with a private key (private_key_jwt).
+func assertionAlgs(secretKeyed bool) []string {
 	var names []string
 	for i := 0; i < len(jwsAlgs); i++ {
-		if jwsAlgs[i].assertion {
+		if jwsAlgs[i].assertion && (jwsAlgs[i].family == familyHS) == secretKeyed {
 			names = append(names, jwsAlgs[i].name)
 		}
 	}
@@ -110,21 +120,45 @@ func curveNames() []string {
 // minRSABits is the smallest RSA key RFC 7518 §3.3 allows.
 const minRSABits = 2048
 
-// signer makes client assertions with one private key.
+// signer makes client assertions with one private key, or with the client secret.
 type signer struct {
 	alg    *jwsAlg
 	header string // the encoded JOSE header, the same on every assertion
 	rsa    *rsa.PrivateKey
 	ec     *ecdsa.PrivateKey
+	secret []byte // familyHS
+}
+
+// assertionAlg is the entry of jwsAlgs signingAlg names, if it may sign the assertions of
+// authMethod.
+func assertionAlg(alg, authMethod string) (*jwsAlg, error) {
+	secretKeyed := authMethod == authSecretJWT
+	if a := jwsAlgNamed(alg); a != nil && a.assertion && (a.family == familyHS) == secretKeyed {
+		return a, nil
+	}
+	return nil, fmt.Errorf("signingAlg %q is not one of %s (for authMethod %q)", alg, strings.Join(assertionAlgs(secretKeyed), ", "), authMethod)
+}
+
+// newSecretSigner signs client_secret_jwt assertions with HMAC keyed by the client secret,
+// which RFC 7518 §3.2 wants at least as long as the hash.
+func newSecretSigner(secret, alg, kid string) (*signer, error) {
+	a, err := assertionAlg(alg, authSecretJWT)
+	if err != nil {
+		return nil, err
+	}
+	if len(secret) < a.hash.Size() {
+		return nil, fmt.Errorf("clientSecret is %d bytes long: signingAlg %q needs a key of %d bytes or more (RFC 7518 §3.2)", len(secret), alg, a.hash.Size())
+	}
+	return &signer{alg: a, header: assertionHeader(alg, kid), secret: []byte(secret)}, nil
 }
 
 // newSigner reads the private key in path (PKCS #1, PKCS #8 or SEC 1 PEM) and checks that
 // it suits alg: RSA of 2048 bits or more for the RSA algorithms, the algorithm's curve for
 // ECDSA.
 func newSigner(path, alg, kid string) (*signer, error) {
-	a := jwsAlgNamed(alg)
-	if a == nil || !a.assertion {
-		return nil, fmt.Errorf("signingAlg %q is not one of %s", alg, strings.Join(assertionAlgs(), ", "))
+	a, err := assertionAlg(alg, authPrivateKeyJWT)
+	if err != nil {
+		return nil, err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -168,13 +202,18 @@ func newSigner(path, alg, kid string) (*signer, error) {
 		return nil, fmt.Errorf("privateKeyFile %q holds neither an RSA nor an EC key", path)
 	}
 
+	s.header = assertionHeader(alg, kid)
+	return s, nil
+}
+
+// assertionHeader is the encoded JOSE header of every assertion signed with alg.
+func assertionHeader(alg, kid string) string {
 	header := map[string]string{"alg": alg, "typ": "JWT"}
 	if kid != "" {
 		header["kid"] = kid
 	}
 	encoded, _ := json.Marshal(header)
-	s.header = base64.RawURLEncoding.EncodeToString(encoded)
-	return s, nil
+	return base64.RawURLEncoding.EncodeToString(encoded)
 }
 
 // sign returns the compact JWS of claims.
@@ -184,6 +223,12 @@ func (s *signer) sign(claims map[string]interface{}) (string, error) {
 		return "", err
 	}
 	input := s.header + "." + base64.RawURLEncoding.EncodeToString(payload)
+	if s.alg.family == familyHS {
+		algHash := s.alg.hash
+		mac := hmac.New(func() hash.Hash { return algHash.New() }, s.secret)
+		mac.Write([]byte(input))
+		return input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), nil
+	}
 	h := s.alg.hash.New()
 	h.Write([]byte(input))
 	digest := h.Sum(nil)
@@ -442,7 +487,7 @@ func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, er
 	}
 	alg, _ := header["alg"].(string)
 	a := jwsAlgNamed(alg)
-	if a == nil {
+	if a == nil || a.family == familyHS {
 		return nil, nil, fmt.Errorf("the signed answer's alg %q is not allowed", alg)
 	}
 	if _, ok := header["crit"]; ok {
@@ -462,8 +507,11 @@ func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, er
 			return header, payload, nil
 		}
 	}
-	return nil, nil, fmt.Errorf("the signed answer's signature (alg %s, kid %q) matches no key in responseKeysFile", alg, kid)
+	return nil, nil, fmt.Errorf("the signed answer's signature (alg %s, kid %q) %w", alg, kid, errNoKey)
 }
+
+// errNoKey is verifyJWS's error for a signature no key verifies; the caller says whose keys.
+var errNoKey = errors.New("matches no key")
 
 // verifySignature checks sig over digest by a with key, whose type must be the one a names.
 func verifySignature(a *jwsAlg, key interface{}, digest, sig []byte) bool {

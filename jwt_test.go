@@ -75,7 +75,7 @@ func keyName(key interface{}) string {
 // an assertion the endpoint can verify with the public key, with the alg in its header and a
 // signature of the right size (ES256: R||S, 32 bytes each, RFC 7518 §3.4). The others, an
 // unknown one, and a key the algorithm cannot use, make New fail with an error that names
-// the key and the value. TestPrivateKeyJWT covers the assertion's claims and the key's forms.
+// the key and the value. TestClientAssertion covers the assertion's claims and the key's forms.
 func TestAssertionAlgs(t *testing.T) {
 	weakRSA := mustKey(rsa.GenerateKey(rand.Reader, 1024)).(*rsa.PrivateKey)
 	type row struct {
@@ -88,8 +88,8 @@ func TestAssertionAlgs(t *testing.T) {
 	}
 	cases := []row{
 		{desc: "RS256 by default", alg: advertised("RS256"), key: testRSAKey, byDefault: true},
-		{desc: "HS256 (unknown)", alg: advertisedAlg{name: "HS256"}, key: testRSAKey,
-			wantErr: `signingAlg "HS256" is not one of RS256, PS256, ES256`},
+		{desc: "HS256, client_secret_jwt's", alg: advertisedAlg{name: "HS256"}, key: testRSAKey,
+			wantErr: `signingAlg "HS256" is not one of RS256, PS256, ES256 (for authMethod "private_key_jwt")`},
 	}
 	for _, a := range advertisedAlgs() {
 		if !a.assertion {

@@ -89,7 +89,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		issuers:              cleanList(config.Issuers),
 		now:                  time.Now,
 	}
-	endpoint, err := parseEndpoint(config.Endpoint)
+	endpoint, discovery, err := parseEndpoint(config)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if err != nil {
 		return nil, err
 	}
-	if m.introspector, err = newIntrospector(config, endpoint, secret, timeout, m.clockSkew, m.issuers); err != nil {
+	if m.introspector, err = newIntrospector(config, endpoint, discovery, secret, timeout, m.clockSkew, m.issuers); err != nil {
 		return nil, err
 	}
 	m.share(ctx, config, tlsConfig, tlsDigest)
@@ -127,6 +127,9 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 // setPolicy reads what this route demands beyond an active token (the required scopes; the
 // audiences and issuers are read with the instance) and builds the challenges that say so.
 func (m *middleware) setPolicy(config *Config) error {
+	if len(m.issuers) == 0 && config.Issuer != "" {
+		m.issuers = []string{config.Issuer} // a discovered server's tokens are its own
+	}
 	// Only ever searched: sorted, so that the sharing key does not depend on their order.
 	sort.Strings(m.issuers)
 	if !isQuotable(config.Realm) {
@@ -311,7 +314,7 @@ func (m *middleware) resolve(ctx context.Context, token, key string, now, wall i
 			return again, nil
 		}
 		claims, signed, wants := m.state.wanted()
-		res, err := m.introspector.introspect(callCtx, token, wall, claims, signed)
+		res, err := m.introspector.introspect(callCtx, token, now, wall, claims, signed)
 		if err != nil {
 			return nil, err
 		}

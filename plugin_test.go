@@ -67,6 +67,13 @@ func behaviourTable() []behaviourRow {
 	status := func(code int) http.HandlerFunc {
 		return func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(code) }
 	}
+	answerStatus := func(code int, body string) http.HandlerFunc {
+		return func(rw http.ResponseWriter, _ *http.Request) {
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(code)
+			rw.Write([]byte(body))
+		}
+	}
 	// To the endpoint itself: a redirect followed would be a third call, or more.
 	redirect := func(code int) http.HandlerFunc {
 		return func(rw http.ResponseWriter, req *http.Request) { http.Redirect(rw, req, "/moved", code) }
@@ -114,6 +121,8 @@ func behaviourTable() []behaviourRow {
 		}},
 		{name: "refused", cases: []behaviourCase{
 			{desc: "inactive, whatever else the answer says", request: bearer(tok), answer: raw(`{"active":false,"sub":"alice"}`),
+				status: 401, challenge: challengeToken, calls: 1},
+			{desc: "status 400 unsupported_token_type", request: bearer(tok), answer: answerStatus(400, `{"error":"unsupported_token_type"}`),
 				status: 401, challenge: challengeToken, calls: 1},
 			{desc: "unknown to the endpoint", request: bearer("nobody-knows"), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
 			{desc: "unknown, with b64token padding", request: bearer(tok + "=="), answer: activeClaims(), status: 401, challenge: challengeToken, calls: 1},
@@ -168,6 +177,8 @@ func behaviourTable() []behaviourRow {
 			{desc: "status 502", request: bearer(tok), answer: status(502), status: 503, calls: 2, logged: "answered status 502"},
 			{desc: "status 429", request: bearer(tok), answer: status(429), status: 503, calls: 2, logged: "answered status 429"},
 			{desc: "status 400", request: bearer(tok), answer: status(400), status: 503, calls: 2, logged: "answered status 400"},
+			{desc: "status 400 invalid_request", request: bearer(tok), answer: answerStatus(400, `{"error":"invalid_request"}`), status: 503, calls: 2, logged: "answered status 400"},
+			{desc: "status 500 unsupported_token_type", request: bearer(tok), answer: answerStatus(500, `{"error":"unsupported_token_type"}`), status: 503, calls: 2, logged: "answered status 500"},
 			{desc: "status 401: our credentials", request: bearer(tok), answer: status(401), status: 503, calls: 2, logged: "refused our client credentials (401)"},
 			{desc: "redirect 301", request: bearer(tok), answer: redirect(301), status: 503, calls: 2, logged: "answered status 301"},
 			{desc: "redirect 302", request: bearer(tok), answer: redirect(302), status: 503, calls: 2, logged: "answered status 302"},

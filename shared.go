@@ -31,6 +31,8 @@ type endpointState struct {
 	cache    *cache
 	flight   *flight
 	failures failureLog
+	// issuer: the metadata, read once for all the instances. Guarded by wantsMu.
+	discovery *discovery
 
 	// Guarded by registryMu: the instances whose ctx is live, and since when (monotonic
 	// ns, like the request path's now) there is none.
@@ -56,6 +58,9 @@ func (m *middleware) share(ctx context.Context, config *Config, tlsConfig *tls.C
 		return newHTTPClient(tlsConfig, config.MaxConcurrentIntrospections)
 	})
 	m.introspector.client = m.state.client
+	if m.introspector.discovery != nil {
+		m.introspector.discovery = m.state.adopt(m.introspector.discovery)
+	}
 	claims := make([]string, 0, len(m.forwardHeaders))
 	for _, h := range m.forwardHeaders {
 		claims = append(claims, h.claim)
@@ -74,7 +79,8 @@ func (m *middleware) sharingKey(config *Config, tlsDigest string) string {
 	if config.ResponseFormat == formatJWT {
 		trust += "\x00" + keysDigest(m.introspector.responseKeys) + "\x00" + strings.Join(m.issuers, "\n")
 	}
-	return config.Endpoint + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +
+	// One of endpoint and issuer is set; the flag tells them apart.
+	return config.Endpoint + config.Issuer + "\x00" + strconv.FormatBool(config.Issuer != "") + "\x00" + config.ClientID + "\x00" + headersKey(config.Headers) + "\x00" +
 		trust + "\x00" + strconv.FormatBool(config.SSLVerify) + "\x00" + tlsDigest
 }
 
@@ -102,6 +108,19 @@ func keysDigest(keys []publicKey) string {
 func hexDigest(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// adopt returns the state's discovery: d, with the state's client, if it has none yet.
+// The instances sharing a state share the issuer, the TLS setup and the response format
+// (the sharing key holds them), and so what d reads.
+func (s *endpointState) adopt(d *discovery) *discovery {
+	s.wantsMu.Lock()
+	defer s.wantsMu.Unlock()
+	if s.discovery == nil {
+		d.client = s.client
+		s.discovery = d
+	}
+	return s.discovery
 }
 
 // want adds what one instance reads and returns the generation that holds it.

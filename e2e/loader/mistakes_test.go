@@ -29,7 +29,7 @@ func TestConfigMistakes(t *testing.T) {
 			"misspelled clientSecret", map[string]string{"clientSecert": secret, "authMethod": "client_secret_basic"},
 			"clientSecret", []string{"clientSecret is missing", "client_secret_basic"},
 		},
-		{"unknown authMethod", map[string]string{"authMethod": "client_secret_jwt"}, "", []string{"authMethod", "client_secret_jwt"}},
+		{"unknown authMethod", map[string]string{"authMethod": "client_secret_jwk"}, "", []string{"authMethod", "client_secret_jwk"}},
 		{"no room for calls", map[string]string{"maxConcurrentIntrospections": "0"}, "", []string{"maxConcurrentIntrospections 0"}},
 		{
 			"credentials in the endpoint", map[string]string{"endpoint": "https://traefik:" + secret + "@auth.example.com/introspect"},
