@@ -28,7 +28,7 @@ const (
 	OPRevocationPath    = "/token/revocation"
 	OPJWKSPath          = "/jwks"
 	OPDiscoveryPath     = "/.well-known/openid-configuration"
-	// RFC 8414's metadata path, which oidc-provider does not serve.
+	// RFC 8414's metadata path; oidc-provider serves the same document there.
 	OPMetadataPath = "/.well-known/oauth-authorization-server"
 )
 
@@ -46,31 +46,43 @@ const (
 	opTokenClientSecret = "tokengate-e2e-tokens-secret"
 )
 
-// OIDCProvider is a running server.mjs.
+// OIDCProvider is a running server.mjs. Its three listeners serve all its routes; the HTTPS
+// ones ask for client certificates (RFC 8705) and trust the CA's.
 type OIDCProvider struct {
-	Issuer string // the issuer, and the URL of the plain HTTP listener
-	TLSURL string // the HTTPS listener, which asks for client certificates (RFC 8705)
+	Issuer  string // HTTPURL, or with OPConfig.HTTPSIssuer TLSURL
+	HTTPURL string // the plain HTTP listener, where the harness makes its requests
+	TLSURL  string // an HTTPS listener
+	MTLSURL string // the HTTPS listener that the metadata's mtls_endpoint_aliases name
 
 	cmd  *exec.Cmd
 	done chan struct{}
 	out  bytes.Buffer
 }
 
+// OPConfig is what the server registers and where its issuer is.
+type OPConfig struct {
+	Clients []map[string]any // oidc-provider client metadata, beside the token client
+	// HTTPSIssuer makes the issuer the HTTPS listener's URL, so that its metadata is read
+	// over TLS; the default is the plain HTTP listener's.
+	HTTPSIssuer bool
+}
+
 // OPCalls is how many requests each listener of the server got, per path.
 type OPCalls struct {
 	HTTP  map[string]int `json:"http"`
 	HTTPS map[string]int `json:"https"`
+	MTLS  map[string]int `json:"mtls"`
 }
 
-// Of is how many requests for path both listeners got.
-func (c OPCalls) Of(path string) int { return c.HTTP[path] + c.HTTPS[path] }
+// Of is how many requests for path the listeners got.
+func (c OPCalls) Of(path string) int { return c.HTTP[path] + c.HTTPS[path] + c.MTLS[path] }
 
 // StartOIDCProvider runs server.mjs with node, oidc-provider loaded from installDir (the
-// folder make installs it in, OIDC_PROVIDER_DIR), on two free 127.0.0.1 ports. It
-// registers clients (oidc-provider client metadata) and the token client, serves HTTPS
-// with a certificate from ca, trusts ca's client certificates, writes its files under dir,
-// and returns once it answers. Stop it with Stop.
-func StartOIDCProvider(installDir, dir string, ca *TestCA, clients []map[string]any) (*OIDCProvider, error) {
+// folder make installs it in, OIDC_PROVIDER_DIR), on free 127.0.0.1 ports. It registers
+// config's clients and the token client, serves HTTPS with a certificate from ca, trusts
+// ca's client certificates, writes its files under dir, and returns once it answers. Stop
+// it with Stop.
+func StartOIDCProvider(installDir, dir string, ca *TestCA, config OPConfig) (*OIDCProvider, error) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		return nil, errors.New("node is not on PATH: install Node.js 20 or later and npm (apt-get install nodejs npm)")
@@ -79,13 +91,17 @@ func StartOIDCProvider(installDir, dir string, ca *TestCA, clients []map[string]
 	if err != nil {
 		return nil, err
 	}
-	plain, err := FreeAddr()
-	if err != nil {
-		return nil, err
+	var addrs [3]string // http, https, mtls
+	for i := range addrs {
+		if addrs[i], err = FreeAddr(); err != nil {
+			return nil, err
+		}
 	}
-	secure, err := FreeAddr()
-	if err != nil {
-		return nil, err
+	p := &OIDCProvider{HTTPURL: "http://" + addrs[0], TLSURL: "https://" + addrs[1], MTLSURL: "https://" + addrs[2],
+		done: make(chan struct{})}
+	p.Issuer = p.HTTPURL
+	if config.HTTPSIssuer {
+		p.Issuer = p.TLSURL
 	}
 	certFile, keyFile, err := ca.ServerCert("oidc-provider")
 	if err != nil {
@@ -95,11 +111,12 @@ func StartOIDCProvider(installDir, dir string, ca *TestCA, clients []map[string]
 		"client_id":     OPTokenClientID,
 		"client_secret": opTokenClientSecret,
 		"scope":         OPScopes,
-	}}, clients...)
-	config, err := json.Marshal(map[string]any{
-		"issuer":          "http://" + plain,
-		"http":            plain,
-		"https":           secure,
+	}}, config.Clients...)
+	serverConfig, err := json.Marshal(map[string]any{
+		"issuer":          p.Issuer,
+		"http":            addrs[0],
+		"https":           addrs[1],
+		"mtls":            addrs[2],
 		"tls":             map[string]string{"cert": certFile, "key": keyFile, "ca": ca.CertFile},
 		"clients":         all,
 		"resources":       map[string]string{OPResource: OPScopes, OPOtherResource: OPScopes},
@@ -110,11 +127,10 @@ func StartOIDCProvider(installDir, dir string, ca *TestCA, clients []map[string]
 		return nil, err
 	}
 	configFile := filepath.Join(dir, "oidc-provider.json")
-	if err := os.WriteFile(configFile, config, 0o600); err != nil {
+	if err := os.WriteFile(configFile, serverConfig, 0o600); err != nil {
 		return nil, err
 	}
 
-	p := &OIDCProvider{Issuer: "http://" + plain, TLSURL: "https://" + secure, done: make(chan struct{})}
 	p.cmd = exec.Command(node, filepath.Join(root, "e2e", "oidc-provider", "server.mjs"), configFile)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), "OIDC_PROVIDER_DIR="+installDir)
@@ -194,7 +210,8 @@ func (p *OIDCProvider) JWKS() ([]byte, error) {
 	return raw, err
 }
 
-// Discovery reads the server's discovery document: one request to OPDiscoveryPath.
+// Discovery reads the server's discovery document, as the plain HTTP listener serves it:
+// one request to OPDiscoveryPath.
 func (p *OIDCProvider) Discovery() (map[string]any, error) {
 	var d map[string]any
 	err := p.do(http.MethodGet, OPDiscoveryPath, nil, &d)
@@ -212,7 +229,7 @@ func (p *OIDCProvider) post(path string, form url.Values, v any) error {
 }
 
 func (p *OIDCProvider) do(method, path string, form url.Values, v any) error {
-	req, err := http.NewRequest(method, p.Issuer+path, strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(method, p.HTTPURL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}

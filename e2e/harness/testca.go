@@ -52,12 +52,13 @@ func NewTestCA(dir string) (*TestCA, error) {
 	return ca, writePEM(ca.CertFile, "CERTIFICATE", der)
 }
 
-// ServerCert issues a certificate for 127.0.0.1 and writes it and its key as name.crt and
-// name.key.
+// ServerCert issues a certificate for 127.0.0.1 and localhost and writes it and its key as
+// name.crt and name.key.
 func (ca *TestCA) ServerCert(name string) (certFile, keyFile string, err error) {
 	ca.serial++
 	template := certTemplate(ca.serial, "127.0.0.1")
 	template.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	template.DNSNames = []string{"localhost"}
 	template.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	certFile, keyFile, _, err = issue(ca.dir, name, template, ca.cert, ca.key)
 	return certFile, keyFile, err

@@ -3,24 +3,29 @@
 //   OIDC_PROVIDER_DIR=<folder of `npm ci`> node server.mjs <config.json>
 //
 // The config file, written by the harness, says where to listen and what to register:
-//   issuer           the issuer, the URL of the plain HTTP listener (http://127.0.0.1:port)
-//   http, https      host:port of the two listeners; https asks every client for a certificate
-//   tls              PEM files: cert and key of the https listener, ca it trusts for clients
+//   issuer           the issuer: the URL of the http listener, or of the https one
+//   http             host:port of the plain HTTP listener
+//   https            host:port of an HTTPS listener
+//   mtls             host:port of another HTTPS listener, which mtls_endpoint_aliases names
+//   tls              PEM files: cert and key of both HTTPS listeners, ca they trust for
+//                    client certificates; both ask every client for one
 //   clients          oidc-provider client metadata; grant_types client_credentials and no
 //                    redirect URIs unless a client says otherwise
 //   resources        resource indicator -> the scopes its access tokens may carry
 //   defaultResource  the resource of a token request that names none
 //   accessTokenTTL   seconds an access token lives
 //
-// Besides oidc-provider's own routes, on both listeners:
-//   GET  /_test/calls   {"http": {path: n}, "https": {path: n}}: the requests each listener
-//                       got per path, /_test/ ones left out
+// Every listener serves all of oidc-provider's routes; the URLs in its discovery document
+// are those of the listener it was read from (oidc-provider builds them from the request),
+// but the mtls_endpoint_aliases, and the issuer. Besides, on every listener:
+//   GET  /_test/calls   {"http": {path: n}, "https": {...}, "mtls": {...}}: the requests each
+//                       listener got per path, /_test/ ones left out
 //   POST /_test/rotate  new signing keys under new kids (rsa-N, ec-N): the provider is built
 //                       again with them, with the same issuer, clients, ports and tokens
 //                       (the store below outlives it), and from then on signs with them
 //                       and publishes only them at /jwks
 //
-// It prints "ready" once both listeners listen, and exits on SIGTERM.
+// It prints "ready" once every listener listens, and exits on SIGTERM.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -64,7 +69,7 @@ const clients = config.clients.map((client) => ({
 // oidc-provider does not publish mtls_endpoint_aliases itself; its `discovery` option adds
 // members to the discovery document, and this is how a deployment announces the aliases.
 const mtlsAliases = Object.fromEntries(['token', 'introspection', 'revocation']
-  .map((name) => [`${name}_endpoint`, `https://${config.https}${routes[name]}`]));
+  .map((name) => [`${name}_endpoint`, `https://${config.mtls}${routes[name]}`]));
 
 // The TLS socket's verified (or self-signed) client certificate, if one was presented.
 function peerCertificate(ctx) {
@@ -201,7 +206,7 @@ function newProvider() {
 
 let handler = newProvider().callback();
 
-const calls = { http: {}, https: {} };
+const calls = { http: {}, https: {}, mtls: {} };
 
 function admin(req, res, path) {
   const answer = (status, body) => {
@@ -238,18 +243,21 @@ function listen(server, hostPort) {
   });
 }
 
-const plain = http.createServer(listener('http'));
-const secure = https.createServer({
+// Ask for a certificate, but let the provider judge it: tls_client_auth needs one the ca
+// signed (certificateAuthorized), self_signed_tls_client_auth one registered in the
+// client's jwks, and other methods need none.
+const tlsOptions = {
   cert: readFileSync(config.tls.cert),
   key: readFileSync(config.tls.key),
   ca: readFileSync(config.tls.ca),
-  // Ask for a certificate, but let the provider judge it: tls_client_auth needs one the ca
-  // signed (certificateAuthorized), self_signed_tls_client_auth one registered in the
-  // client's jwks, and other methods need none.
   requestCert: true,
   rejectUnauthorized: false,
-}, listener('https'));
+};
 
-await Promise.all([listen(plain, config.http), listen(secure, config.https)]);
+await Promise.all([
+  listen(http.createServer(listener('http')), config.http),
+  listen(https.createServer(tlsOptions, listener('https')), config.https),
+  listen(https.createServer(tlsOptions, listener('mtls')), config.mtls),
+]);
 process.on('SIGTERM', () => process.exit(0));
 console.log('ready');
