@@ -11,40 +11,35 @@ import (
 )
 
 // Discovery by the issuer key against node oidc-provider: the middleware reads the
-// authorization server's metadata on its first request, RFC 8414's path first (which
-// oidc-provider does not serve: 404) and then OpenID Connect's, takes the
+// authorization server's metadata on its first request, at RFC 8414's path (which
+// oidc-provider serves, so OpenID Connect's is not read), takes the
 // introspection_endpoint from it, the mTLS alias of it with a client certificate, and with
 // responseFormat jwt the keys at jwks_uri, which it reads again at once when an answer is
 // signed with a kid it does not know, at most once per 10 seconds. Metadata whose issuer is
 // not the configured one is an endpoint failure.
 func TestOIDCProviderDiscovery(t *testing.T) {
 	dir := t.TempDir()
-	op, ca := startOIDCProvider(t, dir,
-		map[string]any{"client_id": "gw-discovery", "client_secret": "gw-discovery-secret"},
-		map[string]any{"client_id": "gw-discovery-jwt", "client_secret": "gw-discovery-secret",
-			"introspection_signed_response_alg": "ES256"},
-		map[string]any{"client_id": "gw-discovery-tls", "token_endpoint_auth_method": "tls_client_auth",
+	// An https issuer: the middleware presents a client certificate only over https, so
+	// tlsCertFile needs an https issuer (the check New makes on endpoint, made on issuer).
+	op, ca := startOIDCProviderWith(t, dir, harness.OPConfig{HTTPSIssuer: true, Clients: []map[string]any{
+		{"client_id": "gw-discovery", "client_secret": "gw-discovery-secret"},
+		{"client_id": "gw-discovery-jwt", "client_secret": "gw-discovery-secret", "introspection_signed_response_alg": "ES256"},
+		{"client_id": "gw-discovery-tls", "token_endpoint_auth_method": "tls_client_auth",
 			"tls_client_auth_subject_dn": "CN=gw-discovery-tls"},
-	)
+	}})
 	certFile, keyFile := clientCert(t, ca, "gw-discovery-tls", "gw-discovery-tls")
 
-	// What the middleware is to find there.
+	// What the middleware is to find: oidc-provider builds the other URLs of its metadata
+	// from the request, so they are those of the listener it is read from, the issuer's;
+	// which listener each call reached says which URL the middleware took.
 	metadata, err := op.Discovery()
 	if err != nil {
 		t.Fatal(err)
 	}
 	aliases, _ := metadata["mtls_endpoint_aliases"].(map[string]any)
-	for member, want := range map[string]any{
-		"issuer":                 op.Issuer,
-		"introspection_endpoint": op.Issuer + harness.OPIntrospectionPath,
-		"jwks_uri":               op.Issuer + harness.OPJWKSPath,
-	} {
-		if metadata[member] != want {
-			t.Fatalf("oidc-provider's discovery document has %s %v, want %v", member, metadata[member], want)
-		}
-	}
-	if got, want := aliases["introspection_endpoint"], op.TLSURL+harness.OPIntrospectionPath; got != want {
-		t.Fatalf("oidc-provider's mtls_endpoint_aliases has introspection_endpoint %v, want %v", got, want)
+	if metadata["issuer"] != op.Issuer || aliases["introspection_endpoint"] != op.MTLSURL+harness.OPIntrospectionPath {
+		t.Fatalf("oidc-provider's metadata has issuer %v and mtls_endpoint_aliases %v, want %s and the mtls listener",
+			metadata["issuer"], aliases, op.Issuer)
 	}
 
 	v := &jwtVerifier{}
@@ -54,17 +49,18 @@ func TestOIDCProviderDiscovery(t *testing.T) {
 	jwks := counter(t, op, harness.OPJWKSPath)
 	calls := counter(t, op, harness.OPIntrospectionPath)
 
-	issuer := fmt.Sprintf("issuer: %q\n", op.Issuer)
-	// The same server spelled otherwise: its metadata names 127.0.0.1.
+	issuer := fmt.Sprintf("issuer: %q\ncaFile: %q\n", op.Issuer, ca.CertFile)
+	// The same server spelled otherwise (its certificate is for both): its metadata names
+	// 127.0.0.1.
 	otherIssuer := strings.Replace(op.Issuer, "127.0.0.1", "localhost", 1)
 	secret := "clientSecret: gw-discovery-secret\n"
 	routes := map[string]string{
 		"discovery.localhost": issuer + "clientId: gw-discovery\n" + secret + opForward,
 		"signed.localhost": issuer + "clientId: gw-discovery-jwt\n" + secret + "responseFormat: jwt\n" +
 			"forwardIntrospectionJWT: X-Introspection-JWT\n" + opForward,
-		"mismatch.localhost": fmt.Sprintf("issuer: %q\nclientId: gw-discovery\n", otherIssuer) + secret + opForward,
+		"mismatch.localhost": fmt.Sprintf("issuer: %q\ncaFile: %q\nclientId: gw-discovery\n", otherIssuer, ca.CertFile) + secret + opForward,
 		"mtls.localhost": issuer + fmt.Sprintf("authMethod: tls_client_auth\nclientId: gw-discovery-tls\n"+
-			"tlsCertFile: %q\ntlsKeyFile: %q\ncaFile: %q\n", certFile, keyFile, ca.CertFile) + opForward,
+			"tlsCertFile: %q\ntlsKeyFile: %q\n", certFile, keyFile) + opForward,
 	}
 	for host := range routes {
 		routes[host] += "\nforwardAuthorization: false"
@@ -83,10 +79,13 @@ func TestOIDCProviderDiscovery(t *testing.T) {
 	}
 
 	t.Run("metadata", func(t *testing.T) {
+		before := opCalls(t, op)
 		assertAdmitted(t, "discovery", send(t, tr, "discovery.localhost", "/", token()), admitted)
 		assertCount(t, "RFC 8414 metadata reads", rfc8414(), 1)
-		assertCount(t, "OpenID Connect discovery reads", openid(), 1)
+		assertCount(t, "OpenID Connect discovery reads", openid(), 0)
 		assertCount(t, "introspection calls", calls(), 1)
+		assertCount(t, "introspection calls to the issuer's listener",
+			opCalls(t, op).HTTPS[harness.OPIntrospectionPath]-before.HTTPS[harness.OPIntrospectionPath], 1)
 		// Metadata is kept (5 minutes): the next token costs its introspection call only.
 		assertAdmitted(t, "discovery", send(t, tr, "discovery.localhost", "/", token()), admitted)
 		assertCount(t, "metadata reads", rfc8414()+openid(), 0)
@@ -95,6 +94,8 @@ func TestOIDCProviderDiscovery(t *testing.T) {
 	t.Run("keys from jwks_uri", func(t *testing.T) {
 		a := send(t, tr, "signed.localhost", "/", token())
 		assertAdmitted(t, "signed", a, signedBy(admitted, op, "ec-1"))
+		// Another client: another state of its own, which reads the metadata for itself.
+		assertCount(t, "metadata reads", rfc8414()+openid(), 1)
 		assertCount(t, "jwks reads", jwks(), 1)
 		assertCount(t, "introspection calls", calls(), 1)
 	})
@@ -119,23 +120,25 @@ func TestOIDCProviderDiscovery(t *testing.T) {
 			t.Skipf("%v passed since the last read of the keys, so a new one is allowed; this machine is too slow for this check", since)
 		}
 		assertRefused(t, a, http.StatusServiceUnavailable, "")
+		assertFailureLogged(t, tr, "signed.localhost",
+			`answering 503: the signed answer's signature (alg ES256, kid "ec-3") matches no key in the keys at the issuer's jwks_uri`)
 		assertCount(t, "jwks reads within 10 s of the last", jwks(), 0)
 		assertCount(t, "introspection calls", calls(), 1)
 	})
 	t.Run("issuer mismatch", func(t *testing.T) {
 		assertRefused(t, send(t, tr, "mismatch.localhost", "/", token()), http.StatusServiceUnavailable, "")
-		assertFailureLogged(t, tr, "mismatch.localhost", "answering 503: ")
-		assertFailureLogged(t, tr, "mismatch.localhost", op.Issuer)
+		assertFailureLogged(t, tr, "mismatch.localhost", fmt.Sprintf(
+			"answering 503: the metadata of issuer %s names issuer %q: they must be identical", otherIssuer, op.Issuer))
 		assertCount(t, "introspection calls", calls(), 0)
 	})
 	t.Run("mTLS endpoint alias", func(t *testing.T) {
 		before := opCalls(t, op)
 		assertAdmitted(t, "mtls", send(t, tr, "mtls.localhost", "/", token()), admitted)
 		after := opCalls(t, op)
-		https := after.HTTPS[harness.OPIntrospectionPath] - before.HTTPS[harness.OPIntrospectionPath]
-		plain := after.HTTP[harness.OPIntrospectionPath] - before.HTTP[harness.OPIntrospectionPath]
-		if https != 1 || plain != 0 {
-			t.Errorf("introspection calls over HTTPS %d and over HTTP %d, want 1 and 0 (the mtls_endpoint_aliases one)", https, plain)
+		alias := after.MTLS[harness.OPIntrospectionPath] - before.MTLS[harness.OPIntrospectionPath]
+		all := after.Of(harness.OPIntrospectionPath) - before.Of(harness.OPIntrospectionPath)
+		if alias != 1 || all != 1 {
+			t.Errorf("introspection calls to the mtls_endpoint_aliases listener: %d of %d, want 1 of 1", alias, all)
 		}
 	})
 	assertLogHoldsNo(t, tr, append(tokens, "gw-discovery-secret", pemLine(t, keyFile))...)
@@ -153,7 +156,8 @@ func signedBy(admitted map[string]string, op *harness.OIDCProvider, kid string) 
 }
 
 // Discovery against Ory Hydra v2.3.0, with its public URL as the issuer. Hydra serves
-// OpenID Connect discovery (RFC 8414's path is a 404), and its document has no
+// OpenID Connect discovery only (RFC 8414's path is a 404, so the middleware reads the
+// OpenID Connect document, which this failure is about), and that document has no
 // introspection_endpoint: Hydra introspects on its admin port only. So the middleware
 // cannot find one: 503, and the log names the missing member.
 func TestHydraDiscovery(t *testing.T) {
@@ -164,7 +168,7 @@ func TestHydraDiscovery(t *testing.T) {
 		"hydra.localhost": fmt.Sprintf("issuer: %q\nauthMethod: none\nforwardHeaders: {X-Auth-Subject: sub}", hydra.public),
 	})
 	assertRefused(t, send(t, tr, "hydra.localhost", "/", token), http.StatusServiceUnavailable, "")
-	assertFailureLogged(t, tr, "hydra.localhost", "answering 503: ")
-	assertFailureLogged(t, tr, "hydra.localhost", "introspection_endpoint")
+	assertFailureLogged(t, tr, "hydra.localhost",
+		fmt.Sprintf("answering 503: the metadata of issuer %s has no introspection_endpoint", hydra.public))
 	assertLogHoldsNo(t, tr, token, client.secret)
 }

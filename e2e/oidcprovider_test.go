@@ -67,8 +67,13 @@ func TestOIDCProviderAuthMethods(t *testing.T) {
 	op, ca := startOIDCProvider(t, dir,
 		map[string]any{"client_id": opBasicID, "client_secret": opBasicSecret, "token_endpoint_auth_method": "client_secret_basic"},
 		map[string]any{"client_id": opPostID, "client_secret": opPostSecret, "token_endpoint_auth_method": "client_secret_post"},
-		map[string]any{"client_id": "gw-private-key-jwt", "token_endpoint_auth_method": "private_key_jwt",
-			"jwks": publicJWKS(t, jwk(&rsaKey.PublicKey, "rsa"), jwk(&ecKey.PublicKey, "ec"))},
+		// One client per algorithm, which oidc-provider holds the assertion to.
+		map[string]any{"client_id": "gw-rs256", "token_endpoint_auth_method": "private_key_jwt",
+			"token_endpoint_auth_signing_alg": "RS256", "jwks": publicJWKS(t, jwk(&rsaKey.PublicKey, "rsa"))},
+		map[string]any{"client_id": "gw-ps256", "token_endpoint_auth_method": "private_key_jwt",
+			"token_endpoint_auth_signing_alg": "PS256", "jwks": publicJWKS(t, jwk(&rsaKey.PublicKey, "rsa"))},
+		map[string]any{"client_id": "gw-es256", "token_endpoint_auth_method": "private_key_jwt",
+			"token_endpoint_auth_signing_alg": "ES256", "jwks": publicJWKS(t, jwk(&ecKey.PublicKey, "ec"))},
 		map[string]any{"client_id": "gw-tls", "token_endpoint_auth_method": "tls_client_auth",
 			"tls_client_auth_subject_dn": "CN=gw-tls"},
 	)
@@ -82,8 +87,8 @@ func TestOIDCProviderAuthMethods(t *testing.T) {
 		return endpoint + fmt.Sprintf("authMethod: %s\nclientId: %q\nclientSecret: %q", method, id, secret)
 	}
 	privateKeyJWT := func(keyFile, alg, kid string) string {
-		return endpoint + fmt.Sprintf("authMethod: private_key_jwt\nclientId: gw-private-key-jwt\n"+
-			"privateKeyFile: %q\nsigningAlg: %s\nkeyId: %s", keyFile, alg, kid)
+		return endpoint + fmt.Sprintf("authMethod: private_key_jwt\nclientId: gw-%s\n"+
+			"privateKeyFile: %q\nsigningAlg: %s\nkeyId: %s", strings.ToLower(alg), keyFile, alg, kid)
 	}
 	tlsClientAuth := func(certFile, keyFile string) string {
 		return tlsEndpoint + fmt.Sprintf("authMethod: tls_client_auth\nclientId: gw-tls\ntlsCertFile: %q\ntlsKeyFile: %q",
@@ -109,9 +114,9 @@ func TestOIDCProviderAuthMethods(t *testing.T) {
 		{"post.localhost", secret("client_secret_post", opPostID, opPostSecret), opPostID, ""},
 		// assertionAudience unset: the endpoint URL, which oidc-provider accepts.
 		{"jwt-wrong.localhost", privateKeyJWT(otherRSAFile, "RS256", "rsa"), "", jwtKeys},
-		{"rs256.localhost", privateKeyJWT(rsaFile, "RS256", "rsa"), "gw-private-key-jwt", ""},
-		{"ps256.localhost", privateKeyJWT(rsaFile, "PS256", "rsa"), "gw-private-key-jwt", ""},
-		{"es256.localhost", privateKeyJWT(ecFile, "ES256", "ec"), "gw-private-key-jwt", ""},
+		{"rs256.localhost", privateKeyJWT(rsaFile, "RS256", "rsa"), "gw-rs256", ""},
+		{"ps256.localhost", privateKeyJWT(rsaFile, "PS256", "rsa"), "gw-ps256", ""},
+		{"es256.localhost", privateKeyJWT(ecFile, "ES256", "ec"), "gw-es256", ""},
 		{"tls-wrong.localhost", tlsClientAuth(otherCertFile, otherKeyFile), "", tlsKeys},
 		{"tls.localhost", tlsClientAuth(certFile, keyFile), "gw-tls", ""},
 	}
@@ -157,16 +162,20 @@ func TestOIDCProviderClientSecretJWT(t *testing.T) {
 		secret = "client-secret-jwt:0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		wrong  = "client-secret-jwt:ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvutsrqponmlkjihgfedcba9876543210"
 	)
-	op, _ := startOIDCProvider(t, t.TempDir(), map[string]any{"client_id": "gw-client-secret-jwt",
-		"client_secret": secret, "token_endpoint_auth_method": "client_secret_jwt"})
-	options := func(secret, more string) string {
-		return fmt.Sprintf("endpoint: %q\nauthMethod: client_secret_jwt\nclientId: gw-client-secret-jwt\nclientSecret: %q\n%s\n"+
-			"forwardAuthorization: false\n%s", op.Issuer+harness.OPIntrospectionPath, secret, opForward, more)
+	// One client per algorithm, which oidc-provider holds the assertion to.
+	client := func(alg string) map[string]any {
+		return map[string]any{"client_id": "gw-" + strings.ToLower(alg), "client_secret": secret,
+			"token_endpoint_auth_method": "client_secret_jwt", "token_endpoint_auth_signing_alg": alg}
+	}
+	op, _ := startOIDCProvider(t, t.TempDir(), client("HS256"), client("HS512"))
+	options := func(client, secret, more string) string {
+		return fmt.Sprintf("endpoint: %q\nauthMethod: client_secret_jwt\nclientId: %s\nclientSecret: %q\n%s\n"+
+			"forwardAuthorization: false\n%s", op.Issuer+harness.OPIntrospectionPath, client, secret, opForward, more)
 	}
 	tr := startRoutes(t, map[string]string{
-		"hs256.localhost": options(secret, ""), // signingAlg unset: HS256
-		"hs512.localhost": options(secret, "signingAlg: HS512"),
-		"wrong.localhost": options(wrong, ""),
+		"hs256.localhost": options("gw-hs256", secret, ""), // signingAlg unset: HS256
+		"hs512.localhost": options("gw-hs512", secret, "signingAlg: HS512"),
+		"wrong.localhost": options("gw-hs256", wrong, ""),
 	})
 	calls := counter(t, op, harness.OPIntrospectionPath)
 	var tokens []string
@@ -176,7 +185,8 @@ func TestOIDCProviderClientSecretJWT(t *testing.T) {
 		a := send(t, tr, host, "/", token)
 		if host == "wrong.localhost" {
 			assertRefused(t, a, http.StatusServiceUnavailable, "")
-			assertFailureLogged(t, tr, host, "the endpoint refused our client credentials (401): check clientId, clientSecret")
+			assertFailureLogged(t, tr, host,
+				"the endpoint refused our client credentials (401): check clientId, clientSecret, signingAlg and assertionAudience")
 		} else {
 			assertAdmitted(t, host, a, map[string]string{"X-Auth-Client": harness.OPTokenClientID,
 				"X-Auth-Scope": "read", "X-Auth-Audience": harness.OPResource, "Authorization": ""})
@@ -364,14 +374,20 @@ func TestOIDCProviderPolicy(t *testing.T) {
 }
 
 // startOIDCProvider runs the node oidc-provider with clients registered, and a new test CA
-// for its HTTPS listener, until the test ends. Its output is printed if the test fails.
+// for its HTTPS listeners, until the test ends. Its output is printed if the test fails.
 func startOIDCProvider(t *testing.T, dir string, clients ...map[string]any) (*harness.OIDCProvider, *harness.TestCA) {
+	t.Helper()
+	return startOIDCProviderWith(t, dir, harness.OPConfig{Clients: clients})
+}
+
+// startOIDCProviderWith is startOIDCProvider with the whole configuration.
+func startOIDCProviderWith(t *testing.T, dir string, config harness.OPConfig) (*harness.OIDCProvider, *harness.TestCA) {
 	t.Helper()
 	ca, err := harness.NewTestCA(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := harness.StartOIDCProvider(peer(t, "OIDC_PROVIDER_DIR"), dir, ca, clients)
+	op, err := harness.StartOIDCProvider(peer(t, "OIDC_PROVIDER_DIR"), dir, ca, config)
 	if err != nil {
 		t.Fatal(err)
 	}
