@@ -1,6 +1,6 @@
 # What the tests need is built into a cache outside the checkout, so a clean clone (CI)
 # reuses it and a fresh machine builds it once: yaegi with `go install`, the peers from
-# their modules on the Go module proxy.
+# their modules on the Go module proxy, oidc-provider with `npm ci` from the npm registry.
 CACHE_DIR ?= $(HOME)/.cache/tokengate
 override CACHE_DIR := $(abspath $(CACHE_DIR))
 MODULE     = github.com/tokengate/traefik-oauth2-introspection
@@ -20,8 +20,12 @@ YAEGI   = $(CACHE_DIR)/bin/yaegi-$(YAEGI_VERSION)
 STATICCHECK = $(CACHE_DIR)/bin/staticcheck-$(STATICCHECK_VERSION)-$(GO_VERSION)
 TRAEFIK = $(CACHE_DIR)/bin/traefik-$(TRAEFIK_VERSION)
 HYDRA   = $(CACHE_DIR)/bin/hydra-$(HYDRA_VERSION)
+# node oidc-provider, pinned with its dependencies by e2e/oidc-provider/package-lock.json,
+# installed in a folder named by that file's hash: a changed lock file installs anew.
+OIDC_PROVIDER_LOCK = e2e/oidc-provider/package-lock.json
+OIDC_PROVIDER = $(CACHE_DIR)/oidc-provider-$(shell sha256sum $(OIDC_PROVIDER_LOCK) | cut -c1-16)
 
-.PHONY: test lint unit yaegi-test e2e demo bench wrk peers fuzz
+.PHONY: test lint unit yaegi-test e2e demo bench wrk peers oidc-provider fuzz
 
 test: lint yaegi-test unit e2e
 
@@ -50,11 +54,12 @@ yaegi-test: $(YAEGI)
 	@$(IN_YAEGI) test -v .
 
 # The loader tests (Traefik's plugin loader and config decoding, no network) and the
-# end-to-end tests through a real Traefik with Hydra, the zitadel/oidc example OP, the demo
-# servers and the benchmark's checks; then, without -race, the interpreted herd (see
-# e2e/loader/herd_test.go).
-e2e: $(TRAEFIK) $(HYDRA)
-	cd e2e && TRAEFIK_BIN=$(TRAEFIK) HYDRA_BIN=$(HYDRA) go test -race -count=1 -timeout 30m ./...
+# end-to-end tests through a real Traefik with Hydra, the zitadel/oidc example OP, node
+# oidc-provider, the demo servers and the benchmark's checks; then, without -race, the
+# interpreted herd (see e2e/loader/herd_test.go).
+e2e: $(TRAEFIK) $(HYDRA) $(OIDC_PROVIDER)
+	cd e2e && TRAEFIK_BIN=$(TRAEFIK) HYDRA_BIN=$(HYDRA) OIDC_PROVIDER_DIR=$(OIDC_PROVIDER) \
+		go test -race -count=1 -timeout 30m ./...
 	cd e2e && go test -count=1 -run '^TestInterpretedHerd$$' ./loader/
 
 # The seed scenario, to watch and try by hand; stays up until Ctrl-C.
@@ -77,7 +82,9 @@ wrk:
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || \
 		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
 
-peers: $(YAEGI) $(TRAEFIK) $(HYDRA)
+peers: $(YAEGI) $(TRAEFIK) $(HYDRA) $(OIDC_PROVIDER)
+
+oidc-provider: $(OIDC_PROVIDER)
 
 $(YAEGI):
 	@mkdir -p $(CACHE_DIR)/bin
@@ -96,6 +103,17 @@ $(TRAEFIK):
 
 $(HYDRA):
 	e2e/build-peer.sh github.com/ory/hydra/v2 $(HYDRA_VERSION) . $@ -tags sqlite
+
+# npm ci in a temporary folder beside the final one, moved into place once complete:
+# nothing is written into the checkout. No install scripts: none of its packages needs one.
+$(OIDC_PROVIDER):
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+		echo "The end-to-end tests run oidc-provider on Node.js (20 or later): install node and npm"; \
+		echo "with the system's packages, e.g. $(strip $(SUDO) apt-get install nodejs npm)"; exit 1; }
+	rm -rf $@.tmp && mkdir -p $@.tmp
+	cp e2e/oidc-provider/package.json $(OIDC_PROVIDER_LOCK) $@.tmp/
+	cd $@.tmp && npm ci --ignore-scripts --no-audit --no-fund
+	mv $@.tmp $@
 
 # Runs each fuzz target for FUZZTIME (development, not part of make test).
 FUZZTIME ?= 1m

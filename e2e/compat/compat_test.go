@@ -15,7 +15,8 @@ import (
 )
 
 // The README's compatibility line names the versions `make test` runs: those pinned in the
-// Makefile (the peers it builds) and in this module's go.mod (yaegi, zitadel/oidc).
+// Makefile (the peers it builds), in this module's go.mod (yaegi, zitadel/oidc) and in
+// e2e/oidc-provider/package.json (node oidc-provider), and the Node.js it runs on.
 func TestCompatibilityLine(t *testing.T) {
 	readme := loader.ReadFile(t, "README.md")
 	i := strings.Index(readme, "## Compatibility")
@@ -28,11 +29,17 @@ func TestCompatibilityLine(t *testing.T) {
 		"Ory Hydra":    pinned(t, "Makefile", `(?m)^HYDRA_VERSION\s*=\s*(\S+)`),
 		"yaegi":        pinned(t, "e2e/go.mod", `github\.com/traefik/yaegi (\S+)`),
 		"zitadel/oidc": pinned(t, "e2e/go.mod", `github\.com/zitadel/oidc/v3 (\S+)`),
+		// An exact version: package.json allows no range for it.
+		"oidc-provider": pinned(t, "e2e/oidc-provider/package.json", `"oidc-provider":\s*"(\d+\.\d+\.\d+)"`),
 	}
 	for name, version := range pins {
 		if !strings.Contains(line, name+" "+version) {
 			t.Errorf("README's compatibility line does not say %q", name+" "+version)
 		}
+	}
+	// oidc-provider runs on the machine's node, which no file pins: the line says which.
+	if !regexp.MustCompile(`oidc-provider \S+ on Node\.js \d+`).MatchString(line) {
+		t.Errorf("README's compatibility line does not say which Node.js runs oidc-provider (\"oidc-provider <version> on Node.js <major>\")")
 	}
 }
 
