@@ -308,7 +308,7 @@ func TestOIDCProviderPolicy(t *testing.T) {
 		"audience.localhost":    options(fmt.Sprintf("audiences: [%q]", harness.OPResource)),
 		"issuer.localhost":      options(fmt.Sprintf("issuers: [%q]", op.Issuer)),
 		"otherissuer.localhost": options(fmt.Sprintf("issuers: [%q]", otherIssuer)),
-		"revoke.localhost":      options("cacheTTL: 3s"),
+		"revoke.localhost":      options("cacheTTL: 5s"),
 		"structured.localhost":  options("negativeCacheTTL: 10m"),
 	})
 	calls := counter(t, op, harness.OPIntrospectionPath)
