@@ -101,8 +101,13 @@ func (in *introspector) setSigner(config *Config, secret string) error {
 		in.signer, err = newSigner(config.PrivateKeyFile, signingAlg(config), config.KeyID)
 		in.credentialKeys = "clientId, privateKeyFile, keyId and assertionAudience"
 	}
-	// Unset, the audience is the endpoint called, known only at the call under issuer.
+	// Unset, the audience is the issuer when there is one (draft-ietf-oauth-rfc7523bis:
+	// the issuer identifier, which no other server can take for its own), or else the
+	// endpoint called.
 	in.assertionAudience = config.AssertionAudience
+	if in.assertionAudience == "" {
+		in.assertionAudience = config.Issuer
+	}
 	return err
 }
 

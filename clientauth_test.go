@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -80,11 +81,12 @@ func TestClientAssertion(t *testing.T) {
 				if got := form.Get("client_assertion_type"); got != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 					t.Errorf("client_assertion_type = %q", got)
 				}
-				assertion := form.Get("client_assertion")
-				if strings.Contains(assertion, secret) {
-					t.Errorf("the assertion carries the secret")
+				header, claims, input, sig := decodeJWS(t, form.Get("client_assertion"))
+				// Signed with the secret, never carrying it: not in the form, nor inside the assertion.
+				decoded, _ := json.Marshal([]interface{}{header, claims})
+				if strings.Contains(form.Encode()+string(decoded), url.QueryEscape(secret)) || strings.Contains(string(decoded), secret) {
+					t.Errorf("the call carries the secret")
 				}
-				header, claims, input, sig := decodeJWS(t, assertion)
 
 				if header["alg"] != tc.wantAlg || header["typ"] != "JWT" {
 					t.Errorf("header = %v, want alg %s, typ JWT", header, tc.wantAlg)

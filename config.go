@@ -101,20 +101,28 @@ func parseEndpoint(config *Config) (*url.URL, *discovery, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		u, _ := url.Parse(config.Issuer)
-		return u, d, nil
+		return httpURL(config.Issuer), d, nil
 	}
 	endpoint := config.Endpoint
-	u, err := url.Parse(endpoint)
+	u := httpURL(endpoint)
 	switch {
 	case endpoint == "":
 		return nil, nil, errors.New("endpoint is missing: the URL of the introspection endpoint, or issuer to discover it")
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+	case u == nil:
 		return nil, nil, fmt.Errorf("endpoint %q is not an http or https URL", shownURL(endpoint))
 	case u.User != nil:
 		return nil, nil, fmt.Errorf("endpoint %q carries credentials: use clientId and clientSecret", shownURL(endpoint))
 	}
 	return u, nil, nil
+}
+
+// httpURL is raw parsed, if it is an http or https URL with a host.
+func httpURL(raw string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil
+	}
+	return u
 }
 
 // setDurations reads the duration keys into m, as the int64 nanoseconds the request path

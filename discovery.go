@@ -11,7 +11,6 @@ import (
 	"io"
 	"log"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +49,7 @@ type discovery struct {
 	readAt     int64           // when current was read, or a read to replace it failed
 	failure    error           // the last read's error while there is no current
 	failedAt   int64
+	reads      int   // the reads ended so far: a call that waited for one uses its outcome
 	keysReadAt int64 // the last read of jwks_uri an unverified answer made
 	failing    bool  // the last read failed, and current is older: logged once
 }
@@ -64,9 +64,9 @@ type serverMetadata struct {
 // newDiscovery checks issuer (RFC 8414 §2: a URL without query or fragment) and where
 // its metadata is.
 func newDiscovery(config *Config) (*discovery, error) {
-	u, err := url.Parse(config.Issuer)
+	u := httpURL(config.Issuer)
 	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+	case u == nil:
 		return nil, fmt.Errorf("issuer %q is not an http or https URL", shownURL(config.Issuer))
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(config.Issuer, "?#"):
 		return nil, fmt.Errorf("issuer %q has credentials, a query or a fragment: an issuer identifier has none (RFC 8414 §2)", shownURL(config.Issuer))
@@ -90,26 +90,32 @@ func newDiscovery(config *Config) (*discovery, error) {
 // none or it is older than discoveryRefresh. While one call reads it again, the others use
 // the old one.
 func (d *discovery) get(ctx context.Context, now int64, timeout time.Duration) (*serverMetadata, error) {
-	server, done, err := d.cached(now)
+	server, reads, done, err := d.cached(now)
 	if done {
 		return server, err
 	}
 	if server == nil {
-		d.fetching.Lock()
+		d.fetching.Lock() // for at most the read in progress, which timeout bounds
 	} else if !d.fetching.TryLock() {
 		return server, nil
 	}
 	defer d.fetching.Unlock()
-	// A read that ended while this call waited counts.
-	if server, done, err := d.cached(now); done {
-		return server, err
+	// A read that ended while this call waited is its answer, whatever the clock says: a
+	// queue of calls behind a slow failing read must not read one by one.
+	d.mu.Lock()
+	if d.reads != reads {
+		current, failure := d.current, d.failure
+		d.mu.Unlock()
+		return current, failure
 	}
+	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	server, err = d.read(ctx)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.reads++
 	switch {
 	case err == nil:
 		if d.failing {
@@ -134,18 +140,18 @@ func (d *discovery) get(ctx context.Context, now int64, timeout time.Duration) (
 	return server, nil
 }
 
-// cached is get's answer when it needs no read; when one is due, done is false and the
-// metadata is the old one, if any.
-func (d *discovery) cached(now int64) (*serverMetadata, bool, error) {
+// cached is get's answer when it needs no read; when one is due, done is false, the
+// metadata is the old one, if any, and reads counts the reads ended until then.
+func (d *discovery) cached(now int64) (*serverMetadata, int, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
 	case d.current != nil && now-d.readAt < discoveryRefresh:
-		return d.current, true, nil
+		return d.current, d.reads, true, nil
 	case d.current == nil && d.failure != nil && now-d.failedAt < discoveryRetry:
-		return nil, true, d.failure
+		return nil, d.reads, true, d.failure
 	}
-	return d.current, false, nil
+	return d.current, d.reads, false, nil
 }
 
 // rotated reads jwks_uri again for a signed answer that no key of server verified, unless
@@ -182,28 +188,40 @@ func (d *discovery) rotated(ctx context.Context, server *serverMetadata, now int
 	return fresh
 }
 
-// read reads the metadata, at the first of urls that answers it, and the keys it points to.
+// read reads the metadata, at the first of urls that answers it for this issuer, and the
+// keys it points to.
 func (d *discovery) read(ctx context.Context) (*serverMetadata, error) {
-	var metadata map[string]interface{}
 	var failures []string
 	for _, u := range d.urls {
-		var err error
-		data, err := d.fetch(ctx, u)
+		metadata, err := d.document(ctx, u)
 		if err == nil {
-			if metadata, err = decodeObject(data); err == nil {
-				break
-			}
-			err = fmt.Errorf("GET %s: the answer is not a JSON object", shownURL(u))
+			return d.readDocument(ctx, metadata)
 		}
 		failures = append(failures, err.Error())
 	}
-	if metadata == nil {
-		return nil, fmt.Errorf("reading the metadata of issuer %s: %s", shownURL(d.issuer), strings.Join(failures, "; "))
+	return nil, fmt.Errorf("reading the metadata of issuer %s: %s", shownURL(d.issuer), strings.Join(failures, "; "))
+}
+
+// document is the metadata at u, if it is a JSON object about this issuer.
+func (d *discovery) document(ctx context.Context, u string) (map[string]interface{}, error) {
+	data, err := d.fetch(ctx, u)
+	if err != nil {
+		return nil, err
 	}
+	metadata, err := decodeObject(data)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: the answer is not a JSON object", shownURL(u))
+	}
+	// RFC 8414 §3.3: else another server could name itself for this one. A catch-all at
+	// one URL may answer for another issuer while the other URL has the right document.
 	if issuer, _ := metadata["issuer"].(string); issuer != d.issuer {
-		// RFC 8414 §3.3: else another server could name itself for this one.
-		return nil, fmt.Errorf("the metadata of issuer %s names issuer %q: they must be identical", shownURL(d.issuer), issuer)
+		return nil, fmt.Errorf("GET %s: it names issuer %q, which must be identical to issuer", shownURL(u), issuer)
 	}
+	return metadata, nil
+}
+
+// readDocument reads what a call uses of the issuer's metadata, and the keys it points to.
+func (d *discovery) readDocument(ctx context.Context, metadata map[string]interface{}) (*serverMetadata, error) {
 	server := &serverMetadata{}
 	server.endpoint, _ = metadata["introspection_endpoint"].(string)
 	if aliases, ok := metadata["mtls_endpoint_aliases"].(map[string]interface{}); ok && d.mtls {
@@ -236,16 +254,22 @@ func (d *discovery) read(ctx context.Context) (*serverMetadata, error) {
 	return server, nil
 }
 
-// checkURL holds a URL of the metadata to what New holds endpoint to, and a signed
-// answer's to https: keys or an endpoint on plain http could be swapped on the way.
+// checkURL holds a URL of the metadata to what New holds endpoint to and, beyond the
+// loopback, to https when the issuer is https (the secret and the tokens would go out in
+// clear on its word), for signed answers (their keys or endpoint could be swapped on the
+// way) and for a client certificate.
 func (d *discovery) checkURL(member, value string) error {
-	u, err := url.Parse(value)
+	u := httpURL(value)
 	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
+	case u == nil || u.User != nil:
 		return fmt.Errorf("the metadata of issuer %s has %s %q, not an http or https URL", shownURL(d.issuer), member, shownURL(value))
-	case u.Scheme == "http" && (d.signed || d.mtls) && !isLoopback(u.Hostname()):
-		return fmt.Errorf("the metadata of issuer %s has %s %q on plain http: responseFormat %q and tlsCertFile need https",
-			shownURL(d.issuer), member, shownURL(value), formatJWT)
+	case !plainHTTP(u):
+	case strings.HasPrefix(d.issuer, "https:"):
+		return fmt.Errorf("the metadata of https issuer %s has %s %q on plain http", shownURL(d.issuer), member, shownURL(value))
+	case d.signed:
+		return fmt.Errorf("the metadata of issuer %s has %s %q on plain http: responseFormat %q needs https", shownURL(d.issuer), member, shownURL(value), formatJWT)
+	case d.mtls:
+		return fmt.Errorf("the metadata of issuer %s has %s %q on plain http: tlsCertFile needs https", shownURL(d.issuer), member, shownURL(value))
 	}
 	return nil
 }
@@ -276,10 +300,7 @@ func (d *discovery) fetch(ctx context.Context, target string) ([]byte, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := d.client.Do(req)
 	if err != nil {
-		if urlErr, ok := err.(*url.Error); ok {
-			urlErr.URL = shownURL(target)
-		}
-		return nil, err
+		return nil, redactURL(err, target)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))

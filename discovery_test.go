@@ -22,17 +22,19 @@ import (
 // the GETs of each path.
 type metadataServer struct {
 	*authServer
-	mu       sync.Mutex
-	issuer   string
-	names    string                 // the issuer the documents name, when not issuer
-	path     string                 // the issuer's path, "" or "/tenant"
-	rfc8414  bool                   // serves /.well-known/oauth-authorization-server<path>
-	openid   bool                   // serves <path>/.well-known/openid-configuration
-	metadata map[string]interface{} // what both documents say, beside issuer
-	status   int                    // when not 0, the documents' status instead
-	jwks     string
-	gets     map[string]int
-	gate     chan struct{} // when set, the documents wait until it is closed
+	mu        sync.Mutex
+	issuer    string
+	names     string                 // the issuer the documents name, when not issuer
+	names8414 string                 // the issuer RFC 8414's document names, when not names
+	path      string                 // the issuer's path, "" or "/tenant"
+	rfc8414   bool                   // serves /.well-known/oauth-authorization-server<path>
+	openid    bool                   // serves <path>/.well-known/openid-configuration
+	metadata  map[string]interface{} // what both documents say, beside issuer
+	status    int                    // when not 0, the documents' status instead
+	jwks      string
+	gets      map[string]int
+	gate      chan struct{} // when set, the GETs of gated wait until it is closed
+	gated     string        // a path prefix: "/.well-known" for the documents, "/jwks" for the keys
 }
 
 func newMetadataServer(t *testing.T, path string) *metadataServer {
@@ -53,7 +55,7 @@ func (ms *metadataServer) serve(rw http.ResponseWriter, req *http.Request) {
 	ms.gets[req.URL.Path]++
 	gate := ms.gate
 	ms.mu.Unlock()
-	if gate != nil && req.URL.Path != "/jwks" {
+	if gate != nil && strings.HasPrefix(req.URL.Path, ms.gated) {
 		<-gate
 	}
 	ms.mu.Lock()
@@ -71,6 +73,9 @@ func (ms *metadataServer) serve(rw http.ResponseWriter, req *http.Request) {
 		document := map[string]interface{}{"issuer": ms.issuer}
 		if ms.names != "" {
 			document["issuer"] = ms.names
+		}
+		if ms.names8414 != "" && strings.HasPrefix(req.URL.Path, "/.well-known/oauth-authorization-server") {
+			document["issuer"] = ms.names8414
 		}
 		for name, value := range ms.metadata {
 			document[name] = value
@@ -98,8 +103,8 @@ func issuedBy(issuer string) map[string]interface{} {
 	return withClaim("iss", issuer)
 }
 
-// discoveryConfig is a configuration that finds its endpoint at ms's issuer, on a clock of
-// the test's.
+// discoveryMiddleware is a middleware that finds its endpoint at ms's issuer, on a clock
+// of the test's.
 func discoveryMiddleware(t *testing.T, ms *metadataServer, edit func(*Config)) (*middleware, *backend, *clock) {
 	t.Helper()
 	config := testConfig("")
@@ -120,15 +125,16 @@ func discoveryMiddleware(t *testing.T, ms *metadataServer, edit func(*Config)) (
 func TestDiscovery(t *testing.T) {
 	metadata8414 := "/.well-known/oauth-authorization-server"
 	cases := []struct {
-		desc    string
-		path    string // the issuer's
-		rfc8414 bool
-		openid  bool
-		edit    func(ms *metadataServer)
-		status  int
-		gets    map[string]int // after two requests of two tokens
-		called  string         // the path introspection was called at; "" none
-		logged  string
+		desc      string
+		configure func(*Config)
+		path      string // the issuer's
+		rfc8414   bool
+		openid    bool
+		edit      func(ms *metadataServer)
+		status    int
+		gets      map[string]int // after two requests of two tokens
+		called    string         // the path introspection was called at; "" none
+		logged    string
 	}{
 		{desc: "RFC 8414 metadata", rfc8414: true, status: 200, gets: map[string]int{metadata8414: 1}, called: "/introspect"},
 		{desc: "OpenID metadata after RFC 8414's 404", openid: true, status: 200,
@@ -145,10 +151,19 @@ func TestDiscovery(t *testing.T) {
 			logged: "reading the metadata of issuer http://127.0.0.1"},
 		{desc: "metadata status 500", rfc8414: true, openid: true, edit: func(ms *metadataServer) { ms.status = 500 }, status: 503,
 			gets: map[string]int{metadata8414: 1, "/.well-known/openid-configuration": 1}, logged: "/.well-known/openid-configuration: status 500"},
-		{desc: "metadata of another issuer", rfc8414: true, edit: func(ms *metadataServer) { ms.names = ms.issuer + "/other" }, status: 503,
-			gets: map[string]int{metadata8414: 1}, logged: "/other\": they must be identical"},
+		{desc: "metadata of another issuer", rfc8414: true, openid: true, edit: func(ms *metadataServer) { ms.names = ms.issuer + "/other" }, status: 503,
+			gets: map[string]int{metadata8414: 1, "/.well-known/openid-configuration": 1}, logged: "/other\", which must be identical to issuer"},
+		{desc: "RFC 8414's document of another issuer, OpenID's of this one", rfc8414: true, openid: true, edit: func(ms *metadataServer) {
+			ms.names8414 = ms.issuer + "/other"
+		}, status: 200, gets: map[string]int{metadata8414: 1, "/.well-known/openid-configuration": 1}, called: "/introspect"},
 		{desc: "metadata without introspection_endpoint", rfc8414: true, edit: func(ms *metadataServer) { delete(ms.metadata, "introspection_endpoint") },
 			status: 503, gets: map[string]int{metadata8414: 1}, logged: "has no introspection_endpoint"},
+		{desc: "responseFormat jwt and a jwks_uri on plain http", rfc8414: true, configure: func(c *Config) { c.ResponseFormat = "jwt" },
+			edit: func(ms *metadataServer) { ms.metadata["jwks_uri"] = "http://keys.example/jwks" }, status: 503, gets: map[string]int{metadata8414: 1},
+			logged: `jwks_uri "http://keys.example/jwks" on plain http: responseFormat "jwt" needs https`},
+		{desc: "responseFormat jwt and an introspection_endpoint on plain http", rfc8414: true, configure: func(c *Config) { c.ResponseFormat = "jwt" },
+			edit: func(ms *metadataServer) { ms.metadata["introspection_endpoint"] = "http://auth.example/introspect" }, status: 503, gets: map[string]int{metadata8414: 1},
+			logged: `introspection_endpoint "http://auth.example/introspect" on plain http: responseFormat "jwt" needs https`},
 		{desc: "an introspection_endpoint with credentials", rfc8414: true, edit: func(ms *metadataServer) {
 			ms.metadata["introspection_endpoint"] = "http://u:s3cret-value@127.0.0.1/introspect"
 		}, status: 503, gets: map[string]int{metadata8414: 1}, logged: `introspection_endpoint "<userinfo>@127.0.0.1/introspect", not an http or https URL`},
@@ -169,7 +184,7 @@ func TestDiscovery(t *testing.T) {
 			ms.answer("tok", issuedBy(ms.URL+tc.path))
 			ms.answer("tok2", issuedBy(ms.URL+tc.path))
 			logStart := len(logs.String())
-			m, next, _ := discoveryMiddleware(t, ms, nil)
+			m, next, _ := discoveryMiddleware(t, ms, tc.configure)
 			if len(ms.gets) != 0 {
 				t.Fatalf("New read %v: it must stay offline", ms.gets)
 			}
@@ -199,8 +214,12 @@ func TestDiscovery(t *testing.T) {
 			if ms.callCount() != wantCalls || next.count() != wantNext {
 				t.Errorf("introspection calls %d, backend requests %d; want %d, %d", ms.callCount(), next.count(), wantCalls, wantNext)
 			}
-			lines := logs.since(logStart, m.name)
-			if tc.logged == "" && len(lines) > 0 || tc.logged != "" && (len(lines) != 1 || !strings.Contains(lines[0], tc.logged)) {
+			// Every line, discovery's own too, which name no middleware.
+			var lines []string
+			if logged := strings.TrimSpace(logs.String()[logStart:]); logged != "" {
+				lines = strings.Split(logged, "\n")
+			}
+			if tc.logged == "" && len(lines) > 0 || tc.logged != "" && (len(lines) != 1 || !strings.Contains(lines[0], m.name+": ") || !strings.Contains(lines[0], tc.logged)) {
 				t.Errorf("log lines %q, want one that says %q (none when that is empty)", lines, tc.logged)
 			}
 			if strings.Contains(logs.String()[logStart:], "s3cret-value") {
@@ -253,17 +272,38 @@ func TestDiscoveryRefresh(t *testing.T) {
 	ms.set(func(ms *metadataServer) { ms.metadata["introspection_endpoint"] = ms.URL + "/v2/introspect" })
 	step("t3", 1, 200, 3, "/v2/introspect")
 
+	// While one call reads the metadata again, the others go on with what was read.
+	gate := make(chan struct{})
+	ms.set(func(ms *metadataServer) {
+		ms.gate, ms.gated = gate, "/.well-known"
+		ms.metadata["introspection_endpoint"] = ms.URL + "/v3/introspect"
+	})
+	clk.advance(time.Duration(discoveryRefresh))
+	reading := make(chan int, 1)
+	go func() { reading <- serve(m, bearer("t1")).Code }()
+	waitFor(t, "the read of the metadata", func() bool { return ms.got(metadata) == 4 })
+	step("t2", 0, 200, 4, "/v2/introspect")
+	close(gate)
+	if code := <-reading; code != 200 {
+		t.Fatalf("the call that read the metadata: status %d, want 200", code)
+	}
+	if req, _ := ms.lastCall(); req.URL.Path != "/v3/introspect" {
+		t.Errorf("the call that read the metadata called %s, want /v3/introspect", req.URL.Path)
+	}
+	ms.set(func(ms *metadataServer) { ms.gate = nil })
+	step("t3", 0, 200, 4, "/v3/introspect")
+
 	logStart := len(logs.String())
 	ms.set(func(ms *metadataServer) { ms.status = 500 })
-	step("t4", time.Duration(discoveryRefresh), 200, 4, "/v2/introspect")
-	step("t5", time.Duration(discoveryRetry)-1, 200, 4, "/v2/introspect")
-	step("t5", 1, 200, 5, "/v2/introspect")
+	step("t4", time.Duration(discoveryRefresh), 200, 5, "/v3/introspect")
+	step("t5", time.Duration(discoveryRetry)-1, 200, 5, "/v3/introspect")
+	step("t5", 1, 200, 6, "/v3/introspect")
 	if lines := strings.Split(strings.TrimSpace(logs.String()[logStart:]), "\n"); len(lines) != 1 ||
 		!strings.Contains(lines[0], "issuer "+ms.issuer+": reading its metadata again failed, using what was read before") {
 		t.Errorf("log %q, want one line that the old metadata is used", lines)
 	}
 	ms.set(func(ms *metadataServer) { ms.status = 0 })
-	step("t6", time.Duration(discoveryRetry), 200, 6, "/v2/introspect")
+	step("t6", time.Duration(discoveryRetry), 200, 7, "/v3/introspect")
 	if !strings.Contains(logs.String()[logStart:], "issuer "+ms.issuer+": its metadata is read again") {
 		t.Errorf("log %q, want a line that the metadata is read again", logs.String()[logStart:])
 	}
@@ -297,7 +337,7 @@ func TestDiscoveryPolicy(t *testing.T) {
 			t.Errorf("the discovered issuer's token: status %d, want 401", rec.Code)
 		}
 	})
-	t.Run("the assertion's aud is the endpoint discovered", func(t *testing.T) {
+	t.Run("the assertion's aud is the issuer", func(t *testing.T) {
 		ms := newMetadataServer(t, "")
 		ms.set(func(ms *metadataServer) { ms.metadata["introspection_endpoint"] = ms.URL + "/oauth2/introspect" })
 		ms.answer("tok", issuedBy(ms.issuer))
@@ -309,8 +349,8 @@ func TestDiscoveryPolicy(t *testing.T) {
 			t.Fatalf("status %d, want 200", rec.Code)
 		}
 		_, form := ms.lastCall()
-		if _, claims, _, _ := decodeJWS(t, form.Get("client_assertion")); claims["aud"] != ms.URL+"/oauth2/introspect" {
-			t.Errorf("aud %v, want the discovered endpoint", claims["aud"])
+		if _, claims, _, _ := decodeJWS(t, form.Get("client_assertion")); claims["aud"] != ms.issuer {
+			t.Errorf("aud %v, want the issuer %s", claims["aud"], ms.issuer)
 		}
 	})
 	t.Run("responseKeysFile instead of jwks_uri", func(t *testing.T) {
@@ -329,6 +369,25 @@ func TestDiscoveryPolicy(t *testing.T) {
 		}
 		if ms.got("/jwks") != 0 || ms.got("/.well-known/oauth-authorization-server") != 1 {
 			t.Errorf("jwks GETs %d, metadata GETs %d; want 0 and 1", ms.got("/jwks"), ms.got("/.well-known/oauth-authorization-server"))
+		}
+	})
+	t.Run("an https issuer's endpoint on plain http", func(t *testing.T) {
+		ms := &metadataServer{authServer: &authServer{answers: map[string]interface{}{}}, rfc8414: true, gets: map[string]int{}}
+		ms.Server = httptest.NewTLSServer(http.HandlerFunc(ms.serve))
+		ms.stopAtCleanup(t)
+		ms.issuer = ms.URL
+		// The tokens and the secret would go to it in clear.
+		ms.metadata = map[string]interface{}{"introspection_endpoint": "http://auth.example/introspect"}
+		caFile := writePEM(t, "server-ca.pem", "CERTIFICATE", ms.Certificate().Raw)
+		var logs lockedBuffer
+		log.SetOutput(&logs)
+		defer log.SetOutput(os.Stderr)
+		m, next, _ := discoveryMiddleware(t, ms, func(c *Config) { c.CAFile = caFile })
+		if rec := serve(m, bearer("tok")); rec.Code != 503 || next.count() != 0 {
+			t.Errorf("status %d, backend requests %d; want 503 and none", rec.Code, next.count())
+		}
+		if want := `the metadata of https issuer ` + ms.issuer + ` has introspection_endpoint "http://auth.example/introspect" on plain http`; !strings.Contains(logs.String(), want) {
+			t.Errorf("log %q, want %q", logs.String(), want)
 		}
 	})
 	t.Run("a client certificate picks the mTLS alias", func(t *testing.T) {
@@ -404,6 +463,28 @@ func TestDiscoveredKeys(t *testing.T) {
 	clk.advance(time.Duration(keysRefetchInterval))
 	step("forged-4", answerFor("RS256", "unknown", testRSAKey), 503, 3)
 	step("ec-again", answerFor("ES256", ecKid, testECKey), 200, 3)
+
+	// Rotated back while many answers come at once: they wait for the one read of the keys.
+	clk.advance(time.Duration(keysRefetchInterval))
+	gate := make(chan struct{})
+	ms.set(func(ms *metadataServer) { ms.jwks, ms.gate, ms.gated = rsaJWKS, gate, "/jwks" })
+	const herd = 10
+	done := make(chan int, herd)
+	for i := 0; i < herd; i++ {
+		token := "rotated-" + strconv.Itoa(i)
+		ms.answer(token, answerFor("RS256", rsaKid, testRSAKey))
+		go func() { done <- serve(m, bearer(token)).Code }()
+	}
+	waitFor(t, "the herd's calls", func() bool { return ms.got("/jwks") == 4 && callsInFlight(m) == herd })
+	close(gate)
+	for i := 0; i < herd; i++ {
+		if code := <-done; code != 200 {
+			t.Errorf("status %d, want 200", code)
+		}
+	}
+	if ms.got("/jwks") != 4 {
+		t.Errorf("jwks GETs %d, want 4: one for the herd", ms.got("/jwks"))
+	}
 	if got := ms.got("/.well-known/oauth-authorization-server"); got != 1 {
 		t.Errorf("metadata GETs %d, want 1: a key rotation reads the keys only", got)
 	}
@@ -458,7 +539,7 @@ func TestDiscoveryErrors(t *testing.T) {
 func TestDiscoveryHerd(t *testing.T) {
 	ms := newMetadataServer(t, "")
 	gate := make(chan struct{})
-	ms.set(func(ms *metadataServer) { ms.gate = gate })
+	ms.set(func(ms *metadataServer) { ms.gate, ms.gated = gate, "/.well-known" })
 	m, next, _ := discoveryMiddleware(t, ms, nil)
 	const herd = 20
 	done := make(chan int, herd)
@@ -467,13 +548,8 @@ func TestDiscoveryHerd(t *testing.T) {
 		ms.answer(token, issuedBy(ms.issuer))
 		go func() { done <- serve(m, bearer(token)).Code }()
 	}
-	calls := func() int {
-		m.state.flight.mu.Lock()
-		defer m.state.flight.mu.Unlock()
-		return len(m.state.flight.calls)
-	}
 	// Every request is in its own call, waiting for the one read of the metadata.
-	waitFor(t, "the herd's calls", func() bool { return ms.got("/.well-known/oauth-authorization-server") == 1 && calls() == herd })
+	waitFor(t, "the herd's calls", func() bool { return ms.got("/.well-known/oauth-authorization-server") == 1 && callsInFlight(m) == herd })
 	close(gate)
 	for i := 0; i < herd; i++ {
 		if code := <-done; code != 200 {
@@ -483,6 +559,13 @@ func TestDiscoveryHerd(t *testing.T) {
 	if got := ms.got("/.well-known/oauth-authorization-server"); got != 1 || next.count() != herd {
 		t.Errorf("metadata GETs %d, backend requests %d; want 1, %d", got, next.count(), herd)
 	}
+}
+
+// callsInFlight is how many introspection calls m's state has in flight.
+func callsInFlight(m *middleware) int {
+	m.state.flight.mu.Lock()
+	defer m.state.flight.mu.Unlock()
+	return len(m.state.flight.calls)
 }
 
 // TestDiscoveryShared: the routes that share a cache read the metadata once; a route that
@@ -503,5 +586,33 @@ func TestDiscoveryShared(t *testing.T) {
 	}
 	if got := ms.got("/.well-known/oauth-authorization-server"); got != 1 || ms.callCount() != 2 {
 		t.Errorf("metadata GETs %d, introspection calls %d; want 1 (one read) and 2 (one cached answer, and the endpoint's own)", got, ms.callCount())
+	}
+}
+
+// TestDiscoveryQueue: a call that waited for a read of the metadata takes its outcome,
+// even a failure that took longer than discoveryRetry: the calls queued behind a slow
+// failing read do not each read again, one after another.
+func TestDiscoveryQueue(t *testing.T) {
+	ms := newMetadataServer(t, "")
+	gate := make(chan struct{})
+	ms.set(func(ms *metadataServer) { ms.status, ms.gate, ms.gated = 500, gate, "/.well-known" })
+	ms.answer("first", issuedBy(ms.issuer))
+	ms.answer("queued", issuedBy(ms.issuer))
+	m, _, clk := discoveryMiddleware(t, ms, nil)
+	first := make(chan int, 1)
+	go func() { first <- serve(m, bearer("first")).Code }()
+	waitFor(t, "the first read", func() bool { return ms.got("/.well-known/oauth-authorization-server") == 1 })
+	clk.advance(2 * time.Duration(discoveryRetry)) // the read is slow
+	queued := make(chan int, 1)
+	go func() { queued <- serve(m, bearer("queued")).Code }()
+	waitFor(t, "the queued call", func() bool { return callsInFlight(m) == 2 })
+	close(gate)
+	a := <-first
+	b := <-queued
+	if a != 503 || b != 503 {
+		t.Errorf("statuses %d, %d; want 503, 503", a, b)
+	}
+	if got := ms.got("/.well-known/oauth-authorization-server"); got != 1 {
+		t.Errorf("metadata GETs %d, want 1", got)
 	}
 }

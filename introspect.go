@@ -136,7 +136,7 @@ func (in *introspector) setResponseFormat(config *Config, endpoint *url.URL, iss
 		}
 		// RFC 9701 §5: the answer names no token, so signing alone cannot tell an answer
 		// about this token from a fresh one about another, put in its place on the way.
-		if endpoint.Scheme == "http" && !isLoopback(endpoint.Hostname()) {
+		if plainHTTP(endpoint) {
 			key := "endpoint"
 			if in.discovery != nil {
 				key = "issuer"
@@ -174,7 +174,22 @@ func shownURL(endpoint string) string {
 	return endpoint
 }
 
-// isLoopback reports whether host is this machine, where no network lies on the way.
+// redactURL is the error of a request to target as it may be logged: Go's error quotes
+// the URL, whose query may hold a key.
+func redactURL(err error, target string) error {
+	if urlErr, ok := err.(*url.Error); ok {
+		urlErr.URL = shownURL(target)
+	}
+	return err
+}
+
+// plainHTTP reports whether u is http to another machine than this one, where a network
+// lies on the way.
+func plainHTTP(u *url.URL) bool {
+	return u.Scheme == "http" && !isLoopback(u.Hostname())
+}
+
+// isLoopback reports whether host is this machine.
 func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return host == "localhost" || (ip != nil && ip.IsLoopback())
@@ -250,11 +265,7 @@ func (in *introspector) introspect(ctx context.Context, token string, now, wall 
 
 	resp, err := in.client.Do(req)
 	if err != nil {
-		// Go's error quotes the URL, whose query may hold a key; it is logged.
-		if urlErr, ok := err.(*url.Error); ok {
-			urlErr.URL = shownURL(server.endpoint)
-		}
-		return nil, err
+		return nil, redactURL(err, server.endpoint)
 	}
 	defer resp.Body.Close()
 
