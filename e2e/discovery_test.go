@@ -128,7 +128,8 @@ func TestOIDCProviderDiscovery(t *testing.T) {
 	t.Run("issuer mismatch", func(t *testing.T) {
 		assertRefused(t, send(t, tr, "mismatch.localhost", "/", token()), http.StatusServiceUnavailable, "")
 		assertFailureLogged(t, tr, "mismatch.localhost", fmt.Sprintf(
-			"answering 503: the metadata of issuer %s names issuer %q: they must be identical", otherIssuer, op.Issuer))
+			"answering 503: reading the metadata of issuer %s: GET %s/.well-known/oauth-authorization-server: it names issuer %q, "+
+				"which must be identical to issuer", otherIssuer, otherIssuer, op.Issuer))
 		assertCount(t, "introspection calls", calls(), 0)
 	})
 	t.Run("mTLS endpoint alias", func(t *testing.T) {
