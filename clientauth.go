@@ -103,10 +103,10 @@ func (in *introspector) setSigner(config *Config, secret string) error {
 	}
 	// Unset, the audience is the issuer when there is one (draft-ietf-oauth-rfc7523bis:
 	// the issuer identifier, which no other server can take for its own), or else the
-	// endpoint called.
+	// endpoint; one of the two is set.
 	in.assertionAudience = config.AssertionAudience
 	if in.assertionAudience == "" {
-		in.assertionAudience = config.Issuer
+		in.assertionAudience = config.Issuer + config.Endpoint
 	}
 	return err
 }
@@ -181,13 +181,9 @@ const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 // call, and short, since RFC 7523 §3 lets a server keep every jti until the exp it saw.
 const assertionLifetime = 60
 
-// assertion is a client assertion (RFC 7523 §3) for a call to endpoint: the client is its
-// iss and sub, the server its aud.
-func (in *introspector) assertion(now int64, endpoint string) (string, error) {
-	audience := in.assertionAudience
-	if audience == "" {
-		audience = endpoint
-	}
+// assertion is a client assertion (RFC 7523 §3): the client is its iss and sub, the server
+// its aud.
+func (in *introspector) assertion(now int64) (string, error) {
 	jti, err := randomID()
 	if err != nil {
 		return "", err
@@ -196,7 +192,7 @@ func (in *introspector) assertion(now int64, endpoint string) (string, error) {
 	return in.signer.sign(map[string]interface{}{
 		"iss": in.clientID,
 		"sub": in.clientID,
-		"aud": audience,
+		"aud": in.assertionAudience,
 		"jti": jti,
 		"iat": iat,
 		"exp": iat + assertionLifetime,

@@ -248,7 +248,7 @@ func (in *introspector) introspect(ctx context.Context, token string, now, wall 
 	// The token goes in the body only, never in the URL (RFC 7662 §4).
 	body := "token=" + url.QueryEscape(token) + in.formSuffix
 	if in.signer != nil {
-		assertion, err := in.assertion(wall, server.endpoint)
+		assertion, err := in.assertion(wall)
 		if err != nil {
 			return nil, fmt.Errorf("signing the client assertion: %w", err)
 		}
