@@ -38,8 +38,19 @@ type metadataServer struct {
 }
 
 func newMetadataServer(t *testing.T, path string) *metadataServer {
+	return startMetadataServer(t, path, httptest.NewServer)
+}
+
+// newTLSMetadataServer is a metadataServer over https, for an issuer without a path, and
+// a caFile that trusts it.
+func newTLSMetadataServer(t *testing.T) (*metadataServer, string) {
+	ms := startMetadataServer(t, "", httptest.NewTLSServer)
+	return ms, writePEM(t, "server-ca.pem", "CERTIFICATE", ms.Certificate().Raw)
+}
+
+func startMetadataServer(t *testing.T, path string, start func(http.Handler) *httptest.Server) *metadataServer {
 	ms := &metadataServer{authServer: &authServer{answers: map[string]interface{}{}}, path: path, rfc8414: true, openid: true, gets: map[string]int{}}
-	ms.Server = httptest.NewServer(http.HandlerFunc(ms.serve))
+	ms.Server = start(http.HandlerFunc(ms.serve))
 	ms.stopAtCleanup(t)
 	ms.issuer = ms.URL + path
 	ms.metadata = map[string]interface{}{"introspection_endpoint": ms.URL + "/introspect", "jwks_uri": ms.URL + "/jwks"}
@@ -372,13 +383,9 @@ func TestDiscoveryPolicy(t *testing.T) {
 		}
 	})
 	t.Run("an https issuer's endpoint on plain http", func(t *testing.T) {
-		ms := &metadataServer{authServer: &authServer{answers: map[string]interface{}{}}, rfc8414: true, gets: map[string]int{}}
-		ms.Server = httptest.NewTLSServer(http.HandlerFunc(ms.serve))
-		ms.stopAtCleanup(t)
-		ms.issuer = ms.URL
+		ms, caFile := newTLSMetadataServer(t)
 		// The tokens and the secret would go to it in clear.
-		ms.metadata = map[string]interface{}{"introspection_endpoint": "http://auth.example/introspect"}
-		caFile := writePEM(t, "server-ca.pem", "CERTIFICATE", ms.Certificate().Raw)
+		ms.metadata["introspection_endpoint"] = "http://auth.example/introspect"
 		var logs lockedBuffer
 		log.SetOutput(&logs)
 		defer log.SetOutput(os.Stderr)
@@ -391,14 +398,9 @@ func TestDiscoveryPolicy(t *testing.T) {
 		}
 	})
 	t.Run("a client certificate picks the mTLS alias", func(t *testing.T) {
-		ms := &metadataServer{authServer: &authServer{answers: map[string]interface{}{}}, rfc8414: true, gets: map[string]int{}}
-		ms.Server = httptest.NewTLSServer(http.HandlerFunc(ms.serve))
-		ms.stopAtCleanup(t)
-		ms.issuer = ms.URL
-		ms.metadata = map[string]interface{}{"introspection_endpoint": ms.URL + "/introspect",
-			"mtls_endpoint_aliases": map[string]interface{}{"introspection_endpoint": ms.URL + "/mtls/introspect"}}
+		ms, caFile := newTLSMetadataServer(t)
+		ms.metadata["mtls_endpoint_aliases"] = map[string]interface{}{"introspection_endpoint": ms.URL + "/mtls/introspect"}
 		ms.answer("tok", issuedBy(ms.issuer))
-		caFile := writePEM(t, "server-ca.pem", "CERTIFICATE", ms.Certificate().Raw)
 		certFile, keyFile := writeCertFiles(t, testCert(t, "traefik", nil, 0))
 		for _, withCert := range []bool{false, true} {
 			m, _, _ := discoveryMiddleware(t, ms, func(c *Config) {
@@ -469,19 +471,13 @@ func TestDiscoveredKeys(t *testing.T) {
 	gate := make(chan struct{})
 	ms.set(func(ms *metadataServer) { ms.jwks, ms.gate, ms.gated = rsaJWKS, gate, "/jwks" })
 	const herd = 10
-	done := make(chan int, herd)
 	for i := 0; i < herd; i++ {
-		token := "rotated-" + strconv.Itoa(i)
-		ms.answer(token, answerFor("RS256", rsaKid, testRSAKey))
-		go func() { done <- serve(m, bearer(token)).Code }()
+		ms.answer("rotated-"+strconv.Itoa(i), answerFor("RS256", rsaKid, testRSAKey))
 	}
+	answered := serveHerd(m, "rotated-", herd)
 	waitFor(t, "the herd's calls", func() bool { return ms.got("/jwks") == 4 && callsInFlight(m) == herd })
 	close(gate)
-	for i := 0; i < herd; i++ {
-		if code := <-done; code != 200 {
-			t.Errorf("status %d, want 200", code)
-		}
-	}
+	answered(t, 200)
 	if ms.got("/jwks") != 4 {
 		t.Errorf("jwks GETs %d, want 4: one for the herd", ms.got("/jwks"))
 	}
@@ -542,22 +538,34 @@ func TestDiscoveryHerd(t *testing.T) {
 	ms.set(func(ms *metadataServer) { ms.gate, ms.gated = gate, "/.well-known" })
 	m, next, _ := discoveryMiddleware(t, ms, nil)
 	const herd = 20
-	done := make(chan int, herd)
 	for i := 0; i < herd; i++ {
-		token := "herd-" + strconv.Itoa(i)
-		ms.answer(token, issuedBy(ms.issuer))
-		go func() { done <- serve(m, bearer(token)).Code }()
+		ms.answer("herd-"+strconv.Itoa(i), issuedBy(ms.issuer))
 	}
+	answered := serveHerd(m, "herd-", herd)
 	// Every request is in its own call, waiting for the one read of the metadata.
 	waitFor(t, "the herd's calls", func() bool { return ms.got("/.well-known/oauth-authorization-server") == 1 && callsInFlight(m) == herd })
 	close(gate)
-	for i := 0; i < herd; i++ {
-		if code := <-done; code != 200 {
-			t.Errorf("status %d, want 200", code)
-		}
-	}
+	answered(t, 200)
 	if got := ms.got("/.well-known/oauth-authorization-server"); got != 1 || next.count() != herd {
 		t.Errorf("metadata GETs %d, backend requests %d; want 1, %d", got, next.count(), herd)
+	}
+}
+
+// serveHerd sends m, at once, n requests with the tokens prefix0 to prefix<n-1>, and returns
+// the check that each was answered with the status wanted, which waits for them all.
+func serveHerd(m *middleware, prefix string, n int) func(t *testing.T, want int) {
+	done := make(chan int, n)
+	for i := 0; i < n; i++ {
+		token := prefix + strconv.Itoa(i)
+		go func() { done <- serve(m, bearer(token)).Code }()
+	}
+	return func(t *testing.T, want int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if code := <-done; code != want {
+				t.Errorf("status %d, want %d", code, want)
+			}
+		}
 	}
 }
 
