@@ -450,21 +450,6 @@ func assertCount(t *testing.T, what string, got, want int) {
 	}
 }
 
-// assertAdmitted checks that the request got the backend's own 404 and that the backend
-// received each header with the value given ("" for none).
-func assertAdmitted(t *testing.T, what string, a harness.Answer, headers map[string]string) {
-	t.Helper()
-	if a.Status != http.StatusNotFound || a.Seen == nil {
-		t.Errorf("%s: got %d (backend reached: %v), want the backend's 404", what, a.Status, a.Seen != nil)
-		return
-	}
-	for name, want := range headers {
-		if got := a.Seen.Headers.Get(name); got != want {
-			t.Errorf("%s: backend got %s %q, want %q", what, name, got, want)
-		}
-	}
-}
-
 // assertFailureLogged checks that Traefik logged an introspection failure of host's
 // middleware (Dynamic names it after the host's first label) that contains want.
 func assertFailureLogged(t *testing.T, tr *harness.Traefik, host, want string) {

@@ -2,19 +2,15 @@ package loader
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
 )
 
 // WriteFile writes data to a new file named name and returns its path.
@@ -40,22 +36,11 @@ func WritePrivateKey(t testing.TB, name string, key interface{}) string {
 // WriteCert writes a self-signed client certificate and its key as PEM files.
 func WriteCert(t testing.TB) (string, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certFile, keyFile, _, err := harness.SelfSignedCert(t.TempDir(), "client", ClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	template := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: ClientID},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return WriteFile(t, "client.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		WriteFile(t, "client.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	return certFile, keyFile
 }
 
 // WriteJWKS writes pub as a JWK Set, as an authorization server's jwks_uri serves it,
