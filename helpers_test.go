@@ -384,9 +384,20 @@ func waiting(m *middleware) int {
 var (
 	testRSAKey = mustKey(rsa.GenerateKey(rand.Reader, 2048)).(*rsa.PrivateKey)
 	testECKey  = mustKey(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)).(*ecdsa.PrivateKey)
+	testEdKey  = newEdKey()
 )
 
 // mustKey is key, or a panic when making it failed.
+// newEdKey is an Ed25519 private key; one value per declaration: yaegi v0.16.1 reads a
+// package-level "var a, _ = f()" as zero in other functions.
+func newEdKey() ed25519.PrivateKey {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return key
+}
+
 func mustKey(key interface{}, err error) interface{} {
 	if err != nil {
 		panic(err)
@@ -594,7 +605,7 @@ func signAs(family string, hash crypto.Hash, key interface{}) func([]byte) []byt
 	}
 }
 
-// verifiesAs says whether sig is the family's signature ("HS", "RS", "PS" or "ES") over
+// verifiesAs says whether sig is the family's signature ("HS", "RS", "PS", "ES" or "Ed") over
 // input with hash by key (HS: the secret, as []byte) or its public half, with the standard
 // library alone: an ECDSA one must be R||S, each of the curve's size.
 func verifiesAs(family string, hash crypto.Hash, key interface{}, input, sig []byte) bool {
@@ -602,6 +613,9 @@ func verifiesAs(family string, hash crypto.Hash, key interface{}, input, sig []b
 		mac := hmac.New(func() gohash.Hash { return hash.New() }, key.([]byte))
 		mac.Write(input)
 		return hmac.Equal(mac.Sum(nil), sig)
+	}
+	if family == "Ed" {
+		return ed25519.Verify(key.(ed25519.PrivateKey).Public().(ed25519.PublicKey), input, sig)
 	}
 	digest := digestOf(hash, input)
 	switch family {
@@ -665,7 +679,7 @@ func verifiedByServerKeys(t *testing.T, token string) map[string]interface{} {
 	t.Helper()
 	header, claims, input, sig := decodeJWS(t, token)
 	alg, _ := header["alg"].(string) // yaegi v0.16.1 cannot switch on an interface{} with string cases
-	serverKeys := map[string]interface{}{"RS256": testRSAKey, "ES256": testECKey}
+	serverKeys := map[string]interface{}{"RS256": testRSAKey, "ES256": testECKey, "EdDSA": testEdKey}
 	key := serverKeys[alg]
 	if key == nil || !verifiesAs(alg[:2], crypto.SHA256, key, input, sig) {
 		t.Fatalf("the forwarded JWT does not verify with the server's public key")
