@@ -287,21 +287,21 @@ func TestProofURL(t *testing.T) {
 		{"HTTP://API.EXAMPLE/anything", nil, true},
 		{"http://api.example:80/anything", nil, true},
 		{"http://api.example:/anything", nil, true},
-		{"http://api.example/%61nything", nil, true},                      // an escaped unreserved character
-		{"http://api.example/a/./b/../../anything", nil, true},            // dot segments
-		{"http://api.example/anything/", nil, false},                      // a trailing slash is another path
-		{"http://api.example/Anything", nil, false},                       // the path's case counts
-		{"http://api.example:8080/anything", nil, false},                  // another port
-		{"https://api.example/anything", nil, false},                      // another scheme
-		{"api.example/anything", nil, false},                              // not absolute
-		{"ftp://api.example/anything", nil, false},                        // not http
-		{"http://user@api.example/anything", nil, false},                  // userinfo
+		{"http://api.example/%61nything", nil, true},           // an escaped unreserved character
+		{"http://api.example/a/./b/../../anything", nil, true}, // dot segments
+		{"http://api.example/anything/", nil, false},           // a trailing slash is another path
+		{"http://api.example/Anything", nil, false},            // the path's case counts
+		{"http://api.example:8080/anything", nil, false},       // another port
+		{"https://api.example/anything", nil, false},           // another scheme
+		{"api.example/anything", nil, false},                   // not absolute
+		{"ftp://api.example/anything", nil, false},             // not http
+		{"http://user@api.example/anything", nil, false},       // userinfo
 		{"https://api.example/anything", func(r *http.Request) { r.TLS = &tls.ConnectionState{} }, true},
 		{"https://api.example:443/anything", func(r *http.Request) { r.TLS = &tls.ConnectionState{} }, true},
 		{"https://api.example/anything", func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", "https") }, true},
 		{"http://api.example/anything", func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", "https") }, false},
 		{"http://api.example/a%2fb", func(r *http.Request) { r.URL.RawPath = "/a%2Fb"; r.URL.Path = "/a/b" }, true}, // escape case
-		{"http://api.example/a/b", func(r *http.Request) { r.URL.RawPath = "/a%2Fb"; r.URL.Path = "/a/b" }, false}, // an escaped slash is not a slash
+		{"http://api.example/a/b", func(r *http.Request) { r.URL.RawPath = "/a%2Fb"; r.URL.Path = "/a/b" }, false},  // an escaped slash is not a slash
 		{"http://API.example/", func(r *http.Request) { r.Host = "api.EXAMPLE"; r.URL.Path = "" }, true},
 	}
 	for _, tc := range cases {
