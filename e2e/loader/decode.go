@@ -13,7 +13,8 @@ import (
 // use, with Traefik's struct tags: paerser refuses keys its target does not have.
 type (
 	Dynamic struct {
-		HTTP *HTTP `json:"http,omitempty" toml:"http,omitempty" yaml:"http,omitempty" export:"true"`
+		HTTP *HTTP      `json:"http,omitempty" toml:"http,omitempty" yaml:"http,omitempty" export:"true"`
+		TLS  *TLSConfig `json:"tls,omitempty" toml:"tls,omitempty" yaml:"tls,omitempty" export:"true"`
 	}
 	HTTP struct {
 		Routers     map[string]*Router     `json:"routers,omitempty" toml:"routers,omitempty" yaml:"routers,omitempty" export:"true"`
@@ -21,10 +22,14 @@ type (
 		Middlewares map[string]*Middleware `json:"middlewares,omitempty" toml:"middlewares,omitempty" yaml:"middlewares,omitempty" export:"true"`
 	}
 	Router struct {
-		EntryPoints []string `json:"entryPoints,omitempty" toml:"entryPoints,omitempty" yaml:"entryPoints,omitempty" export:"true"`
-		Middlewares []string `json:"middlewares,omitempty" toml:"middlewares,omitempty" yaml:"middlewares,omitempty" export:"true"`
-		Service     string   `json:"service,omitempty" toml:"service,omitempty" yaml:"service,omitempty" export:"true"`
-		Rule        string   `json:"rule,omitempty" toml:"rule,omitempty" yaml:"rule,omitempty"`
+		EntryPoints []string   `json:"entryPoints,omitempty" toml:"entryPoints,omitempty" yaml:"entryPoints,omitempty" export:"true"`
+		Middlewares []string   `json:"middlewares,omitempty" toml:"middlewares,omitempty" yaml:"middlewares,omitempty" export:"true"`
+		Service     string     `json:"service,omitempty" toml:"service,omitempty" yaml:"service,omitempty" export:"true"`
+		Rule        string     `json:"rule,omitempty" toml:"rule,omitempty" yaml:"rule,omitempty"`
+		TLS         *RouterTLS `json:"tls,omitempty" toml:"tls,omitempty" yaml:"tls,omitempty" label:"allowEmpty" file:"allowEmpty" kv:"allowEmpty" export:"true"`
+	}
+	RouterTLS struct {
+		Options string `json:"options,omitempty" toml:"options,omitempty" yaml:"options,omitempty" export:"true"`
 	}
 	Service struct {
 		LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty" toml:"loadBalancer,omitempty" yaml:"loadBalancer,omitempty" export:"true"`
@@ -37,6 +42,18 @@ type (
 	}
 	Middleware struct {
 		Plugin map[string]PluginConf `json:"plugin,omitempty" toml:"plugin,omitempty" yaml:"plugin,omitempty" export:"true"`
+	}
+	// TLSConfig is the part of dynamic.TLSConfiguration (pkg/tls) that asks for client
+	// certificates, which certificate-bound tokens need.
+	TLSConfig struct {
+		Options map[string]TLSOptions `json:"options,omitempty" toml:"options,omitempty" yaml:"options,omitempty" export:"true"`
+	}
+	TLSOptions struct {
+		ClientAuth ClientAuth `json:"clientAuth,omitempty" toml:"clientAuth,omitempty" yaml:"clientAuth,omitempty" export:"true"`
+	}
+	ClientAuth struct {
+		CAFiles        []string `json:"caFiles,omitempty" toml:"caFiles,omitempty" yaml:"caFiles,omitempty"`
+		ClientAuthType string   `json:"clientAuthType,omitempty" toml:"clientAuthType,omitempty" yaml:"clientAuthType,omitempty" export:"true"`
 	}
 	// PluginConf is dynamic.PluginConf: the raw map handed to the plugin loader.
 	PluginConf map[string]interface{}

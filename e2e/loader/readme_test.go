@@ -122,6 +122,27 @@ func TestReadmeExamples(t *testing.T) {
 		return raw
 	}
 
+	// The sender-constrained example also asks the entry point for client certificates, on
+	// the TLS options its router uses: without them req.TLS has none to check.
+	senderConstrained := func(t *testing.T, block string) map[string]interface{} {
+		conf, err := DecodeFileProvider(block, ".yaml")
+		if err != nil {
+			t.Fatalf("file provider: %v", err)
+		}
+		router := conf.HTTP.Routers["api"]
+		if conf.TLS == nil || router == nil || router.TLS == nil {
+			t.Fatal("the example has no TLS router or no tls.options")
+		}
+		options := router.TLS.Options
+		if options == "" {
+			options = "default"
+		}
+		if got := conf.TLS.Options[options].ClientAuth.ClientAuthType; got != "RequestClientCert" {
+			t.Errorf("the router's TLS options %q have clientAuthType %q, want RequestClientCert", options, got)
+		}
+		return conf.Plugin(t, "api-auth", "introspection")
+	}
+
 	// Values every example sets; each case adds its own.
 	common := map[string]string{
 		"endpoint":                      "https://auth.example.com/oauth2/introspect",
@@ -156,6 +177,9 @@ func TestReadmeExamples(t *testing.T) {
 		{"Without a shared secret (YAML)", "tls_client_auth", fromFile(".yaml"), map[string]string{
 			"authMethod": "tls_client_auth", "tlsCertFile": "/secrets/introspection/client.crt",
 			"tlsKeyFile": "/secrets/introspection/client.key", "optional": "true",
+		}},
+		{"Sender-constrained tokens (YAML)", "dpop:", senderConstrained, map[string]string{
+			"clientSecretFile": "/secrets/introspection/client-secret", "dpop": "required", "dpopNonce": "true", "certificateBound": "allowed",
 		}},
 	}
 	for _, tc := range cases {
@@ -219,6 +243,18 @@ func TestReadmeExamples(t *testing.T) {
 			h, err := p.New(raw, next)
 			if err != nil {
 				t.Fatalf("New with the endpoint at the mock: %v", err)
+			}
+			if raw["dpop"] == "required" {
+				// Only DPoP-bound tokens pass: a bearer token is refused before any call.
+				// TestDPoPProof and e2e's sender tests admit bound ones.
+				rec := send(h, "writer-token")
+				want := `DPoP error="invalid_token", algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA"`
+				if got := rec.Header().Values("WWW-Authenticate"); rec.Code != http.StatusUnauthorized || len(got) != 1 || got[0] != want ||
+					next.calls != 0 || as.Calls.Load() != 0 {
+					t.Errorf("a bearer token got %d with challenges %q, next ran %d times, the endpoint had %d calls; want 401, %q, none, none",
+						rec.Code, got, next.calls, as.Calls.Load(), want)
+				}
+				return
 			}
 			rec := send(h, "writer-token")
 			wantAuthorization := "Bearer writer-token"
