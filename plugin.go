@@ -199,7 +199,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 
 	if v.rej != nil {
-		m.reject(rw, v.rej, false, 0)
+		m.reject(rw, v.rej, false, 0) // a verdict found for a bearer token
 		return
 	}
 	// Go's server writes every inbound name in its canonical form, so the precomputed
@@ -229,8 +229,9 @@ const bearerPrefix = "Bearer "
 // asked for (resolve), judged for this route (judge) and kept with a cached answer for the
 // requests that follow, and its binding checked for this request (confirm). A preflight
 // (skipPreflight) and a request without a token (optional) pass unchecked, as anonymous. It
-// answers the request itself and returns nil when it is refused before any verdict (a
-// missing or malformed token or proof), the endpoint fails, or the binding does not hold.
+// answers the request itself and returns nil when it is refused: before any verdict (a
+// missing or malformed token or proof), by the verdict, or because the binding does not
+// hold; or when the endpoint fails.
 func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verdict {
 	token, dpop, rej := m.extract(req)
 	t := m.now()
@@ -281,7 +282,11 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 			e.verdicts.Store(m, v)
 		}
 	}
-	if v.rej == nil && (v.bound || p != nil) {
+	if v.rej != nil {
+		m.reject(rw, v.rej, dpop, wall) // here, where the request's scheme is known
+		return nil
+	}
+	if v.bound || p != nil {
 		if rej := m.confirm(req, v, p, wall); rej != nil {
 			m.reject(rw, rej, dpop, wall)
 			return nil
