@@ -134,9 +134,8 @@ func (m *middleware) removeToken(req *http.Request) {
 	if m.tokenHeader != "" {
 		req.Header.Del(m.tokenHeader)
 	}
-	if m.dpopScheme {
-		delete(req.Header, "Dpop") // the proof names the token (ath) and is no use upstream
-	}
+	// The proof names the token (ath) and its key, whatever the scheme: it goes with it.
+	delete(req.Header, "Dpop")
 	if m.tokenQuery != nil && m.tokenQuery.mayHold(req.URL.RawQuery) {
 		if query := m.tokenQuery.without(req.URL.RawQuery); query != req.URL.RawQuery {
 			req.URL.RawQuery = query
