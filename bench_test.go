@@ -128,7 +128,7 @@ func BenchmarkExtract(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		benchSinkToken, benchSinkRej = f.m.extract(f.req)
+		benchSinkToken, _, benchSinkRej = f.m.extract(f.req)
 	}
 	b.StopTimer()
 	if benchSinkToken != benchToken || benchSinkRej != nil {

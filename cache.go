@@ -45,7 +45,7 @@ func (e *entry) forgetVerdicts() bool {
 // entrySize is about what an entry holds in memory: its strings and a fixed share for the
 // structures around them.
 func entrySize(key string, res *result) int {
-	size := 512 + len(key) + len(res.iss) + len(res.signed)
+	size := 512 + len(key) + len(res.iss) + len(res.signed) + len(res.jkt) + len(res.x5t)
 	for _, aud := range res.aud {
 		size += 16 + len(aud)
 	}

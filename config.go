@@ -55,6 +55,11 @@ type Config struct {
 	ResponseKeysFile            string `json:"responseKeysFile,omitempty" mapstructure:"responseKeysFile"`
 	ForwardIntrospectionJWT     string `json:"forwardIntrospectionJWT,omitempty" mapstructure:"forwardIntrospectionJWT"`
 	Optional                    bool   `json:"optional,omitempty" mapstructure:"optional"`
+	// Sender-constrained tokens (RFC 9449, RFC 8705 §3): see binding.go.
+	DPoP             string `json:"dpop,omitempty" mapstructure:"dpop"`
+	DPoPProofMaxAge  string `json:"dpopProofMaxAge,omitempty" mapstructure:"dpopProofMaxAge"`
+	DPoPNonce        bool   `json:"dpopNonce,omitempty" mapstructure:"dpopNonce"`
+	CertificateBound string `json:"certificateBound,omitempty" mapstructure:"certificateBound"`
 }
 
 // CreateConfig returns the defaults. Maps and slices are new on every call: Traefik's
@@ -84,6 +89,9 @@ func CreateConfig() *Config {
 		// than 128 requests and sockets.
 		MaxConcurrentIntrospections: 128,
 		ResponseFormat:              formatJSON,
+		DPoP:                        bindingAllowed,
+		DPoPProofMaxAge:             "60s",
+		CertificateBound:            bindingAllowed,
 	}
 }
 
@@ -139,6 +147,7 @@ func (m *middleware) setDurations(config *Config) (time.Duration, error) {
 		{"cacheTTL", config.CacheTTL, &m.ttls[activeKind]},
 		{"negativeCacheTTL", config.NegativeCacheTTL, &m.ttls[inactiveKind]},
 		{"staleIfError", config.StaleIfError, &m.staleIfError},
+		{"dpopProofMaxAge", config.DPoPProofMaxAge, &m.proofMaxAge},
 	}
 	for _, d := range durations {
 		duration, err := parseDuration(d.key, d.value)
@@ -149,6 +158,9 @@ func (m *middleware) setDurations(config *Config) (time.Duration, error) {
 	}
 	if timeout == 0 {
 		return 0, fmt.Errorf("timeout %q must be more than 0", config.Timeout)
+	}
+	if m.proofMaxAge == 0 {
+		return 0, fmt.Errorf("dpopProofMaxAge %q must be more than 0", config.DPoPProofMaxAge)
 	}
 	return time.Duration(timeout), nil
 }

@@ -132,7 +132,7 @@ func TestNewErrors(t *testing.T) {
 		{"responseKeysFile with json", func(c *Config) { c.ResponseKeysFile = keysFile }, `responseKeysFile "` + keysFile + `" is only read with responseFormat "jwt"`},
 		{"responseKeysFile missing", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = missing }, `responseKeysFile "` + missing},
 		{"responseKeysFile a private key", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = rsaFile }, `responseKeysFile "` + rsaFile + `": holds a "RSA PRIVATE KEY" block`},
-		{"responseKeysFile only an HMAC key", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = hmacFile }, `responseKeysFile "` + hmacFile + `" holds no RSA or EC public key`},
+		{"responseKeysFile only an HMAC key", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = hmacFile }, `responseKeysFile "` + hmacFile + `" holds no RSA, EC or Ed25519 public key`},
 		{"responseKeysFile a weak RSA key", func(c *Config) { c.ResponseFormat = "jwt"; c.ResponseKeysFile = weakFile }, `an RSA key of 1024 bits is too weak`},
 		{"forwardIntrospectionJWT with json", func(c *Config) { c.ForwardIntrospectionJWT = "X-Jwt" }, `forwardIntrospectionJWT "X-Jwt" needs responseFormat "jwt"`},
 		{"forwardIntrospectionJWT bad name", func(c *Config) {

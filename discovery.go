@@ -282,7 +282,7 @@ func (d *discovery) readKeys(ctx context.Context, jwksURI string) ([]publicKey, 
 	}
 	keys, err := jwkSet(data)
 	if err == nil && len(keys) == 0 {
-		err = errors.New("holds no RSA or EC public key for signatures")
+		err = errors.New("holds no RSA, EC or Ed25519 public key for signatures")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("the keys of issuer %s at %s: %w", shownURL(d.issuer), shownURL(jwksURI), err)

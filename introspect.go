@@ -225,6 +225,12 @@ type result struct {
 	// When the answer may be cached until, in Unix nanoseconds: its exp (RFC 7662 §4), and
 	// a signed answer's own exp if that comes first, so that it is not forwarded past it.
 	cacheUntil int64
+	// The token's binding, from cnf (RFC 7800 §3.1): the DPoP key's thumbprint (RFC 9449
+	// §6.2) and the client certificate's (RFC 8705 §3.1); unknownBinding when cnf binds it
+	// by neither, so that no request can show it holds what the token is bound to.
+	jkt            string
+	x5t            string
+	unknownBinding bool
 }
 
 // introspect asks the endpoint about token (RFC 7662 §2.1) at now (Unix ns), and keeps of
@@ -435,6 +441,9 @@ func readResult(claims map[string]interface{}, keep []string) (*result, error) {
 	res.iss, _ = claims["iss"].(string)
 	res.aud = stringList(claims["aud"])
 	res.refresh = isRefreshToken(claims)
+	if err := readBinding(claims["cnf"], res); err != nil {
+		return nil, err
+	}
 	switch scope := claims["scope"].(type) {
 	case string:
 		// Separated by SP, and only by SP (RFC 6749 §3.3): "profile\u00a0admin" is one scope.
@@ -449,6 +458,30 @@ func readResult(claims map[string]interface{}, keep []string) (*result, error) {
 		}
 	}
 	return res, nil
+}
+
+// readBinding reads the answer's cnf into res. A cnf of the wrong shape is a broken
+// answer; a cnf without a member we check binds the token to what we cannot see.
+func readBinding(cnf interface{}, res *result) error {
+	if cnf == nil {
+		return nil
+	}
+	members, ok := cnf.(map[string]interface{})
+	if !ok {
+		return errors.New(`the endpoint's answer has a "cnf" that is not an object`)
+	}
+	jkt, isString := members["jkt"].(string)
+	if _, present := members["jkt"]; present && (!isString || jkt == "") {
+		return errors.New(`the endpoint's answer has a "cnf.jkt" that is not a thumbprint`)
+	}
+	x5t, isString := members["x5t#S256"].(string)
+	if _, present := members["x5t#S256"]; present && (!isString || x5t == "") {
+		return errors.New(`the endpoint's answer has a "cnf.x5t#S256" that is not a thumbprint`)
+	}
+	res.jkt = jkt
+	res.x5t = x5t
+	res.unknownBinding = jkt == "" && x5t == "" && len(members) > 0
+	return nil
 }
 
 // numericDate reads a time claim in seconds since the epoch (RFC 7662 §2.2) and returns it

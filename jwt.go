@@ -1,6 +1,7 @@
 // JSON Web Signatures in compact form (RFC 7515): signing the private_key_jwt and
 // client_secret_jwt client assertions (RFC 7523) and verifying the signed introspection
-// answer (RFC 9701). Keys come from files read once in New, or from the server's jwks_uri.
+// answer (RFC 9701) and the DPoP proof (RFC 9449). Keys come from files read once in New,
+// from the server's jwks_uri, or from the proof itself.
 // Algorithms are an allow-list (RFC 8725 §3.1): never "none", and HMAC only to sign with
 // the client secret, never to verify, since an attacker could take its key to be a public
 // key.
@@ -10,6 +11,7 @@ package introspection
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
@@ -33,7 +35,7 @@ import (
 type jwsAlg struct {
 	name      string // the JOSE header's "alg"
 	hash      crypto.Hash
-	family    string         // familyHS, familyRS, familyPS or familyES
+	family    string         // familyHS, familyRS, familyPS, familyES or familyEd
 	curve     elliptic.Curve // familyES: the curve the key must be on (RFC 7518 §3.4); nil for RSA
 	assertion bool           // may be the signingAlg of a client assertion
 }
@@ -44,11 +46,12 @@ const (
 	familyRS = "RS" // RSASSA-PKCS1-v1_5
 	familyPS = "PS" // RSASSA-PSS
 	familyES = "ES" // ECDSA
+	familyEd = "Ed" // EdDSA (RFC 8037), with Ed25519 keys only: it hashes the message itself
 )
 
-// jwsAlgs are the algorithms, in the order error messages list them. A signed answer may
-// carry any RSA or ECDSA one; a client assertion is signed with those marked assertion:
-// the HMAC ones for client_secret_jwt, the others for private_key_jwt.
+// jwsAlgs are the algorithms, in the order error messages list them. A signed answer and a
+// DPoP proof may carry any but the HMAC ones; a client assertion is signed with those
+// marked assertion: the HMAC ones for client_secret_jwt, the others for private_key_jwt.
 var jwsAlgs = []jwsAlg{
 	{name: "HS256", hash: crypto.SHA256, family: familyHS, assertion: true},
 	{name: "HS384", hash: crypto.SHA384, family: familyHS, assertion: true},
@@ -62,6 +65,7 @@ var jwsAlgs = []jwsAlg{
 	{name: "ES256", hash: crypto.SHA256, family: familyES, curve: elliptic.P256(), assertion: true},
 	{name: "ES384", hash: crypto.SHA384, family: familyES, curve: elliptic.P384()},
 	{name: "ES512", hash: crypto.SHA512, family: familyES, curve: elliptic.P521()},
+	{name: "EdDSA", family: familyEd},
 }
 
 // jwsAlgNamed is the entry of jwsAlgs called name, or nil.
@@ -72,6 +76,17 @@ func jwsAlgNamed(name string) *jwsAlg {
 		}
 	}
 	return nil
+}
+
+// verifyingAlgs names the algorithms a signature is checked with: all but HMAC's.
+func verifyingAlgs() []string {
+	var names []string
+	for i := 0; i < len(jwsAlgs); i++ {
+		if jwsAlgs[i].family != familyHS {
+			names = append(names, jwsAlgs[i].name)
+		}
+	}
+	return names
 }
 
 // assertionAlgs names the algorithms signingAlg may be: the HMAC ones when secretKeyed
@@ -286,7 +301,7 @@ func randomID() (string, error) {
 type publicKey struct {
 	kid string
 	alg string
-	key interface{} // *rsa.PublicKey or *ecdsa.PublicKey
+	key interface{} // *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
 }
 
 // readPublicKeys reads responseKeysFile: a JWK Set, a single JWK, or PEM public keys and
@@ -306,7 +321,7 @@ func readPublicKeys(path string) ([]publicKey, error) {
 		return nil, fmt.Errorf("responseKeysFile %q: %w", path, err)
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("responseKeysFile %q holds no RSA or EC public key for signatures", path)
+		return nil, fmt.Errorf("responseKeysFile %q holds no RSA, EC or Ed25519 public key for signatures", path)
 	}
 	return keys, nil
 }
@@ -385,6 +400,8 @@ func jwkSet(data []byte) ([]publicKey, error) {
 			key, err = rsaJWK(k)
 		case "EC":
 			key, err = ecJWK(k)
+		case "OKP":
+			key, err = okpJWK(k)
 		default:
 			continue // "oct" and the rest: never a key for an answer
 		}
@@ -427,6 +444,18 @@ func ecJWK(k jwk) (*ecdsa.PublicKey, error) {
 	return key, nil
 }
 
+// okpJWK reads an Ed25519 key (RFC 8037 §2); X25519 and Ed448 sign nothing here.
+func okpJWK(k jwk) (ed25519.PublicKey, error) {
+	if k.Crv != "Ed25519" {
+		return nil, fmt.Errorf("OKP curve %q is not Ed25519", k.Crv)
+	}
+	x, err := base64.RawURLEncoding.DecodeString(k.X)
+	if err != nil || len(x) != ed25519.PublicKeySize {
+		return nil, errors.New(`its "x" is not a base64url Ed25519 key`)
+	}
+	return ed25519.PublicKey(x), nil
+}
+
 func pemPublicKeys(data []byte) ([]publicKey, error) {
 	var keys []publicKey
 	for {
@@ -455,8 +484,9 @@ func pemPublicKeys(data []byte) ([]publicKey, error) {
 		}
 		// Not a type switch: yaegi v0.16.1 returns from the function at an empty case.
 		rsaKey, isRSA := key.(*rsa.PublicKey)
-		if _, isEC := key.(*ecdsa.PublicKey); !isRSA && !isEC {
-			continue // an Ed25519 or other key: no algorithm here uses it
+		_, isEC := key.(*ecdsa.PublicKey)
+		if _, isEd := key.(ed25519.PublicKey); !isRSA && !isEC && !isEd {
+			continue // an X25519 or other key: no algorithm here uses it
 		}
 		if isRSA && rsaKey.N.BitLen() < minRSABits {
 			return nil, fmt.Errorf("an RSA key of %d bits is too weak", rsaKey.N.BitLen())
@@ -499,15 +529,13 @@ func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, er
 		return nil, nil, errors.New("the signed answer has crit extensions")
 	}
 	kid, _ := header["kid"].(string)
-	h := a.hash.New()
-	h.Write([]byte(parts[0] + "." + parts[1]))
-	digest := h.Sum(nil)
+	input := []byte(parts[0] + "." + parts[1])
 	for i := 0; i < len(keys); i++ {
 		k := keys[i]
 		if (kid != "" && k.kid != "" && k.kid != kid) || (k.alg != "" && k.alg != alg) {
 			continue
 		}
-		if verifySignature(a, k.key, digest, sig) {
+		if verifySignature(a, k.key, input, sig) {
 			return header, payload, nil
 		}
 	}
@@ -517,8 +545,16 @@ func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, er
 // errNoKey is verifyJWS's error for a signature no key verifies; the caller says whose keys.
 var errNoKey = errors.New("matches no key")
 
-// verifySignature checks sig over digest by a with key, whose type must be the one a names.
-func verifySignature(a *jwsAlg, key interface{}, digest, sig []byte) bool {
+// verifySignature checks sig over the JWS signing input by a with key, whose type must be
+// the one a names.
+func verifySignature(a *jwsAlg, key interface{}, input, sig []byte) bool {
+	if a.family == familyEd {
+		k, ok := key.(ed25519.PublicKey)
+		return ok && ed25519.Verify(k, input, sig)
+	}
+	h := a.hash.New()
+	h.Write(input)
+	digest := h.Sum(nil)
 	switch k := key.(type) {
 	case *rsa.PublicKey:
 		switch a.family {

@@ -63,8 +63,16 @@ type middleware struct {
 	spoofed []string
 	edits   bool // a request that goes on may change: spoofed, forwardHeaders, forwardIntrospectionJWT or forwardAuthorization false
 
-	challenge      string // `Bearer realm="..."`
-	scopeChallenge string // the insufficient_scope challenge with its scope attribute
+	challenge       string // `Bearer realm="..."`; "" when dpop is required
+	scopeAttributes string // the insufficient_scope error with its scope attribute
+
+	// Sender-constrained tokens (binding.go, dpop.go).
+	dpopScheme    bool // Authorization: DPoP is accepted
+	dpopRequired  bool
+	certRequired  bool
+	proofMaxAge   int64   // dpopProofMaxAge, in nanoseconds
+	nonces        *nonces // dpopNonce; nil when off
+	dpopChallenge string  // `DPoP algs="..."`; "" when the DPoP scheme is not accepted
 
 	introspector *introspector
 	state        *endpointState
@@ -113,6 +121,9 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if err != nil {
 		return nil, err
 	}
+	if err := m.setBinding(config, secret); err != nil {
+		return nil, err
+	}
 	tlsConfig, tlsDigest, err := transportTLS(config, endpoint.Scheme == "https")
 	if err != nil {
 		return nil, err
@@ -149,7 +160,7 @@ func (m *middleware) setPolicy(config *Config) error {
 			m.requiredScopes = append(m.requiredScopes, scope)
 		}
 	}
-	m.scopeChallenge = m.challenge + `, error="insufficient_scope", scope="` + strings.Join(m.requiredScopes, " ") + `"`
+	m.scopeAttributes = `error="insufficient_scope", scope="` + strings.Join(m.requiredScopes, " ") + `"`
 	return nil
 }
 
@@ -158,9 +169,10 @@ func (m *middleware) setPolicy(config *Config) error {
 // the route's and forward.
 //
 // A verdict is decided once per token and route and kept with the cached answer, so a
-// request whose Authorization header holds a token this route has judged finds it in two
-// lookups and checks only its window. Any other request takes verdictFor, which reads the
-// token wherever it is, checks its form and decides. The lines here are as few as they
+// request whose Authorization header holds a bearer token this route has judged finds it
+// in two lookups and checks only its window. Any other request, and any request with a
+// bound token, takes verdictFor, which reads the token wherever it is, checks its form and
+// its proof, decides and checks the binding. The lines here are as few as they
 // are on purpose: yaegi v0.16.1 allocates every value a function uses each time it is
 // called, so each expression in ServeHTTP costs every request, taken or not.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
@@ -173,7 +185,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			if found, ok := m.state.cache.entries.Load(string(sum[:])); ok {
 				if judged, ok := found.(*entry).verdicts.Load(m); ok {
 					now := int64(m.now().Sub(monoEpoch))
-					if v = judged.(*verdict); now < v.from || now >= v.until {
+					if v = judged.(*verdict); now < v.from || now >= v.until || v.bound {
 						v = nil
 					}
 				}
@@ -187,7 +199,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 
 	if v.rej != nil {
-		m.reject(rw, v.rej)
+		m.reject(rw, v.rej, false, 0)
 		return
 	}
 	// Go's server writes every inbound name in its canonical form, so the precomputed
@@ -213,25 +225,38 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 const bearerPrefix = "Bearer "
 
 // verdictFor is the request's verdict found the long way: the token read from wherever the
-// configuration says (extract), its answer cached or asked for (resolve), judged for this
-// route (judge) and kept with a cached answer for the requests that follow. A preflight (skipPreflight) and a request
-// without a token (optional) pass unchecked, as anonymous. It answers the request itself and
-// returns nil when it is refused before any verdict (a missing or malformed token) or the
-// endpoint fails.
+// configuration says (extract) and its DPoP proof checked (readProof), its answer cached or
+// asked for (resolve), judged for this route (judge) and kept with a cached answer for the
+// requests that follow, and its binding checked for this request (confirm). A preflight
+// (skipPreflight) and a request without a token (optional) pass unchecked, as anonymous. It
+// answers the request itself and returns nil when it is refused before any verdict (a
+// missing or malformed token or proof), the endpoint fails, or the binding does not hold.
 func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verdict {
-	token, rej := m.extract(req)
+	token, dpop, rej := m.extract(req)
+	t := m.now()
+	wall := t.UnixNano()
+	if rej == nil && m.dpopRequired && !dpop {
+		rej = invalidToken // a bearer token: whatever its answer, it cannot pass here
+	}
 	if rej != nil {
 		// No token: optional makes an anonymous request, whose identity headers are gone, and
 		// skipPreflight lets a CORS preflight through unchecked.
 		if rej == noToken && (m.optional || (m.skipPreflight && isPreflight(req))) {
 			return anonymous
 		}
-		m.reject(rw, rej)
+		m.reject(rw, rej, dpop, wall)
 		return nil
 	}
-	t := m.now()
+	var p *proof
+	if dpop {
+		checked, refused, _ := m.readProof(req, token, wall)
+		if refused != nil {
+			m.reject(rw, refused, true, wall)
+			return nil
+		}
+		p = checked
+	}
 	now := int64(t.Sub(monoEpoch))
-	wall := t.UnixNano()
 	sum := sha256.Sum256([]byte(token))
 	e, err := m.resolve(req.Context(), token, string(sum[:]), now, wall)
 	if err != nil {
@@ -242,13 +267,28 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 		http.Error(rw, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return nil
 	}
-	v := m.judge(e, now, wall)
-	// Kept once the answer is used again after it was cached (the lookup marked it): a
-	// kept verdict is what tells the cache's hand the entry is in use. Not for an answer
-	// reduced before this instance said what it reads (a reload during the call), nor one
-	// served stale: its verdict holds for this request only.
-	if e.used.Load() && v.until > now && e.wants >= m.wants {
-		e.verdicts.Store(m, v)
+	var v *verdict
+	if judged, ok := e.verdicts.Load(m); ok {
+		v = judged.(*verdict) // a bound token's, or one this request's scheme kept off the fast path
+	}
+	if v == nil || now < v.from || now >= v.until {
+		v = m.judge(e, now, wall)
+		// Kept once the answer is used again after it was cached (the lookup marked it): a
+		// kept verdict is what tells the cache's hand the entry is in use. Not for an answer
+		// reduced before this instance said what it reads (a reload during the call), nor one
+		// served stale: its verdict holds for this request only.
+		if e.used.Load() && v.until > now && e.wants >= m.wants {
+			e.verdicts.Store(m, v)
+		}
+	}
+	if v.rej == nil && (v.bound || p != nil) {
+		if rej := m.confirm(req, v, p, wall); rej != nil {
+			m.reject(rw, rej, dpop, wall)
+			return nil
+		}
+		if p != nil && p.renewNonce {
+			rw.Header().Set("DPoP-Nonce", m.nonces.issue(wall))
+		}
 	}
 	return v
 }
@@ -285,6 +325,10 @@ type verdict struct {
 	rej         *rejection
 	headers     []identityHeader
 	removeToken bool // forwardAuthorization is false
+	// The token's binding (its answer's cnf), checked on every request by confirm: the
+	// thumbprints of the DPoP key (jkt) and of the TLS client certificate (x5t#S256).
+	jkt, x5t string
+	bound    bool // either is set: the fast path leaves the request to verdictFor
 }
 
 // anonymous passes a request without identity; whatever it carries is not a token of ours
@@ -405,6 +449,9 @@ func (m *middleware) judge(e *entry, now, wall int64) *verdict {
 		v.headers = append(v.headers, identityHeader{m.forwardJWT, res.signed})
 	}
 	v.removeToken = !m.forwardAuthorization
+	v.jkt = res.jkt
+	v.x5t = res.x5t
+	v.bound = res.jkt != "" || res.x5t != ""
 	return v
 }
 
@@ -423,6 +470,11 @@ func addClamped(t, d int64) int64 {
 // the cache may ask for different scopes (Oathkeeper CVE-2021-32701), so it runs once per
 // route and answer: a verdict is never shared between routes.
 func (m *middleware) checkPolicy(res *result) *rejection {
+	// A binding we cannot check, or none where the route demands one (dpop and
+	// certificateBound required).
+	if res.unknownBinding || (m.dpopRequired && res.jkt == "") || (m.certRequired && res.x5t == "") {
+		return invalidToken
+	}
 	if len(m.issuers) > 0 && !contains(m.issuers, res.iss) {
 		return invalidToken
 	}
@@ -435,19 +487,6 @@ func (m *middleware) checkPolicy(res *result) *rejection {
 		}
 	}
 	return nil
-}
-
-// reject answers with the RFC 6750 §3 challenge.
-func (m *middleware) reject(rw http.ResponseWriter, rej *rejection) {
-	challenge := m.challenge
-	switch {
-	case rej == insufficientScope:
-		challenge = m.scopeChallenge
-	case rej.code != "":
-		challenge += `, error="` + rej.code + `"`
-	}
-	rw.Header().Set("WWW-Authenticate", challenge)
-	http.Error(rw, http.StatusText(rej.status), rej.status)
 }
 
 func contains(list []string, s string) bool {

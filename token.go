@@ -22,12 +22,13 @@ const b64tokenChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 // each be interpreted. FuzzExtract checks it agrees with them.
 var bearerHeader = regexp.MustCompile(`^[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)$`)
 
-// extract finds the one token the request carries, or says why it cannot be used.
-func (m *middleware) extract(req *http.Request) (string, *rejection) {
+// extract finds the one token the request carries, or says why it cannot be used, and
+// whether it came with the DPoP scheme (RFC 9449 §7.1).
+func (m *middleware) extract(req *http.Request) (string, bool, *rejection) {
 	if m.bearerOnly {
 		if values := req.Header["Authorization"]; len(values) == 1 {
 			if match := bearerHeader.FindStringSubmatch(values[0]); match != nil && len(match[1]) <= m.maxTokenLength {
-				return match[1], nil
+				return match[1], false, nil
 			}
 		}
 	}
@@ -36,17 +37,17 @@ func (m *middleware) extract(req *http.Request) (string, *rejection) {
 
 // extractAny reads the token from every source the configuration names; apart from
 // extract, so that the usual bearer token does not pay for this frame under yaegi.
-func (m *middleware) extractAny(req *http.Request) (string, *rejection) {
-	token, found := "", 0
+func (m *middleware) extractAny(req *http.Request) (string, bool, *rejection) {
+	token, found, dpop := "", 0, false
 
 	if m.tokenHeader != "" {
 		values := req.Header[m.tokenHeader]
 		if len(values) > 1 {
-			return "", invalidRequest
+			return "", false, invalidRequest
 		}
 		if len(values) == 1 {
-			if t, ok := m.headerToken(values[0]); ok {
-				token, found = t, found+1
+			if t, scheme, ok := m.headerToken(values[0]); ok {
+				token, found, dpop = t, found+1, scheme == schemeDPoP
 			}
 		}
 	}
@@ -54,7 +55,7 @@ func (m *middleware) extractAny(req *http.Request) (string, *rejection) {
 	if m.tokenQuery != nil {
 		values, readable := m.tokenQuery.values(req.URL.RawQuery)
 		if !readable || len(values) > 1 {
-			return "", invalidRequest
+			return "", false, invalidRequest
 		}
 		if len(values) == 1 {
 			token, found = values[0], found+1
@@ -64,7 +65,7 @@ func (m *middleware) extractAny(req *http.Request) (string, *rejection) {
 	if m.tokenCookie != nil {
 		values, readable := m.tokenCookie.values(req.Header["Cookie"])
 		if !readable || len(values) > 1 {
-			return "", invalidRequest
+			return "", false, invalidRequest
 		}
 		if len(values) == 1 {
 			token, found = values[0], found+1
@@ -73,38 +74,50 @@ func (m *middleware) extractAny(req *http.Request) (string, *rejection) {
 
 	switch {
 	case found == 0:
-		return "", noToken
+		return "", false, noToken
 	case found > 1:
-		return "", invalidRequest
+		return "", false, invalidRequest
 	case len(token) > m.maxTokenLength:
-		return "", invalidRequest
+		return "", false, invalidRequest
 	case !isB64token(token):
-		return "", invalidRequest
+		return "", false, invalidRequest
 	}
-	return token, nil
+	return token, dpop, nil
 }
 
-// headerToken reads the token from the token header's value. For Authorization the
-// scheme must be Bearer, in any case, then one or more spaces (RFC 6750 §2.1, RFC 9110 §11.1);
-// another scheme is not a bearer token at all. Any other header holds the bare token.
-func (m *middleware) headerToken(value string) (string, bool) {
+// The schemes of the Authorization header that carry a token: Bearer (RFC 6750 §2.1) and,
+// when dpop is not off, DPoP (RFC 9449 §7.1), whose token68 has the same form.
+const (
+	schemeBearer = "Bearer"
+	schemeDPoP   = "DPoP"
+)
+
+// headerToken reads the token from the token header's value and names its scheme. For
+// Authorization the scheme must be Bearer or an accepted DPoP, in any case, then one or
+// more spaces (RFC 6750 §2.1, RFC 9110 §11.1); another scheme is not a token of ours at all.
+// Any other header holds the bare token, with no scheme.
+func (m *middleware) headerToken(value string) (string, string, bool) {
 	if !m.bearerScheme {
-		return value, true
+		return value, "", true
 	}
-	if len(value) < len("Bearer") || !strings.EqualFold(value[:len("Bearer")], "Bearer") {
-		return "", false
+	scheme := schemeBearer
+	if m.dpopScheme && len(value) >= len(schemeDPoP) && strings.EqualFold(value[:len(schemeDPoP)], schemeDPoP) {
+		scheme = schemeDPoP
 	}
-	rest := value[len("Bearer"):]
+	if len(value) < len(scheme) || !strings.EqualFold(value[:len(scheme)], scheme) {
+		return "", "", false
+	}
+	rest := value[len(scheme):]
 	if rest == "" {
-		return "", true // "Bearer" and nothing: an empty token, malformed.
+		return "", scheme, true // "Bearer" and nothing: an empty token, malformed.
 	}
 	if rest[0] == ' ' {
-		return strings.TrimLeft(rest, " "), true
+		return strings.TrimLeft(rest, " "), scheme, true
 	}
 	if strings.IndexByte(tchars, rest[0]) >= 0 {
-		return "", false // "Bearerx ..." is another scheme.
+		return "", "", false // "Bearerx ..." is another scheme.
 	}
-	return rest, true // "Bearer\t...": a bearer token badly separated, malformed.
+	return rest, scheme, true // "Bearer\t...": a token badly separated, malformed.
 }
 
 // isB64token reports whether token is 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
@@ -120,6 +133,9 @@ func isB64token(token string) bool {
 func (m *middleware) removeToken(req *http.Request) {
 	if m.tokenHeader != "" {
 		req.Header.Del(m.tokenHeader)
+	}
+	if m.dpopScheme {
+		delete(req.Header, "Dpop") // the proof names the token (ath) and is no use upstream
 	}
 	if m.tokenQuery != nil && m.tokenQuery.mayHold(req.URL.RawQuery) {
 		if query := m.tokenQuery.without(req.URL.RawQuery); query != req.URL.RawQuery {

@@ -1,0 +1,437 @@
+// The DPoP proof (RFC 9449 §4): read from the request's DPoP header and checked on every
+// request that uses the DPoP scheme, before its token is introspected; the server-provided
+// nonces of §9; and the memory of the proofs' jtis that refuses a replay.
+
+package introspection
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxProofBytes bounds the DPoP header: a proof is a header with a public key and a few
+// claims, under 2 KiB with a 4096-bit RSA key.
+const maxProofBytes = 8 << 10
+
+// dpopTyp is the proof's JOSE typ (RFC 9449 §4.2).
+const dpopTyp = "dpop+jwt"
+
+// proof is what a checked DPoP proof tells the rest of the request path.
+type proof struct {
+	jkt string // the RFC 7638 SHA-256 thumbprint of its key, to match the token's cnf.jkt
+	// replayKey names the proof in the jti memory: its key and jti, hashed, so that a long
+	// jti costs the memory no more than a short one.
+	replayKey string
+	iat       int64 // Unix nanoseconds
+	// renewNonce: its nonce is from the period before the current one; the answer carries
+	// the current one (§9: the server may give a new nonce on any response).
+	renewNonce bool
+}
+
+// proofClaims are the members of the proof's payload that RFC 9449 §4.2 defines. A member
+// of another JSON type fails the decoding, and the proof.
+type proofClaims struct {
+	JTI   string      `json:"jti"`
+	HTM   string      `json:"htm"`
+	HTU   string      `json:"htu"`
+	IAT   interface{} `json:"iat"` // a JSON number; read by hand, to tell absent from wrong
+	ATH   string      `json:"ath"`
+	Nonce string      `json:"nonce"`
+}
+
+// errProof is wrapped by every reason a proof is refused: the client sees invalid_dpop_proof.
+var errProof = errors.New("DPoP proof")
+
+// parseProof checks the proof's JWS (RFC 9449 §4.3 steps 1 to 7: one well-formed JWT, typ
+// dpop+jwt, an allowed asymmetric alg, a public jwk that verifies the signature) and
+// returns its key's thumbprint and its claims, which the caller checks against the request.
+func parseProof(jws string) (string, *proofClaims, error) {
+	parts := strings.Split(jws, ".")
+	if len(parts) != 3 {
+		return "", nil, fmt.Errorf("%w is not a compact JWS", errProof)
+	}
+	var decoded [3][]byte
+	for i := 0; i < 3; i++ {
+		raw, ok := canonicalBase64(parts[i])
+		if !ok {
+			return "", nil, fmt.Errorf("%w is not canonical base64url", errProof)
+		}
+		decoded[i] = raw
+	}
+	var header struct {
+		Typ  string          `json:"typ"`
+		Alg  string          `json:"alg"`
+		JWK  json.RawMessage `json:"jwk"`
+		Crit json.RawMessage `json:"crit"`
+	}
+	if err := json.Unmarshal(decoded[0], &header); err != nil {
+		return "", nil, fmt.Errorf("%w header is not a JSON object of the right types", errProof)
+	}
+	// RFC 7515 §4.1.9: typ is a media type, case-insensitive.
+	if !strings.EqualFold(header.Typ, dpopTyp) {
+		return "", nil, fmt.Errorf("%w typ %q is not %s", errProof, header.Typ, dpopTyp)
+	}
+	a := jwsAlgNamed(header.Alg)
+	if a == nil || a.family == familyHS {
+		return "", nil, fmt.Errorf("%w alg %q is not one of %s", errProof, header.Alg, strings.Join(verifyingAlgs(), ", "))
+	}
+	if header.Crit != nil {
+		return "", nil, fmt.Errorf("%w has crit extensions", errProof) // RFC 7515 §4.1.11
+	}
+	key, jkt, err := proofKey(header.JWK)
+	if err != nil {
+		return "", nil, err
+	}
+	if !verifySignature(a, key, []byte(parts[0]+"."+parts[1]), decoded[2]) {
+		return "", nil, fmt.Errorf("%w signature does not verify with its jwk (alg %s)", errProof, header.Alg)
+	}
+	var claims proofClaims
+	if err := json.Unmarshal(decoded[1], &claims); err != nil {
+		return "", nil, fmt.Errorf("%w payload is not a JSON object of the right types", errProof)
+	}
+	return jkt, &claims, nil
+}
+
+// canonicalBase64 decodes base64url without padding, refusing what does not re-encode to
+// itself: the decoder skips CR and LF and ignores unused trailing bits (RFC 7515 §2).
+func canonicalBase64(s string) ([]byte, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	return raw, err == nil && base64.RawURLEncoding.EncodeToString(raw) == s
+}
+
+// proofKey reads the proof's jwk header (RFC 9449 §4.2): a public key of a kind some
+// allowed alg verifies with, and returns it with its RFC 7638 thumbprint.
+func proofKey(raw json.RawMessage) (interface{}, string, error) {
+	var k jwk
+	if raw == nil || json.Unmarshal(raw, &k) != nil {
+		return nil, "", fmt.Errorf("%w has no jwk object", errProof)
+	}
+	var extra struct {
+		K interface{} `json:"k"` // a symmetric key's secret (RFC 7518 §6.4.1)
+	}
+	json.Unmarshal(raw, &extra) // it decoded as a jwk: it is an object
+	if member := privateMember(k); member != "" || extra.K != nil {
+		if member == "" {
+			member = "k"
+		}
+		return nil, "", fmt.Errorf("%w jwk has the private member %q", errProof, member)
+	}
+	// RFC 7638 §3.2: the required members only, in lexicographic order, no spaces. Each is
+	// checked canonical base64url (or a known curve name) first: nothing in them needs escaping.
+	var key interface{}
+	var err error
+	var members string
+	switch k.Kty {
+	case "RSA":
+		key, err = rsaJWK(k)
+		members = `{"e":"` + k.E + `","kty":"RSA","n":"` + k.N + `"}`
+	case "EC":
+		key, err = ecJWK(k)
+		members = `{"crv":"` + k.Crv + `","kty":"EC","x":"` + k.X + `","y":"` + k.Y + `"}`
+	case "OKP":
+		key, err = okpJWK(k)
+		members = `{"crv":"` + k.Crv + `","kty":"OKP","x":"` + k.X + `"}`
+	default:
+		return nil, "", fmt.Errorf("%w jwk kty %q is not RSA, EC or OKP", errProof, k.Kty)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("%w jwk: %v", errProof, err)
+	}
+	_, okN := canonicalBase64(k.N)
+	_, okE := canonicalBase64(k.E)
+	_, okX := canonicalBase64(k.X)
+	_, okY := canonicalBase64(k.Y)
+	if (k.Kty == "RSA" && !(okN && okE)) || (k.Kty != "RSA" && !okX) || (k.Kty == "EC" && !okY) {
+		return nil, "", fmt.Errorf("%w jwk is not canonical base64url", errProof)
+	}
+	sum := sha256.Sum256([]byte(members))
+	return key, base64.RawURLEncoding.EncodeToString(sum[:]), nil
+}
+
+// readProof checks the request's DPoP proof for token at wall (Unix ns): the JWS, then its
+// claims against the request (RFC 9449 §4.3 steps 8 to 12), then the nonce. Everything here
+// is judged before the token is introspected; the key's match with the token's cnf.jkt and
+// the replay are judged after (confirm).
+func (m *middleware) readProof(req *http.Request, token string, wall int64) (*proof, *rejection, error) {
+	values := req.Header["Dpop"]
+	if len(values) != 1 {
+		return nil, invalidProof, fmt.Errorf("%w: %d DPoP headers, not one", errProof, len(values))
+	}
+	if len(values[0]) > maxProofBytes {
+		return nil, invalidProof, fmt.Errorf("%w is over %d bytes", errProof, maxProofBytes)
+	}
+	jkt, claims, err := parseProof(values[0])
+	if err != nil {
+		return nil, invalidProof, err
+	}
+	iat, ok := claims.IAT.(float64)
+	switch {
+	case claims.JTI == "":
+		return nil, invalidProof, fmt.Errorf("%w has no jti", errProof)
+	case claims.HTM != req.Method:
+		return nil, invalidProof, fmt.Errorf("%w htm %q is not the method %s", errProof, claims.HTM, req.Method)
+	case !ok:
+		return nil, invalidProof, fmt.Errorf("%w has no numeric iat", errProof)
+	case claims.ATH == "":
+		return nil, invalidProof, fmt.Errorf("%w has no ath", errProof) // RFC 9449 §4.2: required with an access token
+	}
+	// Held within ±9e9 s, as numericDate does, so that nanoseconds cannot overflow.
+	if iat > 9e9 {
+		iat = 9e9
+	} else if iat < -9e9 {
+		iat = -9e9
+	}
+	p := &proof{jkt: jkt, iat: int64(iat * float64(time.Second))}
+	switch {
+	case p.iat < wall-m.proofMaxAge:
+		return nil, invalidProof, fmt.Errorf("%w iat is %v old, over dpopProofMaxAge", errProof, time.Duration(wall-p.iat))
+	case p.iat > wall+m.clockSkew:
+		return nil, invalidProof, fmt.Errorf("%w iat is %v ahead, over clockSkew", errProof, time.Duration(p.iat-wall))
+	}
+	if htu, want := proofURL(claims.HTU), requestURL(req); htu != want {
+		return nil, invalidProof, fmt.Errorf("%w htu %q is not the request's URL %q", errProof, claims.HTU, want)
+	}
+	ath := sha256.Sum256([]byte(token))
+	if claims.ATH != base64.RawURLEncoding.EncodeToString(ath[:]) {
+		return nil, invalidProof, fmt.Errorf("%w ath is not the hash of the access token", errProof)
+	}
+	if m.nonces != nil {
+		fresh, renew := m.nonces.check(claims.Nonce, wall)
+		if !fresh {
+			return nil, useNonce, fmt.Errorf("%w has no nonce of ours, or a stale one", errProof)
+		}
+		p.renewNonce = renew
+	}
+	key := sha256.Sum256([]byte(jkt + "." + claims.JTI))
+	p.replayKey = string(key[:])
+	return p, nil, nil
+}
+
+// proofURL is the proof's htu without query and fragment, normalised (RFC 9449 §4.3 step 9),
+// or "" when it is not an absolute http or https URL.
+func proofURL(htu string) string {
+	u := httpURL(htu)
+	if u == nil || u.User != nil {
+		return ""
+	}
+	return normalURL(u.Scheme, u.Host, u.EscapedPath())
+}
+
+// requestURL is the URL the client sent the request to, as a proof's htu names it: https
+// when the connection is TLS or Traefik says the client's was (X-Forwarded-Proto, which
+// Traefik sets at the entry point and keeps only from trusted proxies), the Host, and the
+// path as this middleware receives it. A middleware before this one that rewrites the path
+// makes every proof's htu wrong.
+func requestURL(req *http.Request) string {
+	scheme := "http"
+	if req.TLS != nil {
+		scheme = "https"
+	} else if proto := req.Header["X-Forwarded-Proto"]; len(proto) > 0 && strings.EqualFold(proto[0], "https") {
+		scheme = "https"
+	}
+	return normalURL(scheme, req.Host, req.URL.EscapedPath())
+}
+
+// normalURL is scheme://host/path after RFC 3986 §6.2.2 (case, percent-encoding and dot
+// segments) and §6.2.3 (the scheme's default port, "" as "/") normalisation.
+func normalURL(scheme, host, path string) string {
+	scheme = strings.ToLower(scheme)
+	host = strings.ToLower(host)
+	if (scheme == "https" && strings.HasSuffix(host, ":443")) || (scheme == "http" && strings.HasSuffix(host, ":80")) {
+		host = host[:strings.LastIndexByte(host, ':')]
+	}
+	host = strings.TrimSuffix(host, ":") // an empty port is the default one (RFC 3986 §3.2.3)
+	if strings.IndexByte(path, '%') >= 0 {
+		path = normalEscapes(path)
+	}
+	if strings.Contains(path, "/.") {
+		path = removeDotSegments(path)
+	}
+	if path == "" {
+		path = "/"
+	}
+	return scheme + "://" + host + path
+}
+
+// normalEscapes decodes the escapes of unreserved characters and writes the others in upper
+// case (RFC 3986 §6.2.2.1, §6.2.2.2).
+func normalEscapes(path string) string {
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c != '%' || i+2 >= len(path) {
+			b.WriteByte(c)
+			continue
+		}
+		decoded, err := url.PathUnescape(path[i : i+3])
+		if err != nil {
+			b.WriteByte(c)
+			continue
+		}
+		if strings.Contains(unreservedChars, decoded) {
+			b.WriteString(decoded)
+		} else {
+			b.WriteString(strings.ToUpper(path[i : i+3]))
+		}
+		i += 2
+	}
+	return b.String()
+}
+
+// removeDotSegments is RFC 3986 §5.2.4's, for an absolute path.
+func removeDotSegments(path string) string {
+	segments := strings.Split(path, "/")
+	out := make([]string, 0, len(segments))
+	for i := 0; i < len(segments); i++ {
+		s := segments[i]
+		last := i == len(segments)-1
+		if s == "." || s == ".." {
+			if s == ".." && len(out) > 1 {
+				out = out[:len(out)-1]
+			}
+			if last {
+				out = append(out, "") // "/a/." is "/a/"
+			}
+			continue
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "/")
+}
+
+// nonces issues and checks the nonces of RFC 9449 §9 without shared state: a nonce is a
+// period's number and its HMAC under a key every replica derives from the same
+// configuration, so any of them checks another's. A nonce is good in its period and the
+// next one: between one and two periods (dpopProofMaxAge) after it is issued.
+type nonces struct {
+	key    []byte
+	period int64
+}
+
+// nonceKey derives the key of the nonces from the secret parts of the configuration, which
+// every replica shares and no client knows: the client secret or key files and what names
+// the server and the client.
+func nonceKey(config *Config, secret string) ([]byte, error) {
+	material := secret
+	for _, path := range []string{config.PrivateKeyFile, config.TLSKeyFile} {
+		if path == "" {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("dpopNonce: reading %q: %w", path, err)
+		}
+		material += "\x00" + string(data)
+	}
+	if material == "" {
+		return nil, fmt.Errorf("dpopNonce needs a client secret or key (clientSecret, clientSecretFile, privateKeyFile or "+
+			"tlsKeyFile) to derive nonces that every replica can check; authMethod %q has none", config.AuthMethod)
+	}
+	mac := hmac.New(sha256.New, []byte("tokengate DPoP nonce key"))
+	mac.Write([]byte(material + "\x00" + config.Endpoint + "\x00" + config.Issuer + "\x00" + config.ClientID))
+	return mac.Sum(nil), nil
+}
+
+// issue returns the nonce of the period wall is in.
+func (n *nonces) issue(wall int64) string {
+	return n.make(wall / n.period)
+}
+
+func (n *nonces) make(period int64) string {
+	b := make([]byte, 8, 24)
+	binary.BigEndian.PutUint64(b, uint64(period))
+	mac := hmac.New(sha256.New, n.key)
+	mac.Write(b)
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(b)[:24])
+}
+
+// check reports whether nonce is one of ours, of this period or the last, and whether it is
+// the last one's.
+func (n *nonces) check(nonce string, wall int64) (bool, bool) {
+	current := wall / n.period
+	raw, ok := canonicalBase64(nonce)
+	if !ok || len(raw) != 24 {
+		return false, false
+	}
+	period := int64(binary.BigEndian.Uint64(raw[:8]))
+	if (period != current && period != current-1) || !hmac.Equal([]byte(n.make(period)), []byte(nonce)) {
+		return false, false
+	}
+	return true, period != current
+}
+
+// proofsSeen remembers the jtis of the proofs admitted in this process, for every instance:
+// a proof names one URL and is good for dpopProofMaxAge, so a replay is refused wherever
+// it is sent. Package-level: Traefik builds instances per router and reload.
+var proofsSeen = newReplayMemory(100000)
+
+// replayMemory holds each admitted proof until its iat is too old for any proof to be
+// accepted (iat + dpopProofMaxAge), at most capacity of them. When it is full it forgets
+// the oldest and raises its floor to that proof's iat: a proof issued at or before the
+// floor is refused, since its jti may be one forgotten. Memory stays bounded and a replay
+// is never admitted; under a flood the window a proof is accepted in shrinks.
+type replayMemory struct {
+	mu       sync.Mutex
+	seen     map[string]int64 // replayKey → until (Unix ns)
+	order    []seenProof      // in the order they were admitted, from head
+	head     int
+	floor    int64
+	capacity int
+}
+
+type seenProof struct {
+	key        string
+	iat, until int64
+}
+
+func newReplayMemory(capacity int) *replayMemory {
+	return &replayMemory{seen: map[string]int64{}, capacity: capacity, floor: -1 << 63}
+}
+
+// first records p, to be held until until, and reports whether it is new: false for a
+// replay, or a proof older than the floor.
+func (r *replayMemory) first(p *proof, until, wall int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.head < len(r.order) && r.order[r.head].until < wall {
+		r.forget()
+	}
+	if _, seen := r.seen[p.replayKey]; seen || p.iat <= r.floor {
+		return false
+	}
+	if len(r.seen) >= r.capacity {
+		if iat := r.order[r.head].iat; iat > r.floor {
+			r.floor = iat
+		}
+		r.forget()
+		if p.iat <= r.floor {
+			return false
+		}
+	}
+	r.seen[p.replayKey] = until
+	r.order = append(r.order, seenProof{key: p.replayKey, iat: p.iat, until: until})
+	return true
+}
+
+// forget drops the oldest proof; the order's slice is moved down when half of it is gone.
+func (r *replayMemory) forget() {
+	delete(r.seen, r.order[r.head].key)
+	r.order[r.head] = seenProof{}
+	r.head++
+	if r.head > 1024 && r.head > len(r.order)/2 {
+		n := copy(r.order, r.order[r.head:])
+		r.order = r.order[:n]
+		r.head = 0
+	}
+}
