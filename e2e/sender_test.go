@@ -113,7 +113,9 @@ func TestDPoPThroughTraefik(t *testing.T) {
 		"dpop.localhost":     "",
 		"strip.localhost":    "forwardAuthorization: false",
 		"stripoff.localhost": "dpop: \"off\"\nforwardAuthorization: false",
-		"off.localhost":      `dpop: "off"`,
+		// Unquoted, as users write it: Traefik's file provider reads YAML with yaml.v3,
+		// for which off is a string, not YAML 1.1's false.
+		"off.localhost":      "dpop: off",
 		"required.localhost": "dpop: required",
 		"nonce.localhost":    "dpopNonce: true",
 		"scope.localhost":    "requiredScopes: [write]",
