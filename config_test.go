@@ -142,6 +142,14 @@ func TestNewErrors(t *testing.T) {
 			c.ResponseFormat, c.ResponseKeysFile, c.ForwardIntrospectionJWT = "jwt", keysFile, "X_Jwt"
 			c.ForwardHeaders = map[string]string{"X-Jwt": "sub"}
 		}, `forwardIntrospectionJWT "X_Jwt" is also in forwardHeaders`},
+		{"dpop unknown", func(c *Config) { c.DPoP = "on" }, `dpop "on" is not one of allowed, required, off`},
+		{"certificateBound off", func(c *Config) { c.CertificateBound = "off" }, `certificateBound "off" is not one of allowed, required`},
+		{"dpopProofMaxAge zero", func(c *Config) { c.DPoPProofMaxAge = "0s" }, `dpopProofMaxAge "0s" must be more than 0`},
+		{"dpopProofMaxAge not a duration", func(c *Config) { c.DPoPProofMaxAge = "60" }, `dpopProofMaxAge "60" is not a duration`},
+		{"dpop required with tokenQuery", func(c *Config) { c.DPoP = "required"; c.TokenQuery = "access_token" }, `dpop "required" takes tokens from the Authorization header's DPoP scheme only`},
+		{"dpop required with another tokenHeader", func(c *Config) { c.DPoP = "required"; c.TokenHeader = "X-Token" }, `tokenHeader "X-Token"`},
+		{"dpopNonce with dpop off", func(c *Config) { c.DPoP = "off"; c.DPoPNonce = true }, `dpopNonce is set, but dpop "off"`},
+		{"dpopNonce without a secret", func(c *Config) { c.AuthMethod = "none"; c.ClientSecret = ""; c.DPoPNonce = true }, `dpopNonce needs a client secret or key`},
 	}
 	for _, tc := range cases {
 		tc := tc

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -382,9 +384,20 @@ func waiting(m *middleware) int {
 var (
 	testRSAKey = mustKey(rsa.GenerateKey(rand.Reader, 2048)).(*rsa.PrivateKey)
 	testECKey  = mustKey(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)).(*ecdsa.PrivateKey)
+	testEdKey  = newEdKey()
 )
 
 // mustKey is key, or a panic when making it failed.
+// newEdKey is an Ed25519 private key; one value per declaration: yaegi v0.16.1 reads a
+// package-level "var a, _ = f()" as zero in other functions.
+func newEdKey() ed25519.PrivateKey {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return key
+}
+
 func mustKey(key interface{}, err error) interface{} {
 	if err != nil {
 		panic(err)
@@ -565,11 +578,14 @@ func digestOf(hash crypto.Hash, input []byte) []byte {
 	return h.Sum(nil)
 }
 
-// signAs signs as the family ("RS", "PS" or "ES") does with hash and key, with the standard
+// signAs signs as the family ("RS", "PS", "ES" or "Ed") does with hash and key, with the standard
 // library alone: an ECDSA signature is R||S, each big-endian of the curve's size (RFC 7518
 // §3.4), made here rather than by jwt.go.
 func signAs(family string, hash crypto.Hash, key interface{}) func([]byte) []byte {
 	return func(input []byte) []byte {
+		if family == "Ed" {
+			return ed25519.Sign(key.(ed25519.PrivateKey), input) // EdDSA hashes the input itself
+		}
 		digest := digestOf(hash, input)
 		var sig []byte
 		switch family {
@@ -589,7 +605,7 @@ func signAs(family string, hash crypto.Hash, key interface{}) func([]byte) []byt
 	}
 }
 
-// verifiesAs says whether sig is the family's signature ("HS", "RS", "PS" or "ES") over
+// verifiesAs says whether sig is the family's signature ("HS", "RS", "PS", "ES" or "Ed") over
 // input with hash by key (HS: the secret, as []byte) or its public half, with the standard
 // library alone: an ECDSA one must be R||S, each of the curve's size.
 func verifiesAs(family string, hash crypto.Hash, key interface{}, input, sig []byte) bool {
@@ -597,6 +613,9 @@ func verifiesAs(family string, hash crypto.Hash, key interface{}, input, sig []b
 		mac := hmac.New(func() gohash.Hash { return hash.New() }, key.([]byte))
 		mac.Write(input)
 		return hmac.Equal(mac.Sum(nil), sig)
+	}
+	if family == "Ed" {
+		return ed25519.Verify(key.(ed25519.PrivateKey).Public().(ed25519.PublicKey), input, sig)
 	}
 	digest := digestOf(hash, input)
 	switch family {
@@ -660,10 +679,111 @@ func verifiedByServerKeys(t *testing.T, token string) map[string]interface{} {
 	t.Helper()
 	header, claims, input, sig := decodeJWS(t, token)
 	alg, _ := header["alg"].(string) // yaegi v0.16.1 cannot switch on an interface{} with string cases
-	serverKeys := map[string]interface{}{"RS256": testRSAKey, "ES256": testECKey}
+	serverKeys := map[string]interface{}{"RS256": testRSAKey, "ES256": testECKey, "EdDSA": testEdKey}
 	key := serverKeys[alg]
 	if key == nil || !verifiesAs(alg[:2], crypto.SHA256, key, input, sig) {
 		t.Fatalf("the forwarded JWT does not verify with the server's public key")
 	}
 	return claims
+}
+
+// dpopKey is a DPoP client's key pair: the proofs it signs carry its public JWK.
+type dpopKey struct {
+	alg  string
+	sign func([]byte) []byte
+	jwk  map[string]interface{}
+}
+
+// newDPoPKey makes a key for alg (ES256, ES384, ES512, RS*, PS* or EdDSA); the RSA ones
+// share testRSAKey, which takes long to make.
+func newDPoPKey(t testing.TB, alg string) *dpopKey {
+	t.Helper()
+	hashes := map[string]crypto.Hash{"256": crypto.SHA256, "384": crypto.SHA384, "512": crypto.SHA512}
+	curves := map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()}
+	k := &dpopKey{alg: alg}
+	var public string
+	switch family := alg[:2]; family {
+	case "ES":
+		key := mustKey(ecdsa.GenerateKey(curves[alg], rand.Reader)).(*ecdsa.PrivateKey)
+		k.sign = signAs(family, hashes[alg[2:]], key) // one assignment each: yaegi v0.16.1 sets only a call's target
+		public = publicJWK(key, "")
+	case "RS", "PS":
+		k.sign = signAs(family, hashes[alg[2:]], testRSAKey)
+		public = publicJWK(testRSAKey, "")
+	default:
+		pub, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.sign = signAs("Ed", 0, key)
+		public = `{"kty":"OKP","crv":"Ed25519","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`
+	}
+	if err := json.Unmarshal([]byte(public), &k.jwk); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// thumbprint is the key's RFC 7638 thumbprint, the cnf.jkt of the tokens bound to it:
+// the required members only, which json.Marshal writes sorted and without spaces.
+func (k *dpopKey) thumbprint() string {
+	required := map[string][]string{"RSA": {"e", "kty", "n"}, "EC": {"crv", "kty", "x", "y"}, "OKP": {"crv", "kty", "x"}}
+	members := map[string]interface{}{}
+	for _, name := range required[k.jwk["kty"].(string)] {
+		members[name] = k.jwk[name]
+	}
+	canonical, _ := json.Marshal(members)
+	sum := sha256.Sum256(canonical)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// proof is a DPoP proof by k for a GET of serve's URL with token, issued now, as edit
+// changes its header and claims.
+func (k *dpopKey) proof(token string, edit func(header, claims map[string]interface{})) string {
+	ath := sha256.Sum256([]byte(token))
+	header := map[string]interface{}{"typ": "dpop+jwt", "alg": k.alg, "jwk": k.jwk}
+	claims := map[string]interface{}{
+		"jti": mustRandomID(), "htm": "GET", "htu": "http://api.example/anything",
+		"iat": time.Now().Unix(), "ath": base64.RawURLEncoding.EncodeToString(ath[:]),
+	}
+	if edit != nil {
+		edit(header, claims)
+	}
+	return jws(header, claims, k.sign)
+}
+
+func mustRandomID() string {
+	id, err := randomID()
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// withDPoP sends token with the DPoP scheme and proof in the DPoP header ("": none).
+func withDPoP(token, proof string) func(*http.Request) {
+	return func(req *http.Request) {
+		req.Header.Set("Authorization", "DPoP "+token)
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+	}
+}
+
+// boundTo is an active answer whose cnf binds the token as members say.
+func boundTo(members map[string]interface{}) map[string]interface{} {
+	return withClaim("cnf", members)
+}
+
+// dpopAlgs is the algs attribute of every DPoP challenge.
+const dpopAlgs = `algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA"`
+
+// Both challenges, as a route with the defaults sends them: the error on the line of the
+// scheme the request used.
+func bearerError(code string) []string {
+	return []string{`Bearer realm="traefik", error="` + code + `"`, `DPoP ` + dpopAlgs}
+}
+
+func dpopError(code string) []string {
+	return []string{`Bearer realm="traefik"`, `DPoP error="` + code + `", ` + dpopAlgs}
 }

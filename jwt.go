@@ -78,12 +78,15 @@ func jwsAlgNamed(name string) *jwsAlg {
 	return nil
 }
 
-// verifyingAlgs names the algorithms a signature is checked with: all but HMAC's.
+// verifyingAlgs names the algorithms a signature is checked with, all but HMAC's: ECDSA
+// first, the smallest and quickest, as the DPoP challenge's algs lists them.
 func verifyingAlgs() []string {
 	var names []string
-	for i := 0; i < len(jwsAlgs); i++ {
-		if jwsAlgs[i].family != familyHS {
-			names = append(names, jwsAlgs[i].name)
+	for _, family := range []string{familyES, familyPS, familyRS, familyEd} {
+		for i := 0; i < len(jwsAlgs); i++ {
+			if jwsAlgs[i].family == family {
+				names = append(names, jwsAlgs[i].name)
+			}
 		}
 	}
 	return names

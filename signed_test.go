@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"math/big"
 	"net/http"
@@ -64,6 +66,14 @@ func TestSignedResponses(t *testing.T) {
 		}
 		return jws(header, claims, signAs("ES", crypto.SHA256, testECKey))
 	}
+	// An Ed25519 server key (RFC 8037), as a JWK and as PEM, and another that signs nothing.
+	edPublic := testEdKey.Public().(ed25519.PublicKey)
+	edStranger := newEdKey()
+	edJWKS := writeFile(t, "ed.json", `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"`+base64.RawURLEncoding.EncodeToString(edPublic)+`"}]}`)
+	edDER, _ := x509.MarshalPKIXPublicKey(edPublic)
+	edPEM := writePEM(t, "ed.pem", "PUBLIC KEY", edDER)
+	edHeader := map[string]interface{}{"alg": "EdDSA", "typ": "token-introspection+jwt"}
+	edAnswer := jws(edHeader, signedClaims(), signAs("Ed", 0, testEdKey))
 
 	cases := []struct {
 		desc      string
@@ -74,6 +84,10 @@ func TestSignedResponses(t *testing.T) {
 		{desc: "signed with RS256", answer: valid, status: 200},
 		{desc: "keys as PEM", answer: valid, configure: func(c *Config) { c.ResponseKeysFile = pemFile }, status: 200},
 		{desc: "ES256, aud a list, typ with application/", answer: ecAnswer(nil), status: 200},
+		{desc: "EdDSA, the key a JWK", answer: edAnswer, configure: func(c *Config) { c.ResponseKeysFile = edJWKS }, status: 200},
+		{desc: "EdDSA, the key as PEM", answer: edAnswer, configure: func(c *Config) { c.ResponseKeysFile = edPEM }, status: 200},
+		{desc: "EdDSA by another key", answer: jws(edHeader, signedClaims(), signAs("Ed", 0, edStranger)),
+			configure: func(c *Config) { c.ResponseKeysFile = edJWKS }, status: 503},
 		{desc: "iss in issuers", answer: valid, configure: func(c *Config) { c.Issuers = []string{"https://issuer.example"} }, status: 200},
 		{desc: "inactive, signed", answer: signedAnswer(set("token_introspection", map[string]interface{}{"active": false})), status: 401},
 		{desc: "an active answer the policy refuses", answer: valid, configure: func(c *Config) { c.RequiredScopes = []string{"admin"} }, status: 403},
