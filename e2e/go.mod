@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/go-jose/go-jose/v4 v4.1.6
 	github.com/mitchellh/mapstructure v1.5.1-0.20231216201459-8508981c8b6c
+	github.com/tokengate/traefik-oauth2-introspection v0.0.0-00010101000000-000000000000
 	github.com/traefik/paerser v0.2.2
 	github.com/traefik/yaegi v0.16.1
 	github.com/zitadel/oidc/v3 v3.51.17
@@ -31,3 +32,6 @@ require (
 	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
+
+// The plugin itself, compiled into the tests that call its New (dpop_jose_test.go).
+replace github.com/tokengate/traefik-oauth2-introspection => ../

@@ -26,7 +26,13 @@ func peer(t *testing.T, env string) string {
 // file-provider configuration, until the test ends. Its log is printed if the test fails.
 func startTraefik(t *testing.T, dynamic string) *harness.Traefik {
 	t.Helper()
-	tr, err := harness.StartTraefik(peer(t, "TRAEFIK_BIN"), t.TempDir(), dynamic)
+	return startTraefikWith(t, dynamic, harness.Options{})
+}
+
+// startTraefikWith is startTraefik with options.
+func startTraefikWith(t *testing.T, dynamic string, opts harness.Options) *harness.Traefik {
+	t.Helper()
+	tr, err := harness.Start(peer(t, "TRAEFIK_BIN"), t.TempDir(), dynamic, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

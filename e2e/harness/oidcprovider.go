@@ -1,12 +1,14 @@
 // Node's oidc-provider (panva/node-oidc-provider), pinned in e2e/oidc-provider and installed
 // by make into the cache, run by our script e2e/oidc-provider/server.mjs: the harness
-// starts and stops it, asks it for client_credentials tokens, revokes them, reads its JWKS
-// and the requests it got per path, and rotates its signing keys.
+// starts and stops it, asks it for client_credentials tokens (bearer, DPoP-bound or
+// certificate-bound), introspects and revokes them, reads its JWKS and the requests it got
+// per path, and rotates its signing keys.
 
 package harness
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +48,14 @@ const (
 	opTokenClientSecret = "tokengate-e2e-tokens-secret"
 )
 
+// OPBoundClientID is the client whose tokens are bound to the certificate of its token
+// request (tls_client_certificate_bound_access_tokens, RFC 8705 §3): the client_id of
+// every token CertBoundToken gets.
+const (
+	OPBoundClientID     = "tokengate-e2e-bound"
+	opBoundClientSecret = "tokengate-e2e-bound-secret"
+)
+
 // OIDCProvider is a running server.mjs. Its three listeners serve all its routes; the HTTPS
 // ones ask for client certificates (RFC 8705) and trust the CA's.
 type OIDCProvider struct {
@@ -54,6 +64,7 @@ type OIDCProvider struct {
 	TLSURL  string // an HTTPS listener
 	MTLSURL string // the HTTPS listener that the metadata's mtls_endpoint_aliases name
 
+	ca   *TestCA // signed the HTTPS listeners' certificate
 	cmd  *exec.Cmd
 	done chan struct{}
 	out  bytes.Buffer
@@ -98,7 +109,7 @@ func StartOIDCProvider(installDir, dir string, ca *TestCA, config OPConfig) (*OI
 		}
 	}
 	p := &OIDCProvider{HTTPURL: "http://" + addrs[0], TLSURL: "https://" + addrs[1], MTLSURL: "https://" + addrs[2],
-		done: make(chan struct{})}
+		ca: ca, done: make(chan struct{})}
 	p.Issuer = p.HTTPURL
 	if config.HTTPSIssuer {
 		p.Issuer = p.TLSURL
@@ -111,6 +122,11 @@ func StartOIDCProvider(installDir, dir string, ca *TestCA, config OPConfig) (*OI
 		"client_id":     OPTokenClientID,
 		"client_secret": opTokenClientSecret,
 		"scope":         OPScopes,
+	}, {
+		"client_id":     OPBoundClientID,
+		"client_secret": opBoundClientSecret,
+		"scope":         OPScopes,
+		"tls_client_certificate_bound_access_tokens": true,
 	}}, config.Clients...)
 	serverConfig, err := json.Marshal(map[string]any{
 		"issuer":          p.Issuer,
@@ -175,18 +191,85 @@ func (p *OIDCProvider) Output() string { return p.out.String() }
 // Token asks for a client_credentials access token with scope for resource ("" for the
 // default one).
 func (p *OIDCProvider) Token(scope, resource string) (string, error) {
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
+	form := tokenForm(scope)
 	if resource != "" {
 		form.Set("resource", resource)
 	}
+	req, err := newFormRequest(p.HTTPURL+OPTokenPath, form, OPTokenClientID, opTokenClientSecret)
+	if err != nil {
+		return "", err
+	}
+	return readToken(http.DefaultClient, req, "Bearer")
+}
+
+// DPoPToken asks for a client_credentials access token with scope for the default resource,
+// bound to key (RFC 9449 §5): the token request carries a fresh proof of key for the token
+// endpoint, and the answer's token_type is DPoP. Its introspection answer carries
+// cnf.jkt, key's thumbprint.
+func (p *OIDCProvider) DPoPToken(key *DPoPKey, scope string) (string, error) {
+	// RFC 9449 §4.2: htu is the token endpoint's URL, as oidc-provider builds it from the
+	// request (ctx.oidc.urlFor), here the plain listener's.
+	proof, err := key.Proof(http.MethodPost, p.HTTPURL+OPTokenPath, "")
+	if err != nil {
+		return "", err
+	}
+	req, err := newFormRequest(p.HTTPURL+OPTokenPath, tokenForm(scope), OPTokenClientID, opTokenClientSecret)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("DPoP", proof)
+	return readToken(http.DefaultClient, req, "DPoP")
+}
+
+// CertBoundToken asks for a client_credentials access token with scope for the default
+// resource as OPBoundClientID, over the mtls listener with the client certificate in
+// certFile and keyFile: the token is bound to that certificate (RFC 8705 §3), its
+// introspection answer carries cnf["x5t#S256"], the certificate's SHA-256 thumbprint.
+func (p *OIDCProvider) CertBoundToken(certFile, keyFile, scope string) (string, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return "", err
+	}
+	req, err := newFormRequest(p.MTLSURL+OPTokenPath, tokenForm(scope), OPBoundClientID, opBoundClientSecret)
+	if err != nil {
+		return "", err
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: p.ca.Pool(),
+		// Presented whatever CAs the server names, so that a self-signed certificate can
+		// be bound too (RFC 8705 §2.2).
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil },
+	}}}
+	defer client.CloseIdleConnections()
+	return readToken(client, req, "Bearer")
+}
+
+// Introspect is the server's introspection answer for token, asked as the token client.
+func (p *OIDCProvider) Introspect(token string) (map[string]any, error) {
+	var answer map[string]any
+	err := p.post(OPIntrospectionPath, url.Values{"token": {token}}, &answer)
+	return answer, err
+}
+
+func tokenForm(scope string) url.Values {
+	return url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
+}
+
+// readToken makes the token request req with client and returns the access token of its
+// answer, which must be of tokenType.
+func readToken(client *http.Client, req *http.Request, tokenType string) (string, error) {
 	var tok struct {
 		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
 	}
-	if err := p.post(OPTokenPath, form, &tok); err != nil {
+	if err := doJSON(client, req, &tok); err != nil {
 		return "", err
 	}
 	if tok.AccessToken == "" {
 		return "", errors.New("the token endpoint answered no access_token")
+	}
+	if tok.TokenType != tokenType {
+		return "", fmt.Errorf("the token endpoint answered token_type %q, want %q", tok.TokenType, tokenType)
 	}
 	return tok.AccessToken, nil
 }
@@ -229,16 +312,36 @@ func (p *OIDCProvider) post(path string, form url.Values, v any) error {
 }
 
 func (p *OIDCProvider) do(method, path string, form url.Values, v any) error {
-	req, err := http.NewRequest(method, p.HTTPURL+path, strings.NewReader(form.Encode()))
+	var req *http.Request
+	var err error
+	if form != nil {
+		req, err = newFormRequest(p.HTTPURL+path, form, OPTokenClientID, opTokenClientSecret)
+	} else {
+		req, err = http.NewRequest(method, p.HTTPURL+path, nil)
+	}
 	if err != nil {
 		return err
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		// RFC 6749 §2.3.1: form-urlencoded before Basic.
-		req.SetBasicAuth(url.QueryEscape(OPTokenClientID), url.QueryEscape(opTokenClientSecret))
+	return doJSON(http.DefaultClient, req, v)
+}
+
+// newFormRequest is a POST of form to target as the client id, authenticated with
+// client_secret_basic.
+func newFormRequest(target string, form url.Values, id, secret string) (*http.Request, error) {
+	req, err := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// RFC 6749 §2.3.1: form-urlencoded before Basic.
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	return req, nil
+}
+
+// doJSON makes req with client and decodes its 200 answer into v (unless v is nil).
+func doJSON(client *http.Client, req *http.Request, v any) error {
+	method, path := req.Method, req.URL.Path
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

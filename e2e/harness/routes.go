@@ -14,6 +14,9 @@ import (
 type Route struct {
 	Host       string
 	Middleware string
+	// TLS serves Host on Options.TLS's websecure entry point too, by a router <name>-tls
+	// with tls: {} through the same middleware.
+	TLS bool
 }
 
 // Dynamic is a file-provider configuration with one router per route, in order, each
@@ -23,12 +26,15 @@ func Dynamic(backendURL string, routes []Route) string {
 	var routers, middlewares strings.Builder
 	for _, r := range routes {
 		name := strings.SplitN(r.Host, ".", 2)[0]
-		fmt.Fprintf(&routers, "    %s:\n      rule: Host(`%s`)\n      service: backend\n", name, r.Host)
-		if r.Middleware == "" {
-			continue
+		router := fmt.Sprintf("      rule: Host(`%s`)\n      service: backend\n", r.Host)
+		if r.Middleware != "" {
+			router += fmt.Sprintf("      middlewares: [%s-auth]\n", name)
+			fmt.Fprintf(&middlewares, "    %s-auth:\n%s", name, indent(r.Middleware, "      "))
 		}
-		fmt.Fprintf(&routers, "      middlewares: [%s-auth]\n", name)
-		fmt.Fprintf(&middlewares, "    %s-auth:\n%s", name, indent(r.Middleware, "      "))
+		fmt.Fprintf(&routers, "    %s:\n%s", name, router)
+		if r.TLS {
+			fmt.Fprintf(&routers, "    %s-tls:\n%s      entryPoints: [%s]\n      tls: {}\n", name, router, WebSecure)
+		}
 	}
 	return "http:\n  routers:\n" + routers.String() + "  middlewares:\n" + middlewares.String() +
 		"  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: " + backendURL + "\n"

@@ -9,9 +9,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -52,16 +55,23 @@ func NewTestCA(dir string) (*TestCA, error) {
 	return ca, writePEM(ca.CertFile, "CERTIFICATE", der)
 }
 
-// ServerCert issues a certificate for 127.0.0.1 and localhost and writes it and its key as
-// name.crt and name.key.
-func (ca *TestCA) ServerCert(name string) (certFile, keyFile string, err error) {
+// ServerCert issues a certificate for 127.0.0.1, localhost and the other DNS names given
+// and writes it and its key as name.crt and name.key.
+func (ca *TestCA) ServerCert(name string, dnsNames ...string) (certFile, keyFile string, err error) {
 	ca.serial++
 	template := certTemplate(ca.serial, "127.0.0.1")
 	template.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	template.DNSNames = []string{"localhost"}
+	template.DNSNames = append([]string{"localhost"}, dnsNames...)
 	template.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	certFile, keyFile, _, err = issue(ca.dir, name, template, ca.cert, ca.key)
 	return certFile, keyFile, err
+}
+
+// Pool holds the CA's certificate alone: what a client of a server it signed trusts.
+func (ca *TestCA) Pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	return pool
 }
 
 // ClientCert issues a client certificate whose subject is CN=commonName and writes it and
@@ -123,4 +133,19 @@ func issue(dir, name string, template, parent *x509.Certificate, parentKey *ecds
 
 func writePEM(path, blockType string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), 0o600)
+}
+
+// CertThumbprint is the x5t#S256 of the certificate in the PEM file certFile: base64url of
+// the SHA-256 of its DER, the cnf member of the tokens bound to it (RFC 8705 §3.1).
+func CertThumbprint(certFile string) (string, error) {
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		return "", err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("%s holds no PEM certificate", certFile)
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return base64.RawURLEncoding.EncodeToString(sum[:]), nil
 }

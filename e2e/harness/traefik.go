@@ -4,6 +4,9 @@
 package harness
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,9 +41,12 @@ type Traefik struct {
 	Dir  string // working directory: static config, dynamic config, plugins-local, log
 	URL  string // the web entry point, http://127.0.0.1:port
 	Ping string // Traefik's own entry point, where /ping answers
+	// TLSURL is the websecure entry point, https://127.0.0.1:port, with Options.TLS; "" without.
+	TLSURL string
 
-	cmd  *exec.Cmd
-	done chan error
+	tlsDynamic string // the dynamic configuration's tls section, with Options.TLS
+	cmd        *exec.Cmd
+	done       chan error
 }
 
 // LocalPlugin is a plugin Traefik loads from plugins-local besides this one: its source
@@ -88,9 +94,33 @@ func (p LocalPlugin) Install(goPath string) error {
 
 // Options says how to run Traefik beyond the plugin and the dynamic configuration.
 type Options struct {
-	Plugins []LocalPlugin // more local plugins, such as the benchmark's no-op one
-	Quiet   bool          // ERROR log level and no access log, as under load
-	CPUs    string        // taskset's CPU list to pin Traefik to; "" leaves it unpinned
+	Plugins []LocalPlugin  // more local plugins, such as the benchmark's no-op one
+	Quiet   bool           // ERROR log level and no access log, as under load
+	CPUs    string         // taskset's CPU list to pin Traefik to; "" leaves it unpinned
+	TLS     *EntryPointTLS // a websecure entry point besides web, for routes with Route.TLS
+}
+
+// EntryPointTLS is how the websecure entry point terminates TLS: the certificate it serves
+// to every client (the default store's) and the clientAuth of its TLS options (the default
+// ones, which every TLS router uses). A client certificate it asks for and gets is what a
+// middleware finds in the request's TLS.PeerCertificates.
+type EntryPointTLS struct {
+	CertFile, KeyFile string
+	// ClientAuthType is Traefik's clientAuth.clientAuthType: NoClientCert, RequestClientCert,
+	// RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert (the last
+	// two need ClientCAFile).
+	ClientAuthType string
+	ClientCAFile   string // clientAuth.caFiles: the CA client certificates must chain to; "" for none
+}
+
+// dynamic is the tls section of the file provider's configuration for e.
+func (e *EntryPointTLS) dynamic() string {
+	s := fmt.Sprintf("tls:\n  stores:\n    default:\n      defaultCertificate:\n        certFile: %q\n        keyFile: %q\n"+
+		"  options:\n    default:\n      clientAuth:\n        clientAuthType: %s\n", e.CertFile, e.KeyFile, e.ClientAuthType)
+	if e.ClientCAFile != "" {
+		s += fmt.Sprintf("        caFiles: [%q]\n", e.ClientCAFile)
+	}
+	return s
 }
 
 const staticConfig = `global:
@@ -104,7 +134,7 @@ log:
     address: %q
   traefik:
     address: %q
-ping: {}
+%sping: {}
 providers:
   file:
     filename: dynamic.yml
@@ -135,6 +165,15 @@ func Start(bin, dir, dynamic string, opts Options) (*Traefik, error) {
 		return nil, err
 	}
 	t := &Traefik{Dir: dir, URL: "http://" + web, Ping: "http://" + ping, done: make(chan error, 1)}
+	websecure := ""
+	if opts.TLS != nil {
+		addr, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		t.TLSURL, t.tlsDynamic = "https://"+addr, opts.TLS.dynamic()
+		websecure = fmt.Sprintf("  %s:\n    address: %q\n", WebSecure, addr)
+	}
 	if err := InstallPlugin(repoRoot, filepath.Join(dir, "plugins-local", "src", Module)); err != nil {
 		return nil, err
 	}
@@ -149,7 +188,7 @@ func Start(bin, dir, dynamic string, opts Options) (*Traefik, error) {
 		}
 		plugins += fmt.Sprintf("    %s:\n      moduleName: %s\n", p.Alias, p.Module)
 	}
-	static := fmt.Sprintf(staticConfig, level, accessLog, web, ping, plugins)
+	static := fmt.Sprintf(staticConfig, level, accessLog, web, ping, websecure, plugins)
 	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o644); err != nil {
 		return nil, err
 	}
@@ -184,11 +223,12 @@ func Start(bin, dir, dynamic string, opts Options) (*Traefik, error) {
 	return t, nil
 }
 
-// SetDynamic replaces the file provider's configuration. It writes a new file and renames it
-// over the old one, so Traefik's watcher never reads half a file.
+// SetDynamic replaces the file provider's configuration, with Options.TLS's tls section
+// after it. It writes a new file and renames it over the old one, so Traefik's watcher
+// never reads half a file.
 func (t *Traefik) SetDynamic(dynamic string) error {
 	tmp := filepath.Join(t.Dir, ".dynamic.yml.tmp")
-	if err := os.WriteFile(tmp, []byte(dynamic), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(dynamic+t.tlsDynamic), 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(t.Dir, "dynamic.yml"))
@@ -209,9 +249,11 @@ func (t *Traefik) WaitRouted(host string) error {
 
 // Answer is what a client of Traefik sees.
 type Answer struct {
-	Status    int
-	Challenge string // WWW-Authenticate
-	Seen      *Seen  // what the demo backend received; nil if the request never reached it
+	Status     int
+	Challenge  string   // the first WWW-Authenticate
+	Challenges []string // every WWW-Authenticate line, in order
+	Header     http.Header
+	Seen       *Seen // what the demo backend received; nil if the request never reached it
 }
 
 // Send makes a request to the web entry point for host and path, with the bearer token if
@@ -230,7 +272,12 @@ func (t *Traefik) Send(host, path, token string) (Answer, error) {
 
 // Do makes req and reads what the client sees, with what the demo backend received.
 func Do(req *http.Request) (Answer, error) {
-	resp, err := http.DefaultClient.Do(req)
+	return DoWith(http.DefaultClient, req)
+}
+
+// DoWith is Do with client.
+func DoWith(client *http.Client, req *http.Request) (Answer, error) {
+	resp, err := client.Do(req)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -239,7 +286,8 @@ func Do(req *http.Request) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
-	a := Answer{Status: resp.StatusCode, Challenge: resp.Header.Get("WWW-Authenticate")}
+	a := Answer{Status: resp.StatusCode, Challenge: resp.Header.Get("WWW-Authenticate"),
+		Challenges: resp.Header.Values("WWW-Authenticate"), Header: resp.Header}
 	if resp.Header.Get(BackendHeader) != "" {
 		a.Seen = &Seen{}
 		if err := json.Unmarshal(body, a.Seen); err != nil {
@@ -247,6 +295,49 @@ func Do(req *http.Request) (Answer, error) {
 		}
 	}
 	return a, nil
+}
+
+// WebSecure is the name of the TLS entry point that Options.TLS adds.
+const WebSecure = "websecure"
+
+// HostURL is the URL of host on the web entry point, as a client that resolves host to
+// Traefik addresses it: http://host:port.
+func (t *Traefik) HostURL(host string) string {
+	return "http://" + net.JoinHostPort(host, port(t.URL))
+}
+
+// TLSHostURL is the URL of host on the websecure entry point: https://host:port.
+func (t *Traefik) TLSHostURL(host string) string {
+	return "https://" + net.JoinHostPort(host, port(t.TLSURL))
+}
+
+// Client is an HTTP client that reaches Traefik for every host name, as a resolver that
+// maps them all to 127.0.0.1 would: the URL, and so the Host header and the TLS server
+// name, stay those the client addresses. Over TLS it trusts roots and presents cert (none
+// if nil) whatever CAs Traefik names. It keeps no connection for a later client: close it
+// with CloseIdleConnections.
+func Client(roots *x509.CertPool, cert *tls.Certificate) *http.Client {
+	var dialer net.Dialer
+	tlsConfig := &tls.Config{RootCAs: roots}
+	if cert != nil {
+		tlsConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, p, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			return dialer.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", p))
+		},
+		TLSClientConfig: tlsConfig,
+	}}
+}
+
+// port is the port of a URL http(s)://host:port.
+func port(rawURL string) string {
+	i := strings.LastIndex(rawURL, ":")
+	return rawURL[i+1:]
 }
 
 // waitFor polls ready until it holds, Traefik exits, or 60 s pass.

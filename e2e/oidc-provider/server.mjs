@@ -11,9 +11,17 @@
 //                    client certificates; both ask every client for one
 //   clients          oidc-provider client metadata; grant_types client_credentials and no
 //                    redirect URIs unless a client says otherwise
+//                    (tls_client_certificate_bound_access_tokens: true binds a client's
+//                    tokens to the certificate of its token request, RFC 8705 §3)
 //   resources        resource indicator -> the scopes its access tokens may carry
 //   defaultResource  the resource of a token request that names none
 //   accessTokenTTL   seconds an access token lives
+//
+// Sender-constrained tokens: a token request with a DPoP proof header gets a DPoP-bound
+// token (RFC 9449 §5), whose introspection answer carries cnf.jkt, on any listener and for
+// any client; a client registered with tls_client_certificate_bound_access_tokens gets,
+// over an HTTPS listener with a client certificate, a token whose answer carries
+// cnf["x5t#S256"] (RFC 8705 §3.1). The token endpoint never asks for a DPoP nonce.
 //
 // Every listener serves all of oidc-provider's routes; the URLs in its discovery document
 // are those of the listener it was read from (oidc-provider builds them from the request),
@@ -161,9 +169,17 @@ function newProvider() {
     enabledJWA: {
       clientAuthSigningAlgValues: ['HS256', 'HS384', 'HS512', 'RS256', 'PS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'PS256', 'ES256'],
+      // DPoP proofs at the token endpoint: a token can be bound to a key of each kind the
+      // middleware verifies (oidc-provider's default is ES256 and EdDSA only).
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'PS256', 'RS256'],
     },
     features: {
       devInteractions: { enabled: false },
+      // On by default in oidc-provider 9; spelled out because the tests depend on it. No
+      // nonceSecret and requireNonce false: the token endpoint never answers
+      // use_dpop_nonce, so a client's first proof gets its token (RFC 9449 §8 leaves
+      // nonces to the server). Replays of a proof at the token endpoint are refused.
+      dPoP: { enabled: true, requireNonce: () => false, allowReplay: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       jwtIntrospection: { enabled: true },
@@ -182,7 +198,10 @@ function newProvider() {
       },
       mTLS: {
         enabled: true,
-        certificateBoundAccessTokens: false,
+        // RFC 8705 §3: for clients registered with
+        // tls_client_certificate_bound_access_tokens, the token is bound to the
+        // certificate of the token request (getCertificate), x5t#S256 in its answer.
+        certificateBoundAccessTokens: true,
         tlsClientAuth: true,
         selfSignedTlsClientAuth: true,
         getCertificate: peerCertificate,
