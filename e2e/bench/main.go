@@ -57,6 +57,10 @@ type row struct {
 	calls      int    // introspection calls checkRows's 3 requests make
 	subject    string // the X-Auth-Subject the backend must get, "" for none
 	targets    []target
+	// dpop: the token under the DPoP scheme, each request with a new proof by the bench's key
+	// (dpop.lua); refusesReplay: checkRows sends its last proof again, which must be refused
+	// without a call.
+	dpop, refusesReplay bool
 }
 
 // A target is what a row's throughput should be at least, as a ratio to another row's.
@@ -89,6 +93,10 @@ var rows = []row{
 	{name: "this plugin, token cached, one forwardHeaders entry", host: "header.localhost",
 		middleware: pluginRow(harness.Alias, "/active", "forwardHeaders:\n  X-Auth-Subject: sub\n"), spoof: true, calls: 1, subject: "bench-user",
 		targets: []target{{"one forwardHeaders entry vs floor, cached + 1 header", "floor-header.localhost", 0.90}}},
+	{name: "floor, DPoP proof (ES256 signature only)", host: "floor-dpop.localhost", dpop: true,
+		middleware: harness.PluginMiddleware("floordpop", "{}")},
+	{name: "this plugin, DPoP-bound token cached, fresh proof per request", host: "dpop.localhost", dpop: true, refusesReplay: true, calls: 1,
+		middleware: pluginRow(harness.Alias, "/dpop", "dpopProofMaxAge: "+dpopProofMaxAge.String()+"\n")},
 	{name: "floor, uncached", host: "floor-uncached.localhost", unique: true, calls: 3,
 		middleware: pluginRow("flooruncached", "/active", "")},
 	{name: "this plugin, cacheTTL: 0s", host: "nocache.localhost", middleware: pluginRow(harness.Alias, "/active", "cacheTTL: 0s\n"), unique: true, calls: 3,
@@ -98,6 +106,10 @@ var rows = []row{
 		}},
 	{name: "ForwardAuth + introspecting adapter", host: "forward.localhost", middleware: "forwardAuth:\n  address: %s\n", unique: true, calls: 3},
 }
+
+// cachedRow is the row whose throughput bounds the DPoP rows' (measureRows): the same
+// cached token, without a proof to check. It runs before them in each round.
+const cachedRow = "warm.localhost"
 
 // rowIndex is the place in rows of the row for host.
 func rowIndex(host string) int {
@@ -146,7 +158,7 @@ func floors() ([]harness.LocalPlugin, error) {
 	}
 	var plugins []harness.LocalPlugin
 	for _, f := range []struct{ alias, dir string }{
-		{"noop", "noop"}, {"floorcached", "cached"}, {"floorheader", "header"}, {"flooruncached", "uncached"},
+		{"noop", "noop"}, {"floorcached", "cached"}, {"floorheader", "header"}, {"flooruncached", "uncached"}, {"floordpop", "dpop"},
 	} {
 		p, err := harness.SourcePlugin(f.alias, filepath.Join(root, "e2e", "bench", "floors", f.dir))
 		if err != nil {
@@ -170,7 +182,11 @@ func run(o options) error {
 		}
 	}
 
-	as := newAuthServer()
+	key, err := newDPoPKey()
+	if err != nil {
+		return err
+	}
+	as := newAuthServer(key.jkt)
 	asServer := httptest.NewServer(as)
 	defer asServer.Close()
 	adapter := httptest.NewServer(forwardAuthAdapter(asServer.URL + "/active"))
@@ -204,7 +220,7 @@ func run(o options) error {
 	c := newClient(tr.URL, 1)
 
 	fmt.Println("Checks (counts, no timings)")
-	wrong := checkRows(c, as)
+	wrong := checkRows(c, as, key)
 	wrong += checkHerd(tr.URL, as)
 	if wrong > 0 {
 		return fmt.Errorf("%d checks failed; Traefik's log:\n%s", wrong, tr.Logs())
@@ -213,13 +229,13 @@ func run(o options) error {
 		return nil
 	}
 
-	script, err := writeScript(dir)
+	scripts, err := writeScripts(dir)
 	if err != nil {
 		return err
 	}
-	l := load{url: tr.URL + "/", threads: pin.loadThreads, connections: o.connections, cpus: pin.load, script: script}
+	l := load{url: tr.URL + "/", threads: pin.loadThreads, connections: o.connections, cpus: pin.load, scripts: scripts}
 	fmt.Printf("\n%s\n", describeRun(o, pin, filepath.Base(bin)))
-	table, err := measureRows(o, l, as, tr.Pid())
+	table, err := measureRows(o, l, as, key, tr.Pid())
 	if err != nil {
 		return err
 	}
@@ -251,22 +267,28 @@ func newClient(url string, connections int) client {
 
 // answer is what a client of Traefik saw.
 type answer struct {
-	status    int
-	reached   bool // the backend answered
-	challenge string
-	identity  string // what the backend got of X-Auth-Subject, in every spelling
+	status        int
+	reached       bool   // the backend answered
+	challenge     string // the first WWW-Authenticate
+	dpopChallenge string // the WWW-Authenticate of the DPoP scheme, "" when none
+	identity      string // what the backend got of X-Auth-Subject, in every spelling
 }
 
 // forged is the identity header the spoofing rows send, as a client would write it.
 const forged = "X_Auth_Subject"
 
-func (c client) send(host, token string, spoof bool) (answer, error) {
+// send sends token as a bearer token, or under the DPoP scheme with proof when there is one.
+func (c client) send(host, token, proof string, spoof bool) (answer, error) {
 	req, err := http.NewRequest(http.MethodGet, c.url+"/", nil)
 	if err != nil {
 		return answer{}, err
 	}
 	req.Host = host
 	req.Header.Set("Authorization", "Bearer "+token)
+	if proof != "" {
+		req.Header.Set("Authorization", "DPoP "+token)
+		req.Header.Set("DPoP", proof)
+	}
 	if spoof {
 		req.Header[forged] = []string{"mallory"}
 	}
@@ -275,26 +297,47 @@ func (c client) send(host, token string, spoof bool) (answer, error) {
 		return answer{}, err
 	}
 	resp.Body.Close()
-	return answer{resp.StatusCode, resp.Header.Get(backendHeader) != "", resp.Header.Get("WWW-Authenticate"),
-		resp.Header.Get(identityHeader)}, nil
+	a := answer{status: resp.StatusCode, reached: resp.Header.Get(backendHeader) != "",
+		challenge: resp.Header.Get("WWW-Authenticate"), identity: resp.Header.Get(identityHeader)}
+	for _, challenge := range resp.Header.Values("WWW-Authenticate") {
+		if strings.HasPrefix(challenge, "DPoP ") {
+			a.dpopChallenge = challenge
+		}
+	}
+	return a, nil
 }
 
-// checkRows sends three requests to each row, as the table's runs will, and one to the
-// flood's and the inactive route, and counts what the endpoint was asked. It prints each
-// check and returns how many failed.
-func checkRows(c client, as *harness.AuthServer) int {
+// htu is the URL the proofs for a row's requests name (RFC 9449 §4.2): the plugin sees
+// http, the row's Host and the path "/".
+func htu(r row) string {
+	return "http://" + r.host + "/"
+}
+
+// checkRows sends three requests to each row, as the table's runs will (a DPoP row's each
+// with a new proof by key), then the last proof again to a row that refuses replays, and one
+// request to the flood's and the inactive route, and counts what the endpoint was asked. It
+// prints each check and returns how many failed.
+func checkRows(c client, as *harness.AuthServer, key *dpopKey) int {
 	wrong := 0
 	nonce := time.Now().UnixNano()
 	for i, r := range rows {
 		calls := as.TotalCalls()
 		reached := 0
 		identity := ""
+		token := fmt.Sprintf("check-%d-%d", nonce, i)
+		proof := ""
 		for n := 0; n < 3; n++ {
-			token := fmt.Sprintf("check-%d-%d", nonce, i)
 			if r.unique {
-				token = fmt.Sprintf("%s-%d", token, n)
+				token = fmt.Sprintf("check-%d-%d-%d", nonce, i, n)
 			}
-			a, err := c.send(r.host, token, r.spoof)
+			var err error
+			if r.dpop {
+				if proof, err = key.proof(htu(r), token); err != nil {
+					fmt.Printf("  WRONG  %s: signing a proof: %v\n", r.name, err)
+					return wrong + 1
+				}
+			}
+			a, err := c.send(r.host, token, proof, r.spoof)
 			if err == nil && a.status == http.StatusOK && a.reached {
 				reached++
 				identity = a.identity
@@ -308,16 +351,25 @@ func checkRows(c client, as *harness.AuthServer) int {
 			r.name, wantIdentity, r.calls),
 			fmt.Sprintf("%d reached, identity %q, %d calls", reached, identity, as.TotalCalls()-calls),
 			reached == 3 && identity == wantIdentity && as.TotalCalls()-calls == r.calls)
+		if r.refusesReplay {
+			calls := as.TotalCalls()
+			a, err := c.send(r.host, token, proof, r.spoof)
+			wantChallenge := `DPoP error="invalid_dpop_proof", algs=`
+			wrong += report(fmt.Sprintf("%s: a replayed proof is refused with 401 invalid_dpop_proof and no call", r.name),
+				fmt.Sprintf("%d %q, reached %v, %d calls, err %v", a.status, a.dpopChallenge, a.reached, as.TotalCalls()-calls, err),
+				err == nil && a.status == http.StatusUnauthorized && !a.reached && strings.HasPrefix(a.dpopChallenge, wantChallenge) &&
+					as.TotalCalls()-calls == 0)
+		}
 	}
 
 	calls := as.TotalCalls()
-	a, err := c.send(floodRoute.host, fmt.Sprintf("check-%d-flood", nonce), false)
+	a, err := c.send(floodRoute.host, fmt.Sprintf("check-%d-flood", nonce), "", false)
 	wrong += report("a token whose answer carries 64 KiB of claims passes after 1 call",
 		fmt.Sprintf("%d, %d calls, err %v", a.status, as.TotalCalls()-calls, err),
 		err == nil && a.status == http.StatusOK && a.reached && as.TotalCalls()-calls == 1)
 
 	calls = as.TotalCalls()
-	a, err = c.send(inactiveRoute.host, fmt.Sprintf("check-%d-inactive", nonce), false)
+	a, err = c.send(inactiveRoute.host, fmt.Sprintf("check-%d-inactive", nonce), "", false)
 	wantChallenge := `Bearer realm="traefik", error="invalid_token"`
 	wrong += report("an inactive token is refused with 401 invalid_token after 1 call",
 		fmt.Sprintf("%d %q, %d calls, err %v", a.status, a.challenge, as.TotalCalls()-calls, err),
@@ -362,7 +414,7 @@ func herd(url string, tokens []string, copies int) int {
 		for n := 0; n < copies; n++ {
 			go func() {
 				<-start
-				a, err := c.send(herdRoute.host, token, false)
+				a, err := c.send(herdRoute.host, token, "", false)
 				results <- err == nil && a.status == http.StatusOK && a.reached
 			}()
 		}

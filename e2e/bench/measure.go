@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -92,9 +93,10 @@ type table struct {
 }
 
 // measureRows runs every row once per round, in the same order each round, after one
-// unmeasured warm-up run of each.
-func measureRows(o options, l load, as *harness.AuthServer, pid int) (table, error) {
+// unmeasured warm-up run of each. A DPoP row's proofs are made just before each of its runs.
+func measureRows(o options, l load, as *harness.AuthServer, key *dpopKey, pid int) (table, error) {
 	t := table{samples: make([][]sample, len(rows))}
+	last := make([]measure, len(rows)) // each row's latest run, warm-up included
 	nonce := time.Now().UnixNano()
 	for round := -1; round < o.rounds; round++ {
 		for i, r := range rows {
@@ -106,14 +108,24 @@ func measureRows(o options, l load, as *harness.AuthServer, pid int) (table, err
 			if round < 0 {
 				d = time.Second
 			}
+			if r.dpop {
+				if err := writeRunProofs(l, key, r, token, d, math.Max(last[rowIndex(cachedRow)].rps, last[i].rps)); err != nil {
+					return table{}, err
+				}
+			}
 			calls, cpu := settledCalls(as), cpuTime(pid)
 			m, err := l.run(r, token, d)
 			if err != nil {
 				return table{}, err
 			}
 			if m.failed > 0 {
-				return table{}, fmt.Errorf("%s: %d of %d requests failed or were refused", r.name, m.failed, m.requests)
+				why := ""
+				if m.unproved > 0 {
+					why = fmt.Sprintf(", %d of them sent without a DPoP proof: the run needed more than were made", m.unproved)
+				}
+				return table{}, fmt.Errorf("%s: %d of %d requests failed or were refused%s", r.name, m.failed, m.requests, why)
 			}
+			last[i] = m
 			if round >= 0 {
 				t.samples[i] = append(t.samples[i], sample{m, settledCalls(as) - calls, cpuTime(pid) - cpu})
 			}
@@ -123,6 +135,26 @@ func measureRows(o options, l load, as *harness.AuthServer, pid int) (table, err
 		}
 	}
 	return t, nil
+}
+
+// writeRunProofs writes the proofs of one run of the DPoP row r, with token, for d: as many
+// as requests at rate (requests per second) for d, times proofMargin. The caller gives the
+// cached row's rate in this round, which bounds a DPoP row's (the same cached token, and a
+// proof to check too), or the row's own last one if higher. The proofs are made now, each
+// with its own jti, so they are fresh for the run if making them and the run together take
+// less than dpopProofMaxAge.
+func writeRunProofs(l load, key *dpopKey, r row, token string, d time.Duration, rate float64) error {
+	seconds := float64(wrkSeconds(d))
+	n := int(rate*seconds*proofMargin) + l.connections
+	start := time.Now()
+	if err := key.writeProofs(l.scripts.proofs, l.threads, n, htu(r), token); err != nil {
+		return fmt.Errorf("%s: writing %d DPoP proofs: %v", r.name, n, err)
+	}
+	if oldest := time.Since(start) + time.Duration(seconds*float64(time.Second)); oldest >= dpopProofMaxAge {
+		return fmt.Errorf("%s: the first of %d DPoP proofs would be %v old at the end of the run, over the row's dpopProofMaxAge %v: "+
+			"use a shorter -duration", r.name, n, oldest.Round(time.Second), dpopProofMaxAge)
+	}
+	return nil
 }
 
 // ratio is the median over the rounds of row a's throughput over row b's in the same round.

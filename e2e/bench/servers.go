@@ -55,20 +55,25 @@ var spellingFolder = strings.NewReplacer("_", "-", ".", "-")
 const herdPause = 200 * time.Millisecond
 
 // newAuthServer is a fast RFC 7662 endpoint, its answers made once: /active says every
-// token is active with scope "read", /slow says the same after herdPause, /flood says the
-// same with 64 KiB of claims more, /inactive says no token is.
-func newAuthServer() *harness.AuthServer {
+// token is active with scope "read", /slow says the same after herdPause, /dpop says the
+// same bound to the DPoP key whose thumbprint is jkt (cnf.jkt, RFC 9449 §6.2), /flood says
+// the same as /active with 64 KiB of claims more, /inactive says no token is.
+func newAuthServer(jkt string) *harness.AuthServer {
 	claims := map[string]interface{}{
 		"active": true, "sub": "bench-user", "client_id": clientID, "scope": "read",
 		"exp": time.Now().Add(24 * time.Hour).Unix(),
 	}
 	active, _ := json.Marshal(claims)
+	claims["cnf"] = map[string]string{"jkt": jkt}
+	bound, _ := json.Marshal(claims)
+	delete(claims, "cnf")
 	claims["profile"] = strings.Repeat("p", 64<<10)
 	large, _ := json.Marshal(claims)
 	answer := func(body []byte) func() []byte { return func() []byte { return body } }
 	return harness.NewAuthServer(clientID, clientSecret, map[string]harness.Introspection{
 		"/active":   {Answer: answer(active)},
 		"/slow":     {Answer: answer(active), Pause: herdPause},
+		"/dpop":     {Answer: answer(bound)},
 		"/flood":    {Answer: answer(large)},
 		"/inactive": {Answer: answer([]byte(`{"active":false}`))},
 	})

@@ -11,8 +11,14 @@ import (
 	"time"
 )
 
-//go:embed token.lua
-var tokenScript string
+// The wrk scripts: token.lua for the rows with a new token per request, dpop.lua for the
+// rows with a new DPoP proof per request.
+var (
+	//go:embed token.lua
+	tokenScript string
+	//go:embed dpop.lua
+	dpopScript string
+)
 
 // load is one wrk run: its connections and threads, pinned to cpus ("" leaves it unpinned).
 type load struct {
@@ -20,7 +26,13 @@ type load struct {
 	threads     int
 	connections int
 	cpus        string
-	script      string // token.lua, written where wrk can read it
+	scripts     scripts
+}
+
+// scripts are where wrk reads its scripts and the DPoP rows' proofs.
+type scripts struct {
+	token, dpop string
+	proofs      string // dpop.lua's PROOFS: thread t reads proofs-t, written anew before each DPoP run
 }
 
 // measure is what wrk reports of a run.
@@ -29,22 +41,27 @@ type measure struct {
 	rps      float64
 	p50, p99 time.Duration
 	failed   int64 // non-2xx answers and socket errors
+	unproved int64 // DPoP rows: requests sent without a proof, none being left (dpop.lua)
 }
 
 // run sends requests for r's host for d: each with bearer token, or with a new token
-// starting with token when r wants a new token per request; with the forged identity header
-// when r spoofs.
+// starting with token when r wants a new token per request, or with token under the DPoP
+// scheme and the next of the proofs written for the run when r is a DPoP row; with the
+// forged identity header when r spoofs.
 func (l load) run(r row, token string, d time.Duration) (measure, error) {
 	args := []string{
 		"-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.connections),
-		"-d", strconv.Itoa(int(d.Round(time.Second)/time.Second)) + "s", "--latency", "-H", "Host: " + r.host,
+		"-d", strconv.Itoa(wrkSeconds(d)) + "s", "--latency", "-H", "Host: " + r.host,
 	}
 	if r.spoof {
 		args = append(args, "-H", forged+": mallory")
 	}
-	if r.unique {
-		args = append(args, "-s", l.script, l.url, "--", token)
-	} else {
+	switch {
+	case r.dpop:
+		args = append(args, "-H", "Authorization: DPoP "+token, "-s", l.scripts.dpop, l.url, "--", l.scripts.proofs)
+	case r.unique:
+		args = append(args, "-s", l.scripts.token, l.url, "--", token)
+	default:
 		args = append(args, "-H", "Authorization: Bearer "+token, l.url)
 	}
 	cmd := exec.Command("wrk", args...)
@@ -58,6 +75,11 @@ func (l load) run(r row, token string, d time.Duration) (measure, error) {
 	return parseWrk(string(out))
 }
 
+// wrkSeconds is how long wrk runs when asked for d: it takes whole seconds.
+func wrkSeconds(d time.Duration) int {
+	return int(d.Round(time.Second) / time.Second)
+}
+
 var (
 	wrkRequests = regexp.MustCompile(`(?m)^\s*(\d+) requests in `)
 	wrkRPS      = regexp.MustCompile(`(?m)^Requests/sec:\s*([0-9.]+)`)
@@ -65,6 +87,7 @@ var (
 	wrkP99      = regexp.MustCompile(`(?m)^\s*99(?:\.000)?%\s+([0-9.]+[a-z]+)`)
 	wrkNon2xx   = regexp.MustCompile(`(?m)^\s*Non-2xx or 3xx responses: (\d+)`)
 	wrkSocket   = regexp.MustCompile(`(?m)^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	wrkUnproved = regexp.MustCompile(`(?m)^Requests sent without a DPoP proof: (\d+)`) // dpop.lua's done()
 )
 
 // parseWrk reads wrk 4's report, printed with --latency.
@@ -97,13 +120,19 @@ func parseWrk(out string) (measure, error) {
 			m.failed += n
 		}
 	}
+	if match := wrkUnproved.FindStringSubmatch(out); match != nil {
+		m.unproved, _ = strconv.ParseInt(match[1], 10, 64)
+	}
 	return m, nil
 }
 
-// writeScript puts token.lua in dir for wrk.
-func writeScript(dir string) (string, error) {
-	path := dir + "/token.lua"
-	return path, os.WriteFile(path, []byte(tokenScript), 0o644)
+// writeScripts puts the scripts in dir for wrk, and says where the proofs go.
+func writeScripts(dir string) (scripts, error) {
+	s := scripts{token: dir + "/token.lua", dpop: dir + "/dpop.lua", proofs: dir + "/proofs"}
+	if err := os.WriteFile(s.token, []byte(tokenScript), 0o644); err != nil {
+		return scripts{}, err
+	}
+	return s, os.WriteFile(s.dpop, []byte(dpopScript), 0o644)
 }
 
 // wrkVersion is what wrk says of its version: "wrk debian/4.1.0-3+b2 [epoll] Copyright ...".

@@ -33,6 +33,11 @@ func TestParseWrk(t *testing.T) {
 	if m != want {
 		t.Errorf("parseWrk = %+v, want %+v", m, want)
 	}
+	// dpop.lua's done() prints its line after wrk's report.
+	m, err = parseWrk(wrkReport + "Requests sent without a DPoP proof: 12\n")
+	if err != nil || m.unproved != 12 {
+		t.Errorf("parseWrk with dpop.lua's line: unproved %d, err %v; want 12", m.unproved, err)
+	}
 	if _, err := parseWrk("wrk: connection refused\n"); err == nil {
 		t.Error("a report without figures parsed without an error")
 	}
