@@ -61,13 +61,39 @@ func parseProof(jws string) (string, *proofClaims, error) {
 	if len(parts) != 3 {
 		return "", nil, fmt.Errorf("%w is not a compact JWS", errProof)
 	}
-	var decoded [3][]byte
-	for i := 0; i < 3; i++ {
-		raw, ok := canonicalBase64(parts[i])
-		if !ok {
-			return "", nil, fmt.Errorf("%w is not canonical base64url", errProof)
-		}
-		decoded[i] = raw
+	header, err := proofHeaders.read(parts[0])
+	if err != nil {
+		return "", nil, err
+	}
+	payload, payloadOK := canonicalBase64(parts[1])
+	sig, sigOK := canonicalBase64(parts[2])
+	if !payloadOK || !sigOK {
+		return "", nil, fmt.Errorf("%w is not canonical base64url", errProof)
+	}
+	if !verifySignature(header.alg, header.key, []byte(parts[0]+"."+parts[1]), sig) {
+		return "", nil, fmt.Errorf("%w signature does not verify with its jwk (alg %s)", errProof, header.alg.name)
+	}
+	var claims proofClaims
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", nil, fmt.Errorf("%w payload is not a JSON object of the right types", errProof)
+	}
+	return header.jkt, &claims, nil
+}
+
+// proofHeader is a proof's JOSE header, checked: its algorithm, its key and the key's
+// thumbprint.
+type proofHeader struct {
+	alg *jwsAlg
+	key interface{}
+	jkt string
+}
+
+// readProofHeader checks an encoded JOSE header: typ dpop+jwt, an allowed asymmetric alg,
+// no crit, and a public jwk that suits the alg.
+func readProofHeader(encoded string) (*proofHeader, error) {
+	raw, ok := canonicalBase64(encoded)
+	if !ok {
+		return nil, fmt.Errorf("%w is not canonical base64url", errProof)
 	}
 	var header struct {
 		Typ  string          `json:"typ"`
@@ -75,32 +101,60 @@ func parseProof(jws string) (string, *proofClaims, error) {
 		JWK  json.RawMessage `json:"jwk"`
 		Crit json.RawMessage `json:"crit"`
 	}
-	if err := json.Unmarshal(decoded[0], &header); err != nil {
-		return "", nil, fmt.Errorf("%w header is not a JSON object of the right types", errProof)
+	if err := json.Unmarshal(raw, &header); err != nil {
+		return nil, fmt.Errorf("%w header is not a JSON object of the right types", errProof)
 	}
 	// RFC 7515 §4.1.9: typ is a media type, case-insensitive.
 	if !strings.EqualFold(header.Typ, dpopTyp) {
-		return "", nil, fmt.Errorf("%w typ %q is not %s", errProof, header.Typ, dpopTyp)
+		return nil, fmt.Errorf("%w typ %q is not %s", errProof, header.Typ, dpopTyp)
 	}
 	a := jwsAlgNamed(header.Alg)
 	if a == nil || a.family == familyHS {
-		return "", nil, fmt.Errorf("%w alg %q is not one of %s", errProof, header.Alg, strings.Join(verifyingAlgs(), ", "))
+		return nil, fmt.Errorf("%w alg %q is not one of %s", errProof, header.Alg, strings.Join(verifyingAlgs(), ", "))
 	}
 	if header.Crit != nil {
-		return "", nil, fmt.Errorf("%w has crit extensions", errProof) // RFC 7515 §4.1.11
+		return nil, fmt.Errorf("%w has crit extensions", errProof) // RFC 7515 §4.1.11
 	}
 	key, jkt, err := proofKey(header.JWK)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	if !verifySignature(a, key, []byte(parts[0]+"."+parts[1]), decoded[2]) {
-		return "", nil, fmt.Errorf("%w signature does not verify with its jwk (alg %s)", errProof, header.Alg)
+	return &proofHeader{alg: a, key: key, jkt: jkt}, nil
+}
+
+// proofHeaders remembers the headers read lately. A client signs every proof with one key
+// and sends the same header bytes with each; reading them (JSON, the key, its thumbprint)
+// costs more under yaegi than the signature check, which every proof still gets.
+var proofHeaders = &headerMemory{checked: map[string]*proofHeader{}}
+
+// maxProofHeaders bounds the headers remembered: past it, the memory starts again empty.
+// A client with a new key per proof only ever takes the long way.
+const maxProofHeaders = 1024
+
+type headerMemory struct {
+	mu      sync.Mutex
+	checked map[string]*proofHeader // encoded header → checked; only good ones
+}
+
+// read returns the checked header of encoded, from memory or read now.
+func (h *headerMemory) read(encoded string) (*proofHeader, error) {
+	h.mu.Lock()
+	header := h.checked[encoded]
+	h.mu.Unlock()
+	if header != nil {
+		return header, nil
 	}
-	var claims proofClaims
-	if err := json.Unmarshal(decoded[1], &claims); err != nil {
-		return "", nil, fmt.Errorf("%w payload is not a JSON object of the right types", errProof)
+	header, err := readProofHeader(encoded)
+	if err != nil {
+		return nil, err
 	}
-	return jkt, &claims, nil
+	h.mu.Lock()
+	if len(h.checked) >= maxProofHeaders {
+		h.checked = map[string]*proofHeader{}
+	}
+	h.checked[encoded] = header
+	h.mu.Unlock()
+	return header, nil
 }
 
 // canonicalBase64 decodes base64url without padding, refusing what does not re-encode to
@@ -199,8 +253,14 @@ func (m *middleware) readProof(req *http.Request, token string, wall int64) (*pr
 	case p.iat > wall+m.clockSkew:
 		return nil, invalidProof, fmt.Errorf("%w iat is %v ahead, over clockSkew", errProof, time.Duration(p.iat-wall))
 	}
-	if htu, want := proofURL(claims.HTU), requestURL(req); htu != want {
-		return nil, invalidProof, fmt.Errorf("%w htu %q is not the request's URL %q", errProof, claims.HTU, want)
+	// The htu a client writes is, most often, the URL as Traefik sees it: normalising both
+	// (a parse and a walk of each) only when they differ.
+	scheme := requestScheme(req)
+	path := req.URL.EscapedPath()
+	if claims.HTU != scheme+"://"+req.Host+path {
+		if htu, want := proofURL(claims.HTU), normalURL(scheme, req.Host, path); htu != want {
+			return nil, invalidProof, fmt.Errorf("%w htu %q is not the request's URL %q", errProof, claims.HTU, want)
+		}
 	}
 	ath := sha256.Sum256([]byte(token))
 	if claims.ATH != base64.RawURLEncoding.EncodeToString(ath[:]) {
@@ -228,19 +288,25 @@ func proofURL(htu string) string {
 	return normalURL(u.Scheme, u.Host, u.EscapedPath())
 }
 
-// requestURL is the URL the client sent the request to, as a proof's htu names it: https
-// when the connection is TLS or Traefik says the client's was (X-Forwarded-Proto, which
-// Traefik sets at the entry point and keeps only from trusted proxies), the Host, and the
-// path as this middleware receives it. A middleware before this one that rewrites the path
-// makes every proof's htu wrong.
+// requestURL is the URL the client sent the request to, as a proof's htu names it,
+// normalised: the scheme of requestScheme, the Host, and the path as this middleware
+// receives it. A middleware before this one that rewrites the path makes every proof's htu
+// wrong.
 func requestURL(req *http.Request) string {
-	scheme := "http"
+	return normalURL(requestScheme(req), req.Host, req.URL.EscapedPath())
+}
+
+// requestScheme is https when the connection is TLS or Traefik says the client's was
+// (X-Forwarded-Proto, which Traefik sets at the entry point and keeps only from trusted
+// proxies), else http.
+func requestScheme(req *http.Request) string {
 	if req.TLS != nil {
-		scheme = "https"
-	} else if proto := req.Header["X-Forwarded-Proto"]; len(proto) > 0 && strings.EqualFold(proto[0], "https") {
-		scheme = "https"
+		return "https"
 	}
-	return normalURL(scheme, req.Host, req.URL.EscapedPath())
+	if proto := req.Header["X-Forwarded-Proto"]; len(proto) > 0 && strings.EqualFold(proto[0], "https") {
+		return "https"
+	}
+	return "http"
 }
 
 // normalURL is scheme://host/path after RFC 3986 §6.2.2 (case, percent-encoding and dot
@@ -404,7 +470,9 @@ func newReplayMemory(capacity int) *replayMemory {
 func (r *replayMemory) first(p *proof, until, wall int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for r.head < len(r.order) && r.order[r.head].until < wall {
+	// A few at a time: after a quiet spell, forgetting a full memory at once would hold
+	// every DPoP request behind this lock. The capacity bound holds meanwhile.
+	for n := 0; n < 64 && r.head < len(r.order) && r.order[r.head].until < wall; n++ {
 		r.forget()
 	}
 	if _, seen := r.seen[p.replayKey]; seen || p.iat <= r.floor {

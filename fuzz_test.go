@@ -21,17 +21,18 @@ func FuzzExtract(f *testing.F) {
 		"Bearer abc", "bearer  abc==", "Bearer", "Bearer ", "Bearer\tabc", "Bearerish abc",
 		"Basic dXNlcjpwYXNz", "Bearer a b", "Bearer =", "Bearer \xff", "", "B", "Bearer abc\n",
 		"BEARER " + strings.Repeat("a", 64), "Bearer " + strings.Repeat("a", 65), "Bearer a=b",
+		"DPoP abc", "dpop  abc==", "DPoP", "DPoP\tabc", "DPoPish abc", "DPOP " + strings.Repeat("a", 65),
 	} {
 		f.Add(seed)
 	}
-	fast := &middleware{tokenHeader: "Authorization", bearerScheme: true, bearerOnly: true, maxTokenLength: 64}
-	steps := &middleware{tokenHeader: "Authorization", bearerScheme: true, maxTokenLength: 64}
+	fast := &middleware{tokenHeader: "Authorization", bearerScheme: true, bearerOnly: true, dpopScheme: true, maxTokenLength: 64}
+	steps := &middleware{tokenHeader: "Authorization", bearerScheme: true, dpopScheme: true, maxTokenLength: 64}
 	f.Fuzz(func(t *testing.T, value string) {
 		req := httptest.NewRequest("GET", "http://api.example/", nil)
 		req.Header["Authorization"] = []string{value}
-		token, _, rej := fast.extract(req)
-		if stepToken, _, stepRej := steps.extract(req); token != stepToken || rej != stepRej {
-			t.Fatalf("%q: the fast path gives %q, %v; the steps %q, %v", value, token, rej, stepToken, stepRej)
+		token, dpop, rej := fast.extract(req)
+		if stepToken, stepDPoP, stepRej := steps.extract(req); token != stepToken || dpop != stepDPoP || rej != stepRej {
+			t.Fatalf("%q: the fast path gives %q, %v, %v; the steps %q, %v, %v", value, token, dpop, rej, stepToken, stepDPoP, stepRej)
 		}
 		if rej != nil {
 			if token != "" {

@@ -22,6 +22,10 @@ const b64tokenChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 // each be interpreted. FuzzExtract checks it agrees with them.
 var bearerHeader = regexp.MustCompile(`^[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)$`)
 
+// dpopHeader is bearerHeader for the DPoP scheme (RFC 9449 §7.1), whose token has the same
+// form.
+var dpopHeader = regexp.MustCompile(`^[Dd][Pp][Oo][Pp] +([A-Za-z0-9\-._~+/]+=*)$`)
+
 // extract finds the one token the request carries, or says why it cannot be used, and
 // whether it came with the DPoP scheme (RFC 9449 §7.1).
 func (m *middleware) extract(req *http.Request) (string, bool, *rejection) {
@@ -29,6 +33,11 @@ func (m *middleware) extract(req *http.Request) (string, bool, *rejection) {
 		if values := req.Header["Authorization"]; len(values) == 1 {
 			if match := bearerHeader.FindStringSubmatch(values[0]); match != nil && len(match[1]) <= m.maxTokenLength {
 				return match[1], false, nil
+			}
+			if m.dpopScheme {
+				if match := dpopHeader.FindStringSubmatch(values[0]); match != nil && len(match[1]) <= m.maxTokenLength {
+					return match[1], true, nil
+				}
 			}
 		}
 	}
