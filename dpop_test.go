@@ -403,3 +403,43 @@ func FuzzProof(f *testing.F) {
 		}
 	})
 }
+
+// TestProofHeaderMemory: a client's header is read once and then found; a bad one is never
+// kept, and the memory holds at most maxProofHeaders.
+func TestProofHeaderMemory(t *testing.T) {
+	saved := proofHeaders
+	proofHeaders = &headerMemory{checked: map[string]*proofHeader{}}
+	t.Cleanup(func() { proofHeaders = saved })
+	key := newDPoPKey(t, "EdDSA")
+	for i := 0; i < 2; i++ {
+		if _, _, err := parseProof(key.proof("tok", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(proofHeaders.checked) != 1 {
+		t.Errorf("two proofs by one key left %d headers, want 1", len(proofHeaders.checked))
+	}
+	if _, _, err := parseProof(key.proof("tok", func(h, _ map[string]interface{}) { h["typ"] = "JWT" })); err == nil || len(proofHeaders.checked) != 1 {
+		t.Errorf("a bad header: error %v, %d headers kept; want an error and 1", err, len(proofHeaders.checked))
+	}
+	for i := 0; i < maxProofHeaders; i++ {
+		if _, _, err := parseProof(newDPoPKey(t, "EdDSA").proof("tok", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(proofHeaders.checked); n < 1 || n > maxProofHeaders {
+		t.Errorf("%d headers kept, want 1 to %d", n, maxProofHeaders)
+	}
+}
+
+// TestReplayMemorySweep: expired proofs are forgotten at most 64 per request.
+func TestReplayMemorySweep(t *testing.T) {
+	r := newReplayMemory(1000)
+	for i := 0; i < 200; i++ {
+		r.first(&proof{replayKey: string(rune(i)), iat: int64(i)}, 100, 0)
+	}
+	r.first(&proof{replayKey: "new", iat: 500}, 1000, 101) // all 200 have expired by 101
+	if len(r.seen) != 200-64+1 {
+		t.Errorf("%d remembered after one request, want %d", len(r.seen), 200-64+1)
+	}
+}
