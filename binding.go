@@ -60,13 +60,19 @@ func (m *middleware) setBinding(config *Config, secret string) error {
 		if err != nil {
 			return err
 		}
-		m.nonces = &nonces{key: key, period: m.proofMaxAge}
+		// A nonce lasts one to two periods: a quarter of dpopProofMaxAge halves the time in
+		// which a proof can be replayed to another replica (its jti memory is its own).
+		m.nonces = &nonces{key: key, period: m.proofMaxAge / 4}
+		if m.nonces.period == 0 {
+			m.nonces.period = 1
+		}
 	}
 	if m.dpopRequired {
 		m.challenge = ""
 	}
 	if m.dpopScheme {
 		m.dpopChallenge = `DPoP algs="` + strings.Join(verifyingAlgs(), " ") + `"`
+		proofsSeen.hold(m.proofMaxAge)
 	}
 	return nil
 }
@@ -81,8 +87,9 @@ func (m *middleware) confirm(req *http.Request, v *verdict, p *proof, wall int64
 		if p == nil || p.jkt != v.jkt {
 			return invalidToken
 		}
-		// Last, once the proof is known good: only admitted proofs take memory.
-		if !proofsSeen.first(p, p.iat+m.proofMaxAge, wall) {
+		// Last, once the proof is known good: only admitted proofs take memory. A proof
+		// another instance admitted for this very request (two in a chain) is no replay.
+		if admitted, _ := req.Context().Value(admittedProof{}).(string); admitted != p.replayKey && !proofsSeen.first(p, wall) {
 			return invalidProof
 		}
 	}
@@ -91,6 +98,10 @@ func (m *middleware) confirm(req *http.Request, v *verdict, p *proof, wall int64
 	}
 	return nil
 }
+
+// admittedProof is the request context's key for the replayKey of the proof admitted for
+// it, so that an instance further down the chain does not take the same proof for a replay.
+type admittedProof struct{}
 
 // certificateThumbprint is the base64url SHA-256 of the DER of the request's TLS client
 // certificate (RFC 8705 §3.1), or "" when there is none. Traefik sets req.TLS when the

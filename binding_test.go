@@ -88,6 +88,10 @@ func TestBindingModes(t *testing.T) {
 			[]string{`Bearer realm="traefik"`, `DPoP error="insufficient_scope", scope="admin", ` + dpopAlgs}, 1},
 		{"the defaults: a missing scope with a bearer token", func(c *Config) { c.RequiredScopes = []string{"admin"} }, activeClaims(), bearer("tok"), 403,
 			[]string{`Bearer realm="traefik", error="insufficient_scope", scope="admin"`, `DPoP ` + dpopAlgs}, 1},
+		{"the defaults: a malformed token with the DPoP scheme", nil, activeClaims(), func(r *http.Request) { r.Header.Set("Authorization", "DPoP a b") }, 400,
+			dpopError("invalid_request"), 0},
+		{"the defaults: a malformed bearer token", nil, activeClaims(), func(r *http.Request) { r.Header.Set("Authorization", "Bearer a b") }, 400,
+			bearerError("invalid_request"), 0},
 		{"dpop off: a bearer token", func(c *Config) { c.DPoP = "off" }, activeClaims(), bearer("tok"), 200, nil, 1},
 		{"dpop off: the DPoP scheme is no token of ours", func(c *Config) { c.DPoP = "off" }, boundTo(jkt), dpop, 401, []string{`Bearer realm="traefik"`}, 0},
 		{"dpop off: a DPoP-bound token as a bearer token", func(c *Config) { c.DPoP = "off" }, boundTo(jkt), bearer("tok"), 401,
@@ -100,6 +104,7 @@ func TestBindingModes(t *testing.T) {
 		{"an empty cnf binds nothing", nil, boundTo(map[string]interface{}{}), bearer("tok"), 200, nil, 1},
 		{"a cnf that is not an object: a broken answer", nil, withClaim("cnf", "x"), bearer("tok"), 503, nil, 1},
 		{"a cnf.jkt that is not a string: a broken answer", nil, boundTo(map[string]interface{}{"jkt": 7}), bearer("tok"), 503, nil, 1},
+		{"a cnf x5t#S256 that is not a string: a broken answer", nil, boundTo(map[string]interface{}{"x5t#S256": true}), bearer("tok"), 503, nil, 1},
 		{"a DPoP proof beside a bearer token bound to nothing: ignored", nil, activeClaims(), func(r *http.Request) {
 			bearer("tok")(r)
 			r.Header.Set("DPoP", key.proof("tok", nil))

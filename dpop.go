@@ -6,12 +6,14 @@ package introspection
 
 import (
 	"crypto/hmac"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,6 +25,10 @@ import (
 // maxProofBytes bounds the DPoP header: a proof is a header with a public key and a few
 // claims, under 2 KiB with a 4096-bit RSA key.
 const maxProofBytes = 8 << 10
+
+// maxProofRSABits bounds a proof's RSA key: verifying with a 16,000-bit key sent by anyone
+// costs 20 ms, with a 4096-bit one 0.4 ms.
+const maxProofRSABits = 4096
 
 // dpopTyp is the proof's JOSE typ (RFC 9449 §4.2).
 const dpopTyp = "dpop+jwt"
@@ -53,31 +59,58 @@ type proofClaims struct {
 // errProof is wrapped by every reason a proof is refused: the client sees invalid_dpop_proof.
 var errProof = errors.New("DPoP proof")
 
-// parseProof checks the proof's JWS (RFC 9449 §4.3 steps 1 to 7: one well-formed JWT, typ
-// dpop+jwt, an allowed asymmetric alg, a public jwk that verifies the signature) and
-// returns its key's thumbprint and its claims, which the caller checks against the request.
-func parseProof(jws string) (string, *proofClaims, error) {
+// unverifiedProof is a proof read (RFC 9449 §4.3 steps 1 to 6: one well-formed JWT, typ
+// dpop+jwt, an allowed asymmetric alg, a public jwk that suits it) whose signature is not
+// yet checked: its claims are checked against the request first, which costs far less
+// than a signature check.
+type unverifiedProof struct {
+	header *proofHeader
+	claims proofClaims
+	input  string // the JWS signing input
+	sig    []byte
+}
+
+// readJWS reads a proof's JWS, its signature unchecked.
+func readJWS(jws string) (*unverifiedProof, error) {
 	parts := strings.Split(jws, ".")
 	if len(parts) != 3 {
-		return "", nil, fmt.Errorf("%w is not a compact JWS", errProof)
+		return nil, fmt.Errorf("%w is not a compact JWS", errProof)
 	}
 	header, err := proofHeaders.read(parts[0])
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	payload, payloadOK := canonicalBase64(parts[1])
 	sig, sigOK := canonicalBase64(parts[2])
 	if !payloadOK || !sigOK {
-		return "", nil, fmt.Errorf("%w is not canonical base64url", errProof)
+		return nil, fmt.Errorf("%w is not canonical base64url", errProof)
 	}
-	if !verifySignature(header.alg, header.key, []byte(parts[0]+"."+parts[1]), sig) {
-		return "", nil, fmt.Errorf("%w signature does not verify with its jwk (alg %s)", errProof, header.alg.name)
+	u := &unverifiedProof{header: header, input: parts[0] + "." + parts[1], sig: sig}
+	if err := json.Unmarshal(payload, &u.claims); err != nil {
+		return nil, fmt.Errorf("%w payload is not a JSON object of the right types", errProof)
 	}
-	var claims proofClaims
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return "", nil, fmt.Errorf("%w payload is not a JSON object of the right types", errProof)
+	return u, nil
+}
+
+// verify checks the proof's signature with its jwk (RFC 9449 §4.3 step 7).
+func (u *unverifiedProof) verify() error {
+	if !verifySignature(u.header.alg, u.header.key, []byte(u.input), u.sig) {
+		return fmt.Errorf("%w signature does not verify with its jwk (alg %s)", errProof, u.header.alg.name)
 	}
-	return header.jkt, &claims, nil
+	return nil
+}
+
+// parseProof reads a proof's JWS and checks its signature: readProof's first steps, for
+// the fuzz target.
+func parseProof(jws string) (string, *proofClaims, error) {
+	u, err := readJWS(jws)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := u.verify(); err != nil {
+		return "", nil, err
+	}
+	return u.header.jkt, &u.claims, nil
 }
 
 // proofHeader is a proof's JOSE header, checked: its algorithm, its key and the key's
@@ -202,6 +235,11 @@ func proofKey(raw json.RawMessage) (interface{}, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("%w jwk: %v", errProof, err)
 	}
+	// RSA keys cost more to verify with the more bits they have: a proof's key, which
+	// anyone can send, is held to the sizes clients use.
+	if rsaKey, isRSA := key.(*rsa.PublicKey); isRSA && rsaKey.N.BitLen() > maxProofRSABits {
+		return nil, "", fmt.Errorf("%w jwk is an RSA key of %d bits, over %d", errProof, rsaKey.N.BitLen(), maxProofRSABits)
+	}
 	_, okN := canonicalBase64(k.N)
 	_, okE := canonicalBase64(k.E)
 	_, okX := canonicalBase64(k.X)
@@ -213,11 +251,13 @@ func proofKey(raw json.RawMessage) (interface{}, string, error) {
 	return key, base64.RawURLEncoding.EncodeToString(sum[:]), nil
 }
 
-// readProof checks the request's DPoP proof for token at wall (Unix ns): the JWS, then its
-// claims against the request (RFC 9449 §4.3 steps 8 to 12), then the nonce. Everything here
-// is judged before the token is introspected; the key's match with the token's cnf.jkt and
-// the replay are judged after (confirm).
-func (m *middleware) readProof(req *http.Request, token string, wall int64) (*proof, *rejection, error) {
+// readProof checks the request's DPoP proof for the token whose SHA-256 is tokenHash, at
+// wall (Unix ns): the JWS, its claims against the request (RFC 9449 §4.3 steps 8 to 12),
+// its signature, then the nonce. Everything here is judged before the token is
+// introspected; the key's match with the token's cnf.jkt and the replay are judged after
+// (confirm). The signature comes after the claims: a proof that is stale, for another URL
+// or token, costs no signature check.
+func (m *middleware) readProof(req *http.Request, tokenHash []byte, wall int64) (*proof, *rejection, error) {
 	values := req.Header["Dpop"]
 	if len(values) != 1 {
 		return nil, invalidProof, fmt.Errorf("%w: %d DPoP headers, not one", errProof, len(values))
@@ -225,10 +265,11 @@ func (m *middleware) readProof(req *http.Request, token string, wall int64) (*pr
 	if len(values[0]) > maxProofBytes {
 		return nil, invalidProof, fmt.Errorf("%w is over %d bytes", errProof, maxProofBytes)
 	}
-	jkt, claims, err := parseProof(values[0])
+	u, err := readJWS(values[0])
 	if err != nil {
 		return nil, invalidProof, err
 	}
+	claims := &u.claims
 	iat, ok := claims.IAT.(float64)
 	switch {
 	case claims.JTI == "":
@@ -237,8 +278,9 @@ func (m *middleware) readProof(req *http.Request, token string, wall int64) (*pr
 		return nil, invalidProof, fmt.Errorf("%w htm %q is not the method %s", errProof, claims.HTM, req.Method)
 	case !ok:
 		return nil, invalidProof, fmt.Errorf("%w has no numeric iat", errProof)
-	case claims.ATH == "":
-		return nil, invalidProof, fmt.Errorf("%w has no ath", errProof) // RFC 9449 §4.2: required with an access token
+	case claims.ATH != base64.RawURLEncoding.EncodeToString(tokenHash):
+		// RFC 9449 §4.2: required with an access token.
+		return nil, invalidProof, fmt.Errorf("%w has no ath, or not the hash of the access token", errProof)
 	}
 	// Held within ±9e9 s, as numericDate does, so that nanoseconds cannot overflow.
 	if iat > 9e9 {
@@ -246,7 +288,7 @@ func (m *middleware) readProof(req *http.Request, token string, wall int64) (*pr
 	} else if iat < -9e9 {
 		iat = -9e9
 	}
-	p := &proof{jkt: jkt, iat: int64(iat * float64(time.Second))}
+	p := &proof{jkt: u.header.jkt, iat: int64(iat * float64(time.Second))}
 	switch {
 	case p.iat < wall-m.proofMaxAge:
 		return nil, invalidProof, fmt.Errorf("%w iat is %v old, over dpopProofMaxAge", errProof, time.Duration(wall-p.iat))
@@ -262,9 +304,8 @@ func (m *middleware) readProof(req *http.Request, token string, wall int64) (*pr
 			return nil, invalidProof, fmt.Errorf("%w htu %q is not the request's URL %q", errProof, claims.HTU, want)
 		}
 	}
-	ath := sha256.Sum256([]byte(token))
-	if claims.ATH != base64.RawURLEncoding.EncodeToString(ath[:]) {
-		return nil, invalidProof, fmt.Errorf("%w ath is not the hash of the access token", errProof)
+	if err := u.verify(); err != nil {
+		return nil, invalidProof, err
 	}
 	if m.nonces != nil {
 		fresh, renew := m.nonces.check(claims.Nonce, wall)
@@ -273,7 +314,7 @@ func (m *middleware) readProof(req *http.Request, token string, wall int64) (*pr
 		}
 		p.renewNonce = renew
 	}
-	key := sha256.Sum256([]byte(jkt + "." + claims.JTI))
+	key := sha256.Sum256([]byte(p.jkt + "." + claims.JTI))
 	p.replayKey = string(key[:])
 	return p, nil, nil
 }
@@ -303,14 +344,16 @@ func requestScheme(req *http.Request) string {
 	if req.TLS != nil {
 		return "https"
 	}
-	if proto := req.Header["X-Forwarded-Proto"]; len(proto) > 0 && strings.EqualFold(proto[0], "https") {
+	// wss is https's, as Traefik's own forwarded headers read it.
+	if proto := req.Header["X-Forwarded-Proto"]; len(proto) > 0 && (strings.EqualFold(proto[0], "https") || strings.EqualFold(proto[0], "wss")) {
 		return "https"
 	}
 	return "http"
 }
 
 // normalURL is scheme://host/path after RFC 3986 §6.2.2 (case, percent-encoding and dot
-// segments) and §6.2.3 (the scheme's default port, "" as "/") normalisation.
+// segments) and §6.2.3 (the scheme's default port, "" as "/") normalisation, with empty
+// segments merged as Traefik merges them.
 func normalURL(scheme, host, path string) string {
 	scheme = strings.ToLower(scheme)
 	host = strings.ToLower(host)
@@ -323,6 +366,10 @@ func normalURL(scheme, host, path string) string {
 	}
 	if strings.Contains(path, "/.") {
 		path = removeDotSegments(path)
+	}
+	// Traefik's sanitizePath (on by default) merges them before any middleware sees the path.
+	for strings.Contains(path, "//") {
+		path = strings.ReplaceAll(path, "//", "/")
 	}
 	if path == "" {
 		path = "/"
@@ -442,64 +489,129 @@ func (n *nonces) check(nonce string, wall int64) (bool, bool) {
 // it is sent. Package-level: Traefik builds instances per router and reload.
 var proofsSeen = newReplayMemory(100000)
 
-// replayMemory holds each admitted proof until its iat is too old for any proof to be
-// accepted (iat + dpopProofMaxAge), at most capacity of them. When it is full it forgets
-// the oldest and raises its floor to that proof's iat: a proof issued at or before the
-// floor is refused, since its jti may be one forgotten. Memory stays bounded and a replay
-// is never admitted; under a flood the window a proof is accepted in shrinks.
+// replayMemory holds each admitted proof until its iat is too old for any instance to
+// accept it (iat plus the longest dpopProofMaxAge any instance has had), at most capacity
+// of them. When it is full it forgets the oldest and raises that proof's key's floor to its
+// iat: a proof by that key issued at or before the floor is refused, since its jti may be
+// one forgotten. Memory stays bounded and a replay is never admitted; under a flood the
+// window a key's proofs are accepted in shrinks, for the keys whose proofs were forgotten
+// only, so a client flooding proofs dated ahead raises no floor but its own. Past capacity
+// keys with floors, one floor serves every key.
 type replayMemory struct {
 	mu       sync.Mutex
-	seen     map[string]int64 // replayKey → until (Unix ns)
-	order    []seenProof      // in the order they were admitted, from head
-	head     int
-	floor    int64
+	seen     map[string]bool // replayKey → admitted
+	order    proofQueue      // the admitted proofs, oldest first
+	floors   map[string]int64
+	raised   proofQueue // one entry per key in floors, oldest first, to forget them
+	floor    int64      // every key's, once floors is full
+	longest  int64
 	capacity int
 }
 
+// seenProof is an admitted proof, or in the queue of floors a key's floor.
 type seenProof struct {
-	key        string
-	iat, until int64
+	key string // replayKey; "" for a floor
+	jkt string
+	iat int64
 }
 
 func newReplayMemory(capacity int) *replayMemory {
-	return &replayMemory{seen: map[string]int64{}, capacity: capacity, floor: -1 << 63}
+	return &replayMemory{seen: map[string]bool{}, floors: map[string]int64{}, floor: math.MinInt64, capacity: capacity}
 }
 
-// first records p, to be held until until, and reports whether it is new: false for a
-// replay, or a proof older than the floor.
-func (r *replayMemory) first(p *proof, until, wall int64) bool {
+// hold makes the memory keep proofs for maxAge at least: an instance accepts proofs that
+// old, and another instance's memory of them must last that long.
+func (r *replayMemory) hold(maxAge int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	// A few at a time: after a quiet spell, forgetting a full memory at once would hold
-	// every DPoP request behind this lock. The capacity bound holds meanwhile.
-	for n := 0; n < 64 && r.head < len(r.order) && r.order[r.head].until < wall; n++ {
-		r.forget()
+	if maxAge > r.longest {
+		r.longest = maxAge
 	}
-	if _, seen := r.seen[p.replayKey]; seen || p.iat <= r.floor {
+}
+
+// first records p at wall and reports whether it is new: false for a replay, or for a
+// proof at or before its key's floor.
+func (r *replayMemory) first(p *proof, wall int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sweep(wall - r.longest)
+	if r.seen[p.replayKey] || p.iat <= r.floorOf(p.jkt) {
 		return false
 	}
 	if len(r.seen) >= r.capacity {
-		if iat := r.order[r.head].iat; iat > r.floor {
-			r.floor = iat
-		}
-		r.forget()
-		if p.iat <= r.floor {
+		oldest := r.order.front()
+		r.raise(oldest)
+		delete(r.seen, oldest.key)
+		r.order.pop()
+		if p.iat <= r.floorOf(p.jkt) {
 			return false
 		}
 	}
-	r.seen[p.replayKey] = until
-	r.order = append(r.order, seenProof{key: p.replayKey, iat: p.iat, until: until})
+	r.seen[p.replayKey] = true
+	r.order.push(seenProof{key: p.replayKey, jkt: p.jkt, iat: p.iat})
 	return true
 }
 
-// forget drops the oldest proof; the order's slice is moved down when half of it is gone.
-func (r *replayMemory) forget() {
-	delete(r.seen, r.order[r.head].key)
-	r.order[r.head] = seenProof{}
-	r.head++
-	if r.head > 1024 && r.head > len(r.order)/2 {
-		n := copy(r.order, r.order[r.head:])
-		r.order = r.order[:n]
-		r.head = 0
+// sweep forgets the proofs and floors from before horizon, which no instance accepts any
+// more: a few at a time, since after a quiet spell forgetting a full memory at once would
+// hold every DPoP request behind the lock. The capacity bound holds meanwhile.
+func (r *replayMemory) sweep(horizon int64) {
+	for n := 0; n < 64 && r.order.size() > 0 && r.order.front().iat < horizon; n++ {
+		delete(r.seen, r.order.front().key)
+		r.order.pop()
+	}
+	for n := 0; n < 64 && r.raised.size() > 0 && r.raised.front().iat < horizon; n++ {
+		f := r.raised.front()
+		r.raised.pop()
+		if floor := r.floors[f.jkt]; floor > f.iat {
+			r.raised.push(seenProof{jkt: f.jkt, iat: floor}) // raised since: forgotten later
+		} else {
+			delete(r.floors, f.jkt)
+		}
+	}
+}
+
+// raise refuses from now on the proofs of s's key issued at or before s, which is forgotten.
+func (r *replayMemory) raise(s seenProof) {
+	floor, known := r.floors[s.jkt]
+	switch {
+	case known && floor >= s.iat:
+	case known:
+		r.floors[s.jkt] = s.iat
+	case len(r.floors) >= r.capacity:
+		if s.iat > r.floor {
+			r.floor = s.iat
+		}
+	default:
+		r.floors[s.jkt] = s.iat
+		r.raised.push(seenProof{jkt: s.jkt, iat: s.iat})
+	}
+}
+
+// floorOf is the iat at or before which jkt's proofs are refused.
+func (r *replayMemory) floorOf(jkt string) int64 {
+	if floor, known := r.floors[jkt]; known && floor > r.floor {
+		return floor
+	}
+	return r.floor
+}
+
+// proofQueue is a queue of proofs, its slice moved down when half of it is gone.
+type proofQueue struct {
+	items []seenProof
+	head  int
+}
+
+func (q *proofQueue) size() int           { return len(q.items) - q.head }
+func (q *proofQueue) front() seenProof    { return q.items[q.head] }
+func (q *proofQueue) push(item seenProof) { q.items = append(q.items, item) }
+
+func (q *proofQueue) pop() {
+	q.items[q.head] = seenProof{}
+	q.head++
+	if q.head > 1024 && q.head > len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		q.items = q.items[:n]
+		q.head = 0
 	}
 }

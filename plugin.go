@@ -193,7 +193,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		}
 	}
 	if v == nil {
-		if v = m.verdictFor(rw, req); v == nil {
+		if v, req = m.verdictFor(rw, req); v == nil {
 			return
 		}
 	}
@@ -231,8 +231,9 @@ const bearerPrefix = "Bearer "
 // (skipPreflight) and a request without a token (optional) pass unchecked, as anonymous. It
 // answers the request itself and returns nil when it is refused: before any verdict (a
 // missing or malformed token or proof), by the verdict, or because the binding does not
-// hold; or when the endpoint fails.
-func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verdict {
+// hold; or when the endpoint fails. The request it returns goes on: with a proof, it
+// carries the proof's mark (admittedProof).
+func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) (*verdict, *http.Request) {
 	token, dpop, rej := m.extract(req)
 	t := m.now()
 	wall := t.UnixNano()
@@ -243,22 +244,22 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 		// No token: optional makes an anonymous request, whose identity headers are gone, and
 		// skipPreflight lets a CORS preflight through unchecked.
 		if rej == noToken && (m.optional || (m.skipPreflight && isPreflight(req))) {
-			return anonymous
+			return anonymous, req
 		}
 		m.reject(rw, rej, dpop, wall)
-		return nil
+		return nil, req
 	}
+	sum := sha256.Sum256([]byte(token))
 	var p *proof
 	if dpop {
-		checked, refused, _ := m.readProof(req, token, wall)
+		checked, refused, _ := m.readProof(req, sum[:], wall)
 		if refused != nil {
 			m.reject(rw, refused, true, wall)
-			return nil
+			return nil, req
 		}
 		p = checked
 	}
 	now := int64(t.Sub(monoEpoch))
-	sum := sha256.Sum256([]byte(token))
 	e, err := m.resolve(req.Context(), token, string(sum[:]), now, wall)
 	if err != nil {
 		// A request that ended while it waited tells nothing about the endpoint.
@@ -266,7 +267,7 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 			m.state.failures.failed(m.name, "answering 503", err, now)
 		}
 		http.Error(rw, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
-		return nil
+		return nil, req
 	}
 	var v *verdict
 	if judged, ok := e.verdicts.Load(m); ok {
@@ -284,18 +285,21 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) *verd
 	}
 	if v.rej != nil {
 		m.reject(rw, v.rej, dpop, wall) // here, where the request's scheme is known
-		return nil
+		return nil, req
 	}
 	if v.bound || p != nil {
 		if rej := m.confirm(req, v, p, wall); rej != nil {
 			m.reject(rw, rej, dpop, wall)
-			return nil
+			return nil, req
 		}
 		if p != nil && p.renewNonce {
 			rw.Header().Set("DPoP-Nonce", m.nonces.issue(wall))
 		}
 	}
-	return v
+	if p != nil {
+		req = req.WithContext(context.WithValue(req.Context(), admittedProof{}, p.replayKey))
+	}
+	return v, req
 }
 
 // isPreflight spots a CORS preflight: browsers send it without credentials (Fetch

@@ -81,15 +81,16 @@ func (m *middleware) extractAny(req *http.Request) (string, bool, *rejection) {
 		}
 	}
 
+	// A refusal still says whether the header used the DPoP scheme: its challenge goes there.
 	switch {
 	case found == 0:
 		return "", false, noToken
 	case found > 1:
-		return "", false, invalidRequest
+		return "", dpop, invalidRequest
 	case len(token) > m.maxTokenLength:
-		return "", false, invalidRequest
+		return "", dpop, invalidRequest
 	case !isB64token(token):
-		return "", false, invalidRequest
+		return "", dpop, invalidRequest
 	}
 	return token, dpop, nil
 }
