@@ -531,11 +531,21 @@ func (r *replayMemory) hold(maxAge int64) {
 
 // first records p at wall and reports whether it is new: false for a replay, or for a
 // proof at or before its key's floor.
+//
+// Its usual path makes no call but the map's: under yaegi each call of ours costs dozens of
+// allocations, and this runs on every DPoP request.
 func (r *replayMemory) first(p *proof, wall int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sweep(wall - r.longest)
-	if r.seen[p.replayKey] || p.iat <= r.floorOf(p.jkt) {
+	horizon := wall - r.longest
+	if order, raised := &r.order, &r.raised; (order.head < len(order.items) && order.items[order.head].iat < horizon) ||
+		(raised.head < len(raised.items) && raised.items[raised.head].iat < horizon) {
+		r.sweep(horizon)
+	}
+	if r.seen[p.replayKey] || p.iat <= r.floor {
+		return false
+	}
+	if floor, known := r.floors[p.jkt]; known && p.iat <= floor {
 		return false
 	}
 	if len(r.seen) >= r.capacity {
@@ -548,7 +558,7 @@ func (r *replayMemory) first(p *proof, wall int64) bool {
 		}
 	}
 	r.seen[p.replayKey] = true
-	r.order.push(seenProof{key: p.replayKey, jkt: p.jkt, iat: p.iat})
+	r.order.items = append(r.order.items, seenProof{key: p.replayKey, jkt: p.jkt, iat: p.iat})
 	return true
 }
 
