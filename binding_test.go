@@ -64,6 +64,8 @@ func TestBindingModes(t *testing.T) {
 	jkt := map[string]interface{}{"jkt": key.thumbprint()}
 	dpop := func(r *http.Request) { withDPoP("tok", key.proof("tok", nil))(r) }
 	dpopOnly := []string{`DPoP ` + dpopAlgs}
+	nullCnf := activeClaims()
+	nullCnf["cnf"] = nil // JSON null: no binding
 	cases := []struct {
 		name      string
 		configure func(*Config)
@@ -102,6 +104,7 @@ func TestBindingModes(t *testing.T) {
 		{"a cnf binding by a member we cannot check", nil, boundTo(map[string]interface{}{"jwk": map[string]interface{}{"kty": "EC"}}), bearer("tok"), 401,
 			bearerError("invalid_token"), 1},
 		{"an empty cnf binds nothing", nil, boundTo(map[string]interface{}{}), bearer("tok"), 200, nil, 1},
+		{"a null cnf binds nothing", nil, nullCnf, bearer("tok"), 200, nil, 1},
 		{"a cnf that is not an object: a broken answer", nil, withClaim("cnf", "x"), bearer("tok"), 503, nil, 1},
 		{"a cnf.jkt that is not a string: a broken answer", nil, boundTo(map[string]interface{}{"jkt": 7}), bearer("tok"), 503, nil, 1},
 		{"a cnf x5t#S256 that is not a string: a broken answer", nil, boundTo(map[string]interface{}{"x5t#S256": true}), bearer("tok"), 503, nil, 1},
