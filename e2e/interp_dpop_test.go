@@ -7,18 +7,11 @@ package e2e_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -31,62 +24,29 @@ const (
 	dpopURL   = "http://api.example.com/"
 )
 
-// dpopClient is a DPoP client's ES256 key: its signer, which puts the public key in each
-// proof's jwk header, and the RFC 7638 thumbprint a token bound to it carries as cnf.jkt.
-type dpopClient struct {
-	signer jose.Signer
-	jkt    string
+// newDPoPClient is the benchmarks' DPoP client: an ES256 key, its proofs signed by go-jose.
+func newDPoPClient(b *testing.B) *harness.DPoPKey {
+	b.Helper()
+	key, err := harness.NewDPoPKey(jose.ES256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return key
 }
 
-func newDPoPClient(b *testing.B) *dpopClient {
+// proofs are n proofs by key for a GET of dpopURL with dpopToken, issued now, each with its
+// own jti.
+func proofs(b *testing.B, key *harness.DPoPKey, n int) []string {
 	b.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	thumbprint, err := (&jose.JSONWebKey{Key: &key.PublicKey}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
-		(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return &dpopClient{signer: signer, jkt: base64.RawURLEncoding.EncodeToString(thumbprint)}
-}
-
-// proofs are n proofs for a GET of dpopURL with dpopToken, issued now, each with its own jti.
-func (c *dpopClient) proofs(b *testing.B, n int) []string {
-	b.Helper()
-	ath := sha256.Sum256([]byte(dpopToken))
-	claims := struct {
-		JTI string `json:"jti"`
-		HTM string `json:"htm"`
-		HTU string `json:"htu"`
-		IAT int64  `json:"iat"`
-		ATH string `json:"ath"`
-	}{HTM: http.MethodGet, HTU: dpopURL, IAT: time.Now().Unix(), ATH: base64.RawURLEncoding.EncodeToString(ath[:])}
-	proofs := make([]string, n)
-	jti := make([]byte, 16)
-	for i := range proofs {
-		if _, err := rand.Read(jti); err != nil {
-			b.Fatal(err)
-		}
-		claims.JTI = base64.RawURLEncoding.EncodeToString(jti)
-		payload, err := json.Marshal(claims)
+	made := make([]string, n)
+	for i := range made {
+		proof, err := key.Proof(http.MethodGet, dpopURL, dpopToken)
 		if err != nil {
 			b.Fatal(err)
 		}
-		jws, err := c.signer.Sign(payload)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if proofs[i], err = jws.CompactSerialize(); err != nil {
-			b.Fatal(err)
-		}
+		made[i] = proof
 	}
-	return proofs
+	return made
 }
 
 // dpopFixture is an interpreted middleware, the plugin or the DPoP floor, and a request
@@ -101,7 +61,7 @@ type dpopFixture struct {
 
 // dpopSetup builds p's middleware from raw and sends one request with a first proof,
 // checking that it got through with calls endpoint calls.
-func dpopSetup(b *testing.B, p *loader.Plugin, raw map[string]interface{}, c *dpopClient, endpointCalls func() int, calls int) *dpopFixture {
+func dpopSetup(b *testing.B, p *loader.Plugin, raw map[string]interface{}, c *harness.DPoPKey, endpointCalls func() int, calls int) *dpopFixture {
 	b.Helper()
 	next := &interpNext{}
 	handler, err := p.New(raw, next)
@@ -110,7 +70,7 @@ func dpopSetup(b *testing.B, p *loader.Plugin, raw map[string]interface{}, c *dp
 	}
 	req := httptest.NewRequest(http.MethodGet, dpopURL, nil)
 	req.Header.Set("Authorization", "DPoP "+dpopToken)
-	req.Header.Set("DPoP", c.proofs(b, 1)[0])
+	req.Header.Set("DPoP", proofs(b, c, 1)[0])
 	rw := &interpWriter{header: http.Header{}}
 	handler.ServeHTTP(rw, req)
 	if next.calls != 1 || endpointCalls() != calls {
@@ -121,15 +81,15 @@ func dpopSetup(b *testing.B, p *loader.Plugin, raw map[string]interface{}, c *dp
 
 // run times b.N requests, each with one of b.N new proofs by c, and checks after the loop
 // that each got through and the endpoint was called calls times in all.
-func (f *dpopFixture) run(b *testing.B, c *dpopClient, calls int) {
-	proofs := c.proofs(b, b.N)
+func (f *dpopFixture) run(b *testing.B, c *harness.DPoPKey, calls int) {
+	fresh := proofs(b, c, b.N)
 	// One header value, changed in place: a new slice per request would count against the middleware.
 	header := []string{""}
 	f.req.Header["Dpop"] = header
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		header[0] = proofs[i]
+		header[0] = fresh[i]
 		f.handler.ServeHTTP(f.rw, f.req)
 	}
 	b.StopTimer()
@@ -145,7 +105,7 @@ func (f *dpopFixture) run(b *testing.B, c *dpopClient, calls int) {
 // the proof's signature can do (bench/floors/dpop).
 func BenchmarkInterpretedCacheHitDPoP(b *testing.B) {
 	c := newDPoPClient(b)
-	answer, err := json.Marshal(map[string]interface{}{"active": true, "sub": "alice", "cnf": map[string]string{"jkt": c.jkt}})
+	answer, err := json.Marshal(map[string]interface{}{"active": true, "sub": "alice", "cnf": map[string]string{"jkt": c.Thumbprint()}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,19 +2,14 @@ package main
 
 import (
 	"bufio"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
 )
 
 // dpopProofMaxAge is the DPoP row's dpopProofMaxAge: longer than the making of a run's
@@ -25,66 +20,30 @@ const dpopProofMaxAge = 10 * time.Minute
 // is one round's throughput, and the next may be faster.
 const proofMargin = 1.5
 
-// dpopKey is the benchmark's DPoP client (RFC 9449): an ES256 key whose proofs carry its
-// public key in their jwk header, and the RFC 7638 thumbprint the endpoint binds every
-// token of the DPoP row to (cnf.jkt). The proofs are signed with go-jose, not with the
-// plugin's JOSE code.
+// dpopKey is the benchmark's DPoP client (RFC 9449): an ES256 key whose proofs, signed by
+// go-jose rather than by the plugin's JOSE code, carry its public key in their jwk header;
+// the endpoint binds every token of the DPoP row to its thumbprint (cnf.jkt).
 type dpopKey struct {
-	signer jose.Signer
-	jkt    string
+	*harness.DPoPKey
+	jkt string
 }
 
 func newDPoPKey() (*dpopKey, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := harness.NewDPoPKey(jose.ES256)
 	if err != nil {
 		return nil, err
 	}
-	thumbprint, err := (&jose.JSONWebKey{Key: &key.PublicKey}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
-		(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
-	if err != nil {
-		return nil, err
-	}
-	return &dpopKey{signer: signer, jkt: base64.RawURLEncoding.EncodeToString(thumbprint)}, nil
+	return &dpopKey{DPoPKey: key, jkt: key.Thumbprint()}, nil
 }
 
-// proofClaims are a proof's claims (RFC 9449 §4.2).
-type proofClaims struct {
-	JTI string `json:"jti"`
-	HTM string `json:"htm"`
-	HTU string `json:"htu"`
-	// A NumericDate may have a fraction (RFC 7519 §2): in microseconds, the proofs of a
-	// batch have their iats in the order they are sent, so the plugin's replay memory, once
-	// full, never raises its floor (the iat of the proof it forgets) past a proof not sent yet.
-	IAT float64 `json:"iat"`
-	ATH string  `json:"ath"`
-}
-
-// proof is a new proof, with its own jti, for a GET of htu with token, issued now.
+// proof is a new proof, with its own jti, for a GET of htu with token, issued now. Its iat
+// has microseconds (a NumericDate may have a fraction, RFC 7519 §2): the proofs of a batch
+// have their iats in the order they are sent, so the plugin's replay memory, once full,
+// never raises its floor (the iat of the proof it forgets) past a proof not sent yet.
 func (k *dpopKey) proof(htu, token string) (string, error) {
-	jti := make([]byte, 16)
-	if _, err := rand.Read(jti); err != nil {
-		return "", err
-	}
-	ath := sha256.Sum256([]byte(token))
-	payload, err := json.Marshal(proofClaims{
-		JTI: base64.RawURLEncoding.EncodeToString(jti),
-		HTM: http.MethodGet,
-		HTU: htu,
-		IAT: float64(time.Now().UnixMicro()) / 1e6,
-		ATH: base64.RawURLEncoding.EncodeToString(ath[:]),
-	})
-	if err != nil {
-		return "", err
-	}
-	jws, err := k.signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
+	claims := harness.ProofClaims(http.MethodGet, htu, token)
+	claims["iat"] = float64(time.Now().UnixMicro()) / 1e6
+	return k.Sign(claims)
 }
 
 // writeProofs writes n new proofs for a GET of htu with token where dpop.lua's threads read
