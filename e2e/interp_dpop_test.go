@@ -121,15 +121,7 @@ func BenchmarkInterpretedCacheHitDPoP(b *testing.B) {
 }
 
 func BenchmarkInterpretedFloorDPoP(b *testing.B) {
-	floor, err := harness.SourcePlugin("floordpop", "bench/floors/dpop")
-	if err != nil {
-		b.Fatal(err)
-	}
-	goPath := b.TempDir()
-	if err := floor.Install(goPath); err != nil {
-		b.Fatal(err)
-	}
-	p := loader.Interpret(context.Background(), b, os.Environ(), goPath, floor.Module, "")
+	p := interpretFloor(b, "floordpop", "dpop")
 	c := newDPoPClient(b)
 	noEndpoint := func() int { return 0 }
 	dpopSetup(b, p, map[string]interface{}{}, c, noEndpoint, 0).run(b, c, 0)

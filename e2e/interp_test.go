@@ -84,15 +84,7 @@ func pluginSetup(b *testing.B, extra map[string]string) *interpFixture {
 // Traefik interprets a local plugin; the cached floors call no endpoint.
 func floorSetup(b *testing.B, alias, dir string, calls int64) *interpFixture {
 	b.Helper()
-	floor, err := harness.SourcePlugin(alias, "bench/floors/"+dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	goPath := b.TempDir()
-	if err := floor.Install(goPath); err != nil {
-		b.Fatal(err)
-	}
-	p := loader.Interpret(context.Background(), b, os.Environ(), goPath, floor.Module, "")
+	p := interpretFloor(b, alias, dir)
 	auth := loader.StartExampleServer(b, false)
 	raw := map[string]interface{}{"endpoint": auth.URL, "clientId": loader.ClientID, "clientSecret": loader.ClientSecret}
 	return interpSetup(b, p, auth, raw, calls)
@@ -161,4 +153,18 @@ func BenchmarkInterpretedCacheMiss(b *testing.B) {
 
 func BenchmarkInterpretedFloorUncached(b *testing.B) {
 	floorSetup(b, "flooruncached", "uncached", 1).run(b, false, callEach, "")
+}
+
+// interpretFloor loads the floor plugin in bench/floors/dir as alias, interpreted.
+func interpretFloor(b *testing.B, alias, dir string) *loader.Plugin {
+	b.Helper()
+	floor, err := harness.SourcePlugin(alias, "bench/floors/"+dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	goPath := b.TempDir()
+	if err := floor.Install(goPath); err != nil {
+		b.Fatal(err)
+	}
+	return loader.Interpret(context.Background(), b, os.Environ(), goPath, floor.Module, "")
 }
