@@ -71,7 +71,7 @@ func (m *middleware) setBinding(config *Config, secret string) error {
 		m.challenge = ""
 	}
 	if m.dpopScheme {
-		m.dpopChallenge = `DPoP algs="` + strings.Join(verifyingAlgs(), " ") + `"`
+		m.dpopAlgs = `algs="` + strings.Join(verifyingAlgNames, " ") + `"`
 		proofsSeen.hold(m.proofMaxAge)
 	}
 	return nil
@@ -138,11 +138,11 @@ func (m *middleware) reject(rw http.ResponseWriter, rej *rejection, dpop bool, w
 		challenges = append(challenges, m.challenge)
 	}
 	switch {
-	case m.dpopChallenge == "":
+	case m.dpopAlgs == "":
 	case attributes != "" && onDPoP:
-		challenges = append(challenges, "DPoP "+attributes+", "+m.dpopChallenge[len("DPoP "):])
+		challenges = append(challenges, "DPoP "+attributes+", "+m.dpopAlgs)
 	default:
-		challenges = append(challenges, m.dpopChallenge)
+		challenges = append(challenges, "DPoP "+m.dpopAlgs)
 	}
 	rw.Header()["Www-Authenticate"] = challenges
 	http.Error(rw, http.StatusText(rej.status), rej.status)

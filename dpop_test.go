@@ -502,6 +502,18 @@ func TestDPoPNonce(t *testing.T) {
 	}
 }
 
+// parseProof is readProof's reading of the JWS and its signature check, without a request.
+func parseProof(jws string) (string, *proofClaims, error) {
+	u, err := readJWS(jws)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := u.verify(); err != nil {
+		return "", nil, err
+	}
+	return u.header.jkt, &u.claims, nil
+}
+
 // FuzzProof feeds parseProof anything: it never panics, and what it accepts names a
 // thumbprint and claims.
 func FuzzProof(f *testing.F) {

@@ -78,8 +78,10 @@ func jwsAlgNamed(name string) *jwsAlg {
 	return nil
 }
 
-// verifyingAlgs names the algorithms a signature is checked with, all but HMAC's: ECDSA
+// verifyingAlgNames are the algorithms a signature is checked with, all but HMAC's: ECDSA
 // first, the smallest and quickest, as the DPoP challenge's algs lists them.
+var verifyingAlgNames = verifyingAlgs()
+
 func verifyingAlgs() []string {
 	var names []string
 	for _, family := range []string{familyES, familyPS, familyRS, familyEd} {
@@ -349,6 +351,9 @@ type jwk struct {
 	DQ  interface{} `json:"dq"`
 	QI  interface{} `json:"qi"`
 	Oth interface{} `json:"oth"`
+	// A symmetric key's secret (RFC 7518 §6.4.1): a JWK Set's symmetric keys are skipped,
+	// a DPoP proof's jwk with one is refused.
+	K interface{} `json:"k"`
 }
 
 // privateMember names a private member of k, or is "" for a public key.
@@ -541,13 +546,10 @@ func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, er
 	if len(parts) != 3 {
 		return nil, nil, errors.New("the signed answer is not a compact JWS")
 	}
-	// RFC 7515 §2: base64url without padding, line breaks or whitespace. The decoder skips
-	// CR and LF and ignores the unused trailing bits, so an altered signature would still
-	// verify and the altered text be forwarded: only a part that re-encodes to itself is read.
 	var decoded [3][]byte
 	for i := 0; i < 3; i++ {
-		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil || base64.RawURLEncoding.EncodeToString(raw) != parts[i] {
+		raw, ok := canonicalBase64(parts[i])
+		if !ok {
 			return nil, nil, errors.New("the signed answer is not canonical base64url")
 		}
 		decoded[i] = raw
@@ -578,6 +580,15 @@ func verifyJWS(jws string, keys []publicKey) (map[string]interface{}, []byte, er
 		}
 	}
 	return nil, nil, fmt.Errorf("the signed answer's signature (alg %s, kid %q) %w", alg, kid, errNoKey)
+}
+
+// canonicalBase64 decodes base64url without padding, line breaks or whitespace (RFC 7515
+// §2). The decoder skips CR and LF and ignores the unused trailing bits, so an altered
+// signature would still verify and the altered text be forwarded: only a part that
+// re-encodes to itself is read.
+func canonicalBase64(s string) ([]byte, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	return raw, err == nil && base64.RawURLEncoding.EncodeToString(raw) == s
 }
 
 // errNoKey is verifyJWS's error for a signature no key verifies; the caller says whose keys.

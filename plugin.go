@@ -67,12 +67,12 @@ type middleware struct {
 	scopeAttributes string // the insufficient_scope error with its scope attribute
 
 	// Sender-constrained tokens (binding.go, dpop.go).
-	dpopScheme    bool // Authorization: DPoP is accepted
-	dpopRequired  bool
-	certRequired  bool
-	proofMaxAge   int64   // dpopProofMaxAge, in nanoseconds
-	nonces        *nonces // dpopNonce; nil when off
-	dpopChallenge string  // `DPoP algs="..."`; "" when the DPoP scheme is not accepted
+	dpopScheme   bool // Authorization: DPoP is accepted
+	dpopRequired bool
+	certRequired bool
+	proofMaxAge  int64   // dpopProofMaxAge, in nanoseconds
+	nonces       *nonces // dpopNonce; nil when off
+	dpopAlgs     string  // the DPoP challenge's `algs="..."`; "" when the DPoP scheme is not accepted
 
 	introspector *introspector
 	state        *endpointState

@@ -110,11 +110,13 @@ func (m *middleware) headerToken(value string) (string, string, bool) {
 	if !m.bearerScheme {
 		return value, "", true
 	}
-	scheme := schemeBearer
-	if m.dpopScheme && len(value) >= len(schemeDPoP) && strings.EqualFold(value[:len(schemeDPoP)], schemeDPoP) {
+	var scheme string
+	switch {
+	case len(value) >= len(schemeBearer) && strings.EqualFold(value[:len(schemeBearer)], schemeBearer):
+		scheme = schemeBearer
+	case m.dpopScheme && len(value) >= len(schemeDPoP) && strings.EqualFold(value[:len(schemeDPoP)], schemeDPoP):
 		scheme = schemeDPoP
-	}
-	if len(value) < len(scheme) || !strings.EqualFold(value[:len(scheme)], scheme) {
+	default:
 		return "", "", false
 	}
 	rest := value[len(scheme):]
