@@ -307,17 +307,12 @@ func proofURL(htu string) string {
 	return normalURL(u.Scheme, u.Host, u.EscapedPath())
 }
 
-// requestURL is the URL the client sent the request to, as a proof's htu names it,
-// normalised: the scheme of requestScheme, the Host, and the path as this middleware
-// receives it. A middleware before this one that rewrites the path makes every proof's htu
-// wrong.
-func requestURL(req *http.Request) string {
-	return normalURL(requestScheme(req), req.Host, req.URL.EscapedPath())
-}
-
-// requestScheme is https when the connection is TLS or Traefik says the client's was
+// requestScheme is the scheme of the URL the client sent the request to, as a proof's htu
+// names it: https when the connection is TLS or Traefik says the client's was
 // (X-Forwarded-Proto, which Traefik sets at the entry point and keeps only from trusted
-// proxies), else http.
+// proxies), else http. With the Host and the path as this middleware receives it, that is
+// the request's URL: a middleware before this one that rewrites the path makes every
+// proof's htu wrong.
 func requestScheme(req *http.Request) string {
 	if req.TLS != nil {
 		return "https"

@@ -333,13 +333,18 @@ func TestProofURL(t *testing.T) {
 		{"http://api.example/a/b", func(r *http.Request) { r.URL.RawPath = "/a%2Fb"; r.URL.Path = "/a/b" }, false},  // an escaped slash is not a slash
 		{"http://API.example/", func(r *http.Request) { r.Host = "api.EXAMPLE"; r.URL.Path = "" }, true},
 	}
+	// readProof judges htu as it does on a request: the rest of each proof is good.
+	key := newDPoPKey(t, "ES256")
+	m, _ := newMiddleware(t, testConfig("http://auth.example/introspect"))
+	sum := sha256.Sum256([]byte("tok"))
 	for _, tc := range cases {
 		req := httptest.NewRequest(http.MethodGet, "http://api.example/anything", nil)
 		if tc.request != nil {
 			tc.request(req)
 		}
-		if got, want := proofURL(tc.htu), requestURL(req); (got == want) != tc.match {
-			t.Errorf("htu %q is %q, the request %q: match %v, want %v", tc.htu, got, want, got == want, tc.match)
+		req.Header.Set("DPoP", key.proof("tok", func(_, claims map[string]interface{}) { claims["htu"] = tc.htu }))
+		if _, rej, err := m.readProof(req, sum[:], time.Now().UnixNano()); (rej == nil) != tc.match {
+			t.Errorf("htu %q for %s://%s%s: %v, want a match %v", tc.htu, requestScheme(req), req.Host, req.URL.EscapedPath(), err, tc.match)
 		}
 	}
 	for path, want := range map[string]string{"/a/b/../c": "/a/c", "/a/..": "/", "/..": "/", "/a/.": "/a/", "/a/.b": "/a/.b", "/%2e%2E/x": "/x"} {
