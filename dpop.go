@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	pathpkg "path"
 	"strings"
 	"sync"
 	"time"
@@ -324,9 +325,9 @@ func requestScheme(req *http.Request) string {
 	return "http"
 }
 
-// normalURL is scheme://host/path after RFC 3986 §6.2.2 (case, percent-encoding and dot
-// segments) and §6.2.3 (the scheme's default port, "" as "/") normalisation, with empty
-// segments merged as Traefik merges them.
+// normalURL is scheme://host/path after RFC 3986 §6.2.2 (case and percent-encoding) and
+// §6.2.3 (the scheme's default port, "" as "/") normalisation, its dot segments and empty
+// ones removed as Traefik removes them.
 func normalURL(scheme, host, path string) string {
 	scheme = strings.ToLower(scheme)
 	host = strings.ToLower(host)
@@ -337,12 +338,15 @@ func normalURL(scheme, host, path string) string {
 	if strings.IndexByte(path, '%') >= 0 {
 		path = normalEscapes(path)
 	}
-	if strings.Contains(path, "/.") {
-		path = removeDotSegments(path)
-	}
-	// Traefik's sanitizePath (on by default) merges them before any middleware sees the path.
-	for strings.Contains(path, "//") {
-		path = strings.ReplaceAll(path, "//", "/")
+	// Dot segments and repeated slashes go as Traefik's sanitizePath (on by default) takes
+	// them out of the request's path before any middleware sees it (URL.JoinPath: the path
+	// cleaned, a trailing slash kept): a proof's htu is read the same way.
+	if strings.Contains(path, "/.") || strings.Contains(path, "//") {
+		cleaned := pathpkg.Clean(path)
+		if strings.HasSuffix(path, "/") && !strings.HasSuffix(cleaned, "/") {
+			cleaned += "/"
+		}
+		path = cleaned
 	}
 	if path == "" {
 		path = "/"
@@ -373,27 +377,6 @@ func normalEscapes(path string) string {
 		i += 2
 	}
 	return b.String()
-}
-
-// removeDotSegments is RFC 3986 §5.2.4's, for an absolute path.
-func removeDotSegments(path string) string {
-	segments := strings.Split(path, "/")
-	out := make([]string, 0, len(segments))
-	for i := 0; i < len(segments); i++ {
-		s := segments[i]
-		last := i == len(segments)-1
-		if s == "." || s == ".." {
-			if s == ".." && len(out) > 1 {
-				out = out[:len(out)-1]
-			}
-			if last {
-				out = append(out, "") // "/a/." is "/a/"
-			}
-			continue
-		}
-		out = append(out, s)
-	}
-	return strings.Join(out, "/")
 }
 
 // nonces issues and checks the nonces of RFC 9449 §9 without shared state: a nonce is a
