@@ -58,7 +58,7 @@ func FuzzParseResult(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := parseResult(data, []string{"active", "sub", "aud", "scope"})
+		res, err := parseResult(data, keeping{claims: []string{"active", "sub", "aud", "scope"}})
 		if err != nil {
 			if res != nil {
 				t.Fatalf("an error with a result")
@@ -98,7 +98,7 @@ func FuzzSignedAnswer(f *testing.F) {
 	}
 	in := &introspector{clientID: "traefik", timeout: 5 * time.Second, clockSkew: int64(30 * time.Second), responseKeys: keys, keysFrom: "responseKeysFile"}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := in.parseSigned(data, keys, iat*int64(time.Second), nil, true)
+		res, err := in.parseSigned(data, keys, iat*int64(time.Second), keeping{signed: true})
 		if err != nil {
 			return
 		}
