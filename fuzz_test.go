@@ -127,6 +127,8 @@ func FuzzConfig(f *testing.F) {
 		`{"endpoint":"https://a/","clientId":"a","authMethod":"private_key_jwt","privateKeyFile":"k","signingAlg":"PS256","keyId":"1",` +
 			`"assertionAudience":"https://a","responseFormat":"jwt","responseKeysFile":"k","forwardIntrospectionJWT":"X-Jwt","optional":true}`,
 		`{"endpoint":"https://a/","clientId":"a","authMethod":"tls_client_auth","tlsCertFile":"c","tlsKeyFile":"k"}`,
+		`{"endpoint":"https://a/","clientId":"a","clientSecret":"b","claims":"Equals(` + "`a.b`, `1`" + `) || !OneOf(` + "`c`, `d`" + `)",` +
+			`"errorDescription":true,"logRejections":true,"resourceMetadata":{"resource":"https://api/mcp","scopes_supported":"a,b","x":[1]}}`,
 	} {
 		f.Add([]byte(seed))
 	}
