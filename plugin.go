@@ -372,7 +372,7 @@ func (m *middleware) resolve(ctx context.Context, token, key string, now, wall i
 	// The call is not cancelled when its own client leaves, since others may wait on it and
 	// its answer is cached; the timeout still bounds it.
 	callCtx := context.WithoutCancel(ctx)
-	e, err := m.state.flight.do(ctx, key, func() (*entry, error) {
+	call := func() (*entry, error) {
 		// A call for this token that ended since the lookup above has cached its answer:
 		// one call per token, however the herd's requests interleave.
 		if again := m.state.cache.get(key, now); again != nil && m.fresh(again, now) {
@@ -385,15 +385,30 @@ func (m *middleware) resolve(ctx context.Context, token, key string, now, wall i
 		}
 		m.state.failures.succeeded(m.name)
 		return m.remember(key, res, wants), nil
-	})
+	}
+	e, err := m.state.flight.do(ctx, key, call)
+	// A call that an instance built before this one started (a reload in between) may keep
+	// less of the answer than this one reads: a claims rule would take a dropped claim for
+	// a missing one, which "!" admits. Once more, then no answer rather than a wrong one.
+	if err == nil && e.wants < m.wants {
+		if e, err = m.state.flight.do(ctx, key, call); err == nil && e.wants < m.wants {
+			err = errOutdated
+		}
+	}
 	// Stale only when the endpoint failed: errBusy is our own bound, which any client can
-	// reach with random tokens while the endpoint is well, and errLeft the client's leaving.
-	if err != nil && err != errBusy && err != errLeft && cached != nil && cached.res.active && now-cached.storedAt < m.ttls[activeKind]+m.staleIfError {
+	// reach with random tokens while the endpoint is well, and errLeft the client's
+	// leaving; and only an answer that keeps what this instance reads.
+	if err != nil && err != errBusy && err != errLeft && cached != nil && cached.res.active && cached.wants >= m.wants &&
+		now-cached.storedAt < m.ttls[activeKind]+m.staleIfError {
 		m.state.failures.failed(m.name, "serving a cached result (staleIfError)", err, now)
 		return cached, nil
 	}
 	return e, err
 }
+
+// errOutdated: twice, the call this request waited for was another instance's, which
+// keeps less of the answer than this one reads.
+var errOutdated = errors.New("the introspection answer was read for an older configuration")
 
 // fresh reports whether this instance may use a live cached answer at now: within its own
 // TTL for the answer's kind, and reduced after the instance said what it reads.

@@ -2,6 +2,7 @@ package introspection
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -190,4 +191,61 @@ func TestClaimsRulesAcrossRoutes(t *testing.T) {
 	if values := cached.(*entry).res.values; len(values) != 3 || values["tenant"].items[0] != "acme" {
 		t.Errorf("the cached answer keeps %v, want the three claims the rules read", values)
 	}
+}
+
+// TestOlderAnswerNotJudged: a route built after an answer was reduced without a claim its
+// rule reads never judges that answer, which would take the claim for missing and let
+// "!" admit: not when the endpoint fails and staleIfError would serve it, not when the
+// route's request joins a call an older route started.
+func TestOlderAnswerNotJudged(t *testing.T) {
+	blocked := activeClaims()
+	blocked["blocked"] = "true"
+	withRule := func(config *Config) *Config {
+		config.Claims = "!Equals(`blocked`, `true`)"
+		return config
+	}
+	t.Run("staleIfError", func(t *testing.T) {
+		as := newAuthServer(t)
+		as.answer("tok", blocked)
+		config := testConfig(as.URL)
+		config.StaleIfError = "1h"
+		first, _ := newMiddleware(t, config)
+		if rec := serve(first, bearer("tok")); rec.Code != http.StatusOK {
+			t.Fatalf("the route without a rule: status %d", rec.Code)
+		}
+		reload := testConfig(as.URL)
+		reload.StaleIfError = "1h"
+		later, next := newMiddleware(t, withRule(reload))
+		as.failWith(func(rw http.ResponseWriter, _ *http.Request) { http.Error(rw, "down", http.StatusInternalServerError) })
+		if rec := serve(later, bearer("tok")); rec.Code != http.StatusServiceUnavailable || next.count() != 0 {
+			t.Errorf("status %d, backend reached %d times; want 503, not reached", rec.Code, next.count())
+		}
+	})
+	t.Run("a call another route started", func(t *testing.T) {
+		as := newAuthServer(t)
+		release := make(chan struct{})
+		as.answer("tok", http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+			<-release
+			rw.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(rw).Encode(blocked)
+		}))
+		first, _ := newMiddleware(t, testConfig(as.URL))
+		done := make(chan int, 1)
+		go func() { done <- serve(first, bearer("tok")).Code }()
+		waitFor(t, "the first route's call", func() bool { return as.callCount() == 1 })
+		later, next := newMiddleware(t, withRule(testConfig(as.URL)))
+		got := make(chan int, 1)
+		go func() { got <- serve(later, bearer("tok")).Code }()
+		waitFor(t, "the later route's request to join the call", func() bool { return waiting(later) == 1 })
+		close(release)
+		if code := <-done; code != http.StatusOK {
+			t.Errorf("the route without a rule: status %d", code)
+		}
+		if code := <-got; code != http.StatusForbidden || next.count() != 0 {
+			t.Errorf("the later route: status %d, backend reached %d times; want 403 from its own call", code, next.count())
+		}
+		if n := as.callCount(); n != 2 {
+			t.Errorf("%d endpoint calls, want 2: the later route asks again", n)
+		}
+	})
 }
