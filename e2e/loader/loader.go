@@ -105,6 +105,24 @@ func (p *Plugin) New(raw map[string]interface{}, next http.Handler) (http.Handle
 	return callNew(context.Background(), p.fnNew, vConfig, next, "api-auth@file")
 }
 
+// Config is the configuration New would get from raw: a fresh CreateConfig, decoded as
+// Traefik decodes it (a pointer to the interpreted Config struct).
+func (p *Plugin) Config(raw map[string]interface{}) (reflect.Value, error) {
+	vConfig := p.fnCreateConfig.Call(nil)[0]
+	if len(raw) > 0 {
+		if err := decode(vConfig, raw); err != nil {
+			return reflect.Value{}, err
+		}
+	}
+	return vConfig, nil
+}
+
+// DecodeConfig decodes raw into config (a pointer to a Config, compiled or interpreted) as
+// Traefik decodes a plugin's configuration.
+func DecodeConfig(config interface{}, raw map[string]interface{}) error {
+	return decode(reflect.ValueOf(config), raw)
+}
+
 // decode is the mapstructure step of Traefik's createConfig and piceus's decodeConfig.
 func decode(vConfig reflect.Value, raw map[string]interface{}) error {
 	decoder, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
