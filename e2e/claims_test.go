@@ -229,7 +229,6 @@ func TestRejectionsExplained(t *testing.T) {
 		logged    string // the log line after "explain-auth@file: "; "" for none
 		calls     int
 	}{
-		{what: "no token", status: 401, challenge: `Bearer realm="traefik"`, quiet: `Bearer realm="traefik"`},
 		{what: "malformed token", auth: "Bearer a b", status: 400,
 			challenge: `Bearer realm="traefik", error="invalid_request", error_description="malformed token"`,
 			quiet:     `Bearer realm="traefik", error="invalid_request"`, logged: "refused 400: malformed token"},
@@ -252,6 +251,8 @@ func TestRejectionsExplained(t *testing.T) {
 			quiet:     `Bearer realm="traefik", error="insufficient_scope"`,
 			logged:    `refused 403: claims rule not met, client_id "` + harness.OPTokenClientID + `"`, calls: 1},
 		{what: "admitted", auth: "Bearer " + acme, calls: 1},
+		// Last: what a request without a token logs is not pinned here.
+		{what: "no token", status: 401, challenge: `Bearer realm="traefik"`, quiet: `Bearer realm="traefik"`},
 	} {
 		for _, host := range []string{"explain.localhost", "quiet.localhost"} {
 			before := refusalLines(tr, "explain-auth@file")
