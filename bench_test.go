@@ -131,6 +131,14 @@ func BenchmarkCacheHitPolicy(b *testing.B) {
 	benchmarkCacheHit(b, benchPolicyConfig())
 }
 
+// BenchmarkCacheHitClaims is BenchmarkCacheHit with a two-clause claims rule: decided
+// with the verdict, so a hit costs what BenchmarkCacheHit does.
+func BenchmarkCacheHitClaims(b *testing.B) {
+	config := testConfig("")
+	config.Claims = "Equals(`sub`, `alice`) && OneOf(`client_id`, `app`, `cli`)"
+	benchmarkCacheHit(b, config)
+}
+
 func benchmarkCacheHit(b *testing.B, config *Config) {
 	f := newBenchFixture(b, config)
 	b.ReportAllocs()

@@ -20,11 +20,21 @@ const (
 	bindingOff      = "off" // dpop only
 )
 
+// codeInvalidProof is a missing, malformed or unverifiable DPoP proof (RFC 9449 §7.1); the
+// refusals that carry it are readProof's (dpop.go) and proofReplayed.
+const codeInvalidProof = "invalid_dpop_proof"
+
 var (
-	// invalidProof is a missing, malformed or unverifiable DPoP proof (RFC 9449 §7.1).
-	invalidProof = &rejection{http.StatusUnauthorized, "invalid_dpop_proof"}
 	// useNonce asks the client for a proof with the nonce the answer carries (RFC 9449 §9).
-	useNonce = &rejection{http.StatusUnauthorized, "use_dpop_nonce"}
+	useNonce = &rejection{http.StatusUnauthorized, "use_dpop_nonce", "proof without our nonce"}
+
+	bearerRefused       = &rejection{http.StatusUnauthorized, codeInvalidToken, "DPoP required"}
+	bindingUnknown      = &rejection{http.StatusUnauthorized, codeInvalidToken, "binding cannot be checked"}
+	notDPoPBound        = &rejection{http.StatusUnauthorized, codeInvalidToken, "token not DPoP-bound"}
+	notCertificateBound = &rejection{http.StatusUnauthorized, codeInvalidToken, "token not certificate-bound"}
+	proofMissing        = &rejection{http.StatusUnauthorized, codeInvalidToken, "DPoP-bound token without proof"}
+	proofKeyMismatch    = &rejection{http.StatusUnauthorized, codeInvalidToken, "proof key mismatch"}
+	certificateMismatch = &rejection{http.StatusUnauthorized, codeInvalidToken, "certificate mismatch"}
 )
 
 // nonceDescription is RFC 9449 §9's, which clients may show.
@@ -84,17 +94,22 @@ func (m *middleware) setBinding(config *Config, secret string) error {
 // client certificate is the token's cnf x5t#S256.
 func (m *middleware) confirm(req *http.Request, v *verdict, p *proof, wall int64) *rejection {
 	if p != nil || v.jkt != "" {
-		if p == nil || p.jkt != v.jkt {
-			return invalidToken
+		switch {
+		case p == nil:
+			return proofMissing
+		case v.jkt == "":
+			return notDPoPBound
+		case p.jkt != v.jkt:
+			return proofKeyMismatch
 		}
 		// Last, once the proof is known good: only admitted proofs take memory. A proof
 		// another instance admitted for this very request (two in a chain) is no replay.
 		if admitted, _ := req.Context().Value(admittedProof{}).(string); admitted != p.replayKey && !proofsSeen.first(p, wall) {
-			return invalidProof
+			return proofReplayed
 		}
 	}
 	if v.x5t != "" && v.x5t != certificateThumbprint(req) {
-		return invalidToken
+		return certificateMismatch
 	}
 	return nil
 }
@@ -112,38 +127,4 @@ func certificateThumbprint(req *http.Request) string {
 	}
 	sum := sha256.Sum256(req.TLS.PeerCertificates[0].Raw)
 	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// reject answers with the RFC 6750 §3 challenges: one per accepted scheme, Bearer first,
-// the error on the line of the scheme the request used (RFC 9449 §7.1), and the proof's
-// errors on the DPoP one. With dpopNonce, use_dpop_nonce comes with a fresh nonce.
-func (m *middleware) reject(rw http.ResponseWriter, rej *rejection, dpop bool, wall int64) {
-	attributes := ""
-	switch {
-	case rej == insufficientScope:
-		attributes = m.scopeAttributes
-	case rej == useNonce:
-		attributes = `error="` + rej.code + `", ` + nonceDescription
-		rw.Header().Set("DPoP-Nonce", m.nonces.issue(wall))
-	case rej.code != "":
-		attributes = `error="` + rej.code + `"`
-	}
-	onDPoP := dpop || m.challenge == "" || rej == invalidProof || rej == useNonce
-	var challenges []string
-	switch {
-	case m.challenge == "":
-	case attributes != "" && !onDPoP:
-		challenges = append(challenges, m.challenge+", "+attributes)
-	default:
-		challenges = append(challenges, m.challenge)
-	}
-	switch {
-	case m.dpopAlgs == "":
-	case attributes != "" && onDPoP:
-		challenges = append(challenges, "DPoP "+attributes+", "+m.dpopAlgs)
-	default:
-		challenges = append(challenges, "DPoP "+m.dpopAlgs)
-	}
-	rw.Header()["Www-Authenticate"] = challenges
-	http.Error(rw, http.StatusText(rej.status), rej.status)
 }

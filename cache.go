@@ -55,6 +55,12 @@ func entrySize(key string, res *result) int {
 	for name, value := range res.claims {
 		size += 48 + len(name) + len(value)
 	}
+	for key, value := range res.values {
+		size += 64 + len(key)
+		for _, item := range value.items {
+			size += 16 + len(item)
+		}
+	}
 	return size
 }
 

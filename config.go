@@ -60,6 +60,11 @@ type Config struct {
 	DPoPProofMaxAge  string `json:"dpopProofMaxAge,omitempty" mapstructure:"dpopProofMaxAge"`
 	DPoPNonce        bool   `json:"dpopNonce,omitempty" mapstructure:"dpopNonce"`
 	CertificateBound string `json:"certificateBound,omitempty" mapstructure:"certificateBound"`
+	// Claims rules (claims.go), telling why (rejectlog.go), RFC 9728 metadata (metadata.go).
+	Claims           string                 `json:"claims,omitempty" mapstructure:"claims"`
+	ErrorDescription bool                   `json:"errorDescription,omitempty" mapstructure:"errorDescription"`
+	LogRejections    bool                   `json:"logRejections,omitempty" mapstructure:"logRejections"`
+	ResourceMetadata map[string]interface{} `json:"resourceMetadata,omitempty" mapstructure:"resourceMetadata"`
 }
 
 // CreateConfig returns the defaults. Maps and slices are new on every call: Traefik's
@@ -92,6 +97,7 @@ func CreateConfig() *Config {
 		DPoP:                        bindingAllowed,
 		DPoPProofMaxAge:             "60s",
 		CertificateBound:            bindingAllowed,
+		ResourceMetadata:            map[string]interface{}{},
 	}
 }
 

@@ -146,6 +146,25 @@ func TestNewErrors(t *testing.T) {
 		{"certificateBound off", func(c *Config) { c.CertificateBound = "off" }, `certificateBound "off" is not one of allowed, required`},
 		{"dpopProofMaxAge zero", func(c *Config) { c.DPoPProofMaxAge = "0s" }, `dpopProofMaxAge "0s" must be more than 0`},
 		{"dpopProofMaxAge not a duration", func(c *Config) { c.DPoPProofMaxAge = "60" }, `dpopProofMaxAge "60" is not a duration`},
+		{"claims malformed", func(c *Config) { c.Claims = "Equals(`a`, `b`) &&" }, `claims: unexpected end of expression at column 20`},
+		{"resourceMetadata without resource", func(c *Config) { c.ResourceMetadata = map[string]interface{}{"resource_name": "API"} },
+			`resourceMetadata has no resource`},
+		{"resourceMetadata resource not a URL", func(c *Config) { c.ResourceMetadata = map[string]interface{}{"resource": "api.example/mcp"} },
+			`resourceMetadata.resource "api.example/mcp" is not an http or https URL`},
+		{"resourceMetadata resource not a string", func(c *Config) { c.ResourceMetadata = map[string]interface{}{"resource": []interface{}{"https://a"}} },
+			`resourceMetadata.resource must be a string`},
+		{"resourceMetadata resource with a query", func(c *Config) {
+			c.ResourceMetadata = map[string]interface{}{"resource": "https://api.example/mcp?v=1"}
+		},
+			`resourceMetadata.resource "https://api.example/mcp?v=1" has a query or fragment`},
+		{"resourceMetadata resource with a fragment", func(c *Config) { c.ResourceMetadata = map[string]interface{}{"resource": "https://api.example/#x"} },
+			`resourceMetadata.resource "https://api.example/#x" has a query or fragment`},
+		{"resourceMetadata list of numbers", func(c *Config) {
+			c.ResourceMetadata = map[string]interface{}{"resource": "https://api.example", "scopes_supported": []interface{}{"read", 7}}
+		}, `resourceMetadata.scopes_supported must be a list of strings`},
+		{"resourceMetadata boolean", func(c *Config) {
+			c.ResourceMetadata = map[string]interface{}{"resource": "https://api.example", "dpop_bound_access_tokens_required": "yes"}
+		}, `resourceMetadata.dpop_bound_access_tokens_required "yes" must be true or false`},
 		{"dpop required with tokenQuery", func(c *Config) { c.DPoP = "required"; c.TokenQuery = "access_token" }, `dpop "required" takes tokens from the Authorization header's DPoP scheme only`},
 		{"dpop required with another tokenHeader", func(c *Config) { c.DPoP = "required"; c.TokenHeader = "X-Token" }, `tokenHeader "X-Token"`},
 		{"dpopNonce with dpop off", func(c *Config) { c.DPoP = "off"; c.DPoPNonce = true }, `dpopNonce is set, but dpop "off"`},

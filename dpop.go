@@ -59,6 +59,23 @@ type proofClaims struct {
 // errProof is wrapped by every reason a proof is refused: the client sees invalid_dpop_proof.
 var errProof = errors.New("DPoP proof")
 
+// The refusals of a proof (RFC 9449 §7.1), one per check readProof makes; the error it
+// returns beside one says more, with the values, for the tests.
+var (
+	proofCount      = &rejection{http.StatusUnauthorized, codeInvalidProof, "not one DPoP header"}
+	proofTooLarge   = &rejection{http.StatusUnauthorized, codeInvalidProof, "proof over 8 KiB"}
+	malformedProof  = &rejection{http.StatusUnauthorized, codeInvalidProof, "malformed proof"}
+	proofWithoutJTI = &rejection{http.StatusUnauthorized, codeInvalidProof, "proof without jti"}
+	proofHTM        = &rejection{http.StatusUnauthorized, codeInvalidProof, "proof htm mismatch"}
+	proofWithoutIAT = &rejection{http.StatusUnauthorized, codeInvalidProof, "proof without iat"}
+	proofATH        = &rejection{http.StatusUnauthorized, codeInvalidProof, "proof ath mismatch"}
+	proofTooOld     = &rejection{http.StatusUnauthorized, codeInvalidProof, "proof too old"}
+	proofAhead      = &rejection{http.StatusUnauthorized, codeInvalidProof, "proof iat in the future"}
+	proofHTU        = &rejection{http.StatusUnauthorized, codeInvalidProof, "proof htu mismatch"}
+	proofSignature  = &rejection{http.StatusUnauthorized, codeInvalidProof, "proof signature invalid"}
+	proofReplayed   = &rejection{http.StatusUnauthorized, codeInvalidProof, "proof replayed"}
+)
+
 // unverifiedProof is a proof read (RFC 9449 §4.3 steps 1 to 6: one well-formed JWT, typ
 // dpop+jwt, an allowed asymmetric alg, a public jwk that suits it) whose signature is not
 // yet checked: its claims are checked against the request first, which costs far less
@@ -239,27 +256,27 @@ func proofKey(raw json.RawMessage) (interface{}, string, error) {
 func (m *middleware) readProof(req *http.Request, tokenHash []byte, wall int64) (*proof, *rejection, error) {
 	values := req.Header["Dpop"]
 	if len(values) != 1 {
-		return nil, invalidProof, fmt.Errorf("%w: %d DPoP headers, not one", errProof, len(values))
+		return nil, proofCount, fmt.Errorf("%w: %d DPoP headers, not one", errProof, len(values))
 	}
 	if len(values[0]) > maxProofBytes {
-		return nil, invalidProof, fmt.Errorf("%w is over %d bytes", errProof, maxProofBytes)
+		return nil, proofTooLarge, fmt.Errorf("%w is over %d bytes", errProof, maxProofBytes)
 	}
 	u, err := readJWS(values[0])
 	if err != nil {
-		return nil, invalidProof, err
+		return nil, malformedProof, err
 	}
 	claims := &u.claims
 	iat, ok := claims.IAT.(float64)
 	switch {
 	case claims.JTI == "":
-		return nil, invalidProof, fmt.Errorf("%w has no jti", errProof)
+		return nil, proofWithoutJTI, fmt.Errorf("%w has no jti", errProof)
 	case claims.HTM != req.Method:
-		return nil, invalidProof, fmt.Errorf("%w htm %q is not the method %s", errProof, claims.HTM, req.Method)
+		return nil, proofHTM, fmt.Errorf("%w htm %q is not the method %s", errProof, claims.HTM, req.Method)
 	case !ok:
-		return nil, invalidProof, fmt.Errorf("%w has no numeric iat", errProof)
+		return nil, proofWithoutIAT, fmt.Errorf("%w has no numeric iat", errProof)
 	case claims.ATH != base64.RawURLEncoding.EncodeToString(tokenHash):
 		// RFC 9449 §4.2: required with an access token.
-		return nil, invalidProof, fmt.Errorf("%w has no ath, or not the hash of the access token", errProof)
+		return nil, proofATH, fmt.Errorf("%w has no ath, or not the hash of the access token", errProof)
 	}
 	// Held within ±9e9 s, as numericDate does, so that nanoseconds cannot overflow.
 	if iat > 9e9 {
@@ -270,9 +287,9 @@ func (m *middleware) readProof(req *http.Request, tokenHash []byte, wall int64) 
 	p := &proof{jkt: u.header.jkt, iat: int64(iat * float64(time.Second))}
 	switch {
 	case p.iat < wall-m.proofMaxAge:
-		return nil, invalidProof, fmt.Errorf("%w iat is %v old, over dpopProofMaxAge", errProof, time.Duration(wall-p.iat))
+		return nil, proofTooOld, fmt.Errorf("%w iat is %v old, over dpopProofMaxAge", errProof, time.Duration(wall-p.iat))
 	case p.iat > wall+m.clockSkew:
-		return nil, invalidProof, fmt.Errorf("%w iat is %v ahead, over clockSkew", errProof, time.Duration(p.iat-wall))
+		return nil, proofAhead, fmt.Errorf("%w iat is %v ahead, over clockSkew", errProof, time.Duration(p.iat-wall))
 	}
 	// The htu a client writes is, most often, the URL as Traefik sees it: normalising both
 	// (a parse and a walk of each) only when they differ.
@@ -280,11 +297,11 @@ func (m *middleware) readProof(req *http.Request, tokenHash []byte, wall int64) 
 	path := req.URL.EscapedPath()
 	if claims.HTU != scheme+"://"+req.Host+path {
 		if htu, want := proofURL(claims.HTU), normalURL(scheme, req.Host, path); htu != want {
-			return nil, invalidProof, fmt.Errorf("%w htu %q is not the request's URL %q", errProof, claims.HTU, want)
+			return nil, proofHTU, fmt.Errorf("%w htu %q is not the request's URL %q", errProof, claims.HTU, want)
 		}
 	}
 	if err := u.verify(); err != nil {
-		return nil, invalidProof, err
+		return nil, proofSignature, err
 	}
 	if m.nonces != nil {
 		fresh, renew := m.nonces.check(claims.Nonce, wall)

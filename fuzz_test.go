@@ -58,7 +58,7 @@ func FuzzParseResult(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := parseResult(data, []string{"active", "sub", "aud", "scope"})
+		res, err := parseResult(data, keeping{claims: []string{"active", "sub", "aud", "scope"}})
 		if err != nil {
 			if res != nil {
 				t.Fatalf("an error with a result")
@@ -98,7 +98,7 @@ func FuzzSignedAnswer(f *testing.F) {
 	}
 	in := &introspector{clientID: "traefik", timeout: 5 * time.Second, clockSkew: int64(30 * time.Second), responseKeys: keys, keysFrom: "responseKeysFile"}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := in.parseSigned(data, keys, iat*int64(time.Second), nil, true)
+		res, err := in.parseSigned(data, keys, iat*int64(time.Second), keeping{signed: true})
 		if err != nil {
 			return
 		}
@@ -127,6 +127,8 @@ func FuzzConfig(f *testing.F) {
 		`{"endpoint":"https://a/","clientId":"a","authMethod":"private_key_jwt","privateKeyFile":"k","signingAlg":"PS256","keyId":"1",` +
 			`"assertionAudience":"https://a","responseFormat":"jwt","responseKeysFile":"k","forwardIntrospectionJWT":"X-Jwt","optional":true}`,
 		`{"endpoint":"https://a/","clientId":"a","authMethod":"tls_client_auth","tlsCertFile":"c","tlsKeyFile":"k"}`,
+		`{"endpoint":"https://a/","clientId":"a","clientSecret":"b","claims":"Equals(` + "`a.b`, `1`" + `) || !OneOf(` + "`c`, `d`" + `)",` +
+			`"errorDescription":true,"logRejections":true,"resourceMetadata":{"resource":"https://api/mcp","scopes_supported":"a,b","x":[1]}}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -221,7 +221,8 @@ type result struct {
 	// The claims the routes sharing the cache forward, as their header values; a claim that
 	// is absent, null or would not make a valid header value is not here.
 	claims map[string]string
-	signed string // responseFormat jwt and forwardIntrospectionJWT: the verified answer
+	values map[string]claimsValue // what the claims rules read, by key (claims.go)
+	signed string                 // responseFormat jwt and forwardIntrospectionJWT: the verified answer
 	// When the answer may be cached until, in Unix nanoseconds: its exp (RFC 7662 §4), and
 	// a signed answer's own exp if that comes first, so that it is not forwarded past it.
 	cacheUntil int64
@@ -233,14 +234,21 @@ type result struct {
 	unknownBinding bool
 }
 
+// keeping is what an answer keeps beyond the policy's members: what the routes sharing the
+// cache read of it (endpointState.wanted).
+type keeping struct {
+	claims []string // as header values: forwardHeaders', and sub and client_id for logRejections
+	keys   []string // as claimsValues: the claims rules'
+	signed bool     // the signed answer, for forwardIntrospectionJWT
+}
+
 // introspect asks the endpoint about token (RFC 7662 §2.1) at now (Unix ns), and keeps of
-// the answer the policy's members, the claims named in keep and, when keepSigned, the
-// signed answer. Any answer that is not a 200 with a JSON object whose "active" is a
-// boolean is an error: never "inactive"; with responseFormat jwt, so is any answer not
-// signed as RFC 9701 says.
+// the answer the policy's members and what keep names. Any answer that is not a 200 with
+// a JSON object whose "active" is a boolean is an error: never "inactive"; with
+// responseFormat jwt, so is any answer not signed as RFC 9701 says.
 //
 // now is the request path's monotonic clock, wall the Unix time the answer is checked at.
-func (in *introspector) introspect(ctx context.Context, token string, now, wall int64, keep []string, keepSigned bool) (*result, error) {
+func (in *introspector) introspect(ctx context.Context, token string, now, wall int64, keep keeping) (*result, error) {
 	server := in.server
 	if in.discovery != nil {
 		var err error
@@ -291,7 +299,7 @@ func (in *introspector) introspect(ctx context.Context, token string, now, wall 
 		return nil, fmt.Errorf("the endpoint's answer is over %d bytes", maxResponseBytes)
 	}
 	if in.signed {
-		return in.readSigned(ctx, data, server, now, wall, keep, keepSigned)
+		return in.readSigned(ctx, data, server, now, wall, keep)
 	}
 	return parseResult(data, keep)
 }
@@ -299,11 +307,11 @@ func (in *introspector) introspect(ctx context.Context, token string, now, wall 
 // readSigned reads a signed answer with server's keys and, when none verifies it and the
 // keys are the discovered ones, with those the server has rotated to. Apart from
 // introspect, whose every value yaegi v0.16.1 allocates on every call, signed or not.
-func (in *introspector) readSigned(ctx context.Context, data []byte, server *serverMetadata, now, wall int64, keep []string, keepSigned bool) (*result, error) {
-	res, err := in.parseSigned(data, server.keys, wall, keep, keepSigned)
+func (in *introspector) readSigned(ctx context.Context, data []byte, server *serverMetadata, now, wall int64, keep keeping) (*result, error) {
+	res, err := in.parseSigned(data, server.keys, wall, keep)
 	if errors.Is(err, errNoKey) && in.discovery != nil && in.discovery.wantKeys {
 		if rotated := in.discovery.rotated(ctx, server, now, in.timeout); rotated != nil {
-			return in.parseSigned(data, rotated.keys, wall, keep, keepSigned)
+			return in.parseSigned(data, rotated.keys, wall, keep)
 		}
 	}
 	return res, err
@@ -313,7 +321,7 @@ func (in *introspector) readSigned(ctx context.Context, data []byte, server *ser
 // responseKeys key (§5), issued for us (aud is our client id) just now (iat), whose
 // token_introspection member is the RFC 7662 answer. The JWT itself is kept for
 // forwardIntrospectionJWT.
-func (in *introspector) parseSigned(data []byte, keys []publicKey, now int64, keep []string, keepSigned bool) (*result, error) {
+func (in *introspector) parseSigned(data []byte, keys []publicKey, now int64, keep keeping) (*result, error) {
 	jws := strings.TrimSpace(string(data))
 	header, payload, err := verifyJWS(jws, keys)
 	if err != nil {
@@ -365,7 +373,7 @@ func (in *introspector) parseSigned(data []byte, keys []publicKey, now int64, ke
 	if exp < res.cacheUntil {
 		res.cacheUntil = exp
 	}
-	if res.active && keepSigned {
+	if res.active && keep.signed {
 		res.signed = jws
 	}
 	return res, nil
@@ -386,8 +394,8 @@ func inactiveResult() *result {
 	return &result{notBefore: math.MinInt64, notAfter: math.MaxInt64, cacheUntil: math.MaxInt64}
 }
 
-// parseResult reads an RFC 7662 §2.2 response, keeping the claims named in keep.
-func parseResult(data []byte, keep []string) (*result, error) {
+// parseResult reads an RFC 7662 §2.2 response, keeping what keep names.
+func parseResult(data []byte, keep keeping) (*result, error) {
 	claims, err := decodeObject(data)
 	if err != nil {
 		return nil, err
@@ -410,8 +418,8 @@ func decodeObject(data []byte) (map[string]interface{}, error) {
 }
 
 // readResult checks an RFC 7662 §2.2 answer's members and reduces it to what the policy
-// reads and the header values of the claims named in keep; the rest is dropped.
-func readResult(claims map[string]interface{}, keep []string) (*result, error) {
+// reads, the header values of keep's claims and the values of its keys; the rest is dropped.
+func readResult(claims map[string]interface{}, keep keeping) (*result, error) {
 	// Only a JSON true is active; "true", 1, null or nothing is a broken answer (symfony PR #65881).
 	active, ok := claims["active"].(bool)
 	if !ok {
@@ -422,13 +430,16 @@ func readResult(claims map[string]interface{}, keep []string) (*result, error) {
 	}
 
 	res := &result{kind: activeKind, active: true, scopes: map[string]bool{}}
-	if len(keep) > 0 {
-		res.claims = make(map[string]string, len(keep))
-		for _, name := range keep {
+	if len(keep.claims) > 0 {
+		res.claims = make(map[string]string, len(keep.claims))
+		for _, name := range keep.claims {
 			if value, ok := claimValue(claims[name]); ok && !strings.ContainsAny(value, controlChars) {
 				res.claims[name] = value
 			}
 		}
+	}
+	if len(keep.keys) > 0 {
+		res.values = readClaimValues(claims, keep.keys)
 	}
 	var err error
 	if res.notAfter, err = numericDate(claims, "exp", math.MaxInt64); err != nil {

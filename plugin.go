@@ -15,20 +15,6 @@ import (
 	"time"
 )
 
-// A rejection is an RFC 6750 §3 answer: a status and, past "no token", an error code.
-// The values are named by that code (§3.1); noToken has none.
-type rejection struct {
-	status int
-	code   string
-}
-
-var (
-	noToken           = &rejection{http.StatusUnauthorized, ""}
-	invalidRequest    = &rejection{http.StatusBadRequest, "invalid_request"} // malformed, too long, or several tokens
-	invalidToken      = &rejection{http.StatusUnauthorized, "invalid_token"}
-	insufficientScope = &rejection{http.StatusForbidden, "insufficient_scope"}
-)
-
 // middleware is one configured instance, everything parsed once in New.
 type middleware struct {
 	next http.Handler
@@ -55,6 +41,8 @@ type middleware struct {
 	ttls [2]int64
 
 	requiredScopes []string
+	missingScopes  []*rejection // one per required scope, whose reason names it
+	claims         *claimsRule  // nil when there is no rule
 	audiences      []string
 	issuers        []string
 	forwardHeaders []forwardHeader
@@ -63,8 +51,14 @@ type middleware struct {
 	spoofed []string
 	edits   bool // a request that goes on may change: spoofed, forwardHeaders, forwardIntrospectionJWT or forwardAuthorization false
 
-	challenge       string // `Bearer realm="..."`; "" when dpop is required
-	scopeAttributes string // the insufficient_scope error with its scope attribute
+	challenge      string // `Bearer realm="..."`; "" when dpop is required
+	scopeAttribute string // `, scope="..."` for insufficient_scope; "" without requiredScopes
+	describe       bool   // errorDescription
+	// resourceMetadata (metadata.go): the document, and `, resource_metadata="<its URL>"`
+	// for every challenge; nil and "" when off.
+	metadata          *resourceMetadata
+	metadataAttribute string
+	rejections        *rejectionLog // logRejections; nil when off
 
 	// Sender-constrained tokens (binding.go, dpop.go).
 	dpopScheme   bool // Authorization: DPoP is accepted
@@ -93,6 +87,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		skipPreflight:        config.SkipPreflight,
 		forwardAuthorization: config.ForwardAuthorization,
 		optional:             config.Optional,
+		describe:             config.ErrorDescription,
 		audiences:            cleanList(config.Audiences),
 		issuers:              cleanList(config.Issuers),
 		now:                  time.Now,
@@ -124,6 +119,12 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if err := m.setBinding(config, secret); err != nil {
 		return nil, err
 	}
+	if err := m.setMetadata(config); err != nil {
+		return nil, err
+	}
+	if config.LogRejections {
+		m.rejections = rejectionLogFor(name)
+	}
 	tlsConfig, tlsDigest, err := transportTLS(config, endpoint.Scheme == "https")
 	if err != nil {
 		return nil, err
@@ -135,8 +136,9 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	return m, nil
 }
 
-// setPolicy reads what this route demands beyond an active token (the required scopes; the
-// audiences and issuers are read with the instance) and builds the challenges that say so.
+// setPolicy reads what this route demands beyond an active token (the required scopes and
+// the claims rule; the audiences and issuers are read with the instance) and builds the
+// challenges that say so.
 func (m *middleware) setPolicy(config *Config) error {
 	if len(m.issuers) == 0 && config.Issuer != "" {
 		m.issuers = []string{config.Issuer} // a discovered server's tokens are its own
@@ -158,15 +160,21 @@ func (m *middleware) setPolicy(config *Config) error {
 				return fmt.Errorf("requiredScopes item %q is not a valid scope", scope)
 			}
 			m.requiredScopes = append(m.requiredScopes, scope)
+			m.missingScopes = append(m.missingScopes, &rejection{http.StatusForbidden, codeInsufficientScope, "missing scope: " + scope})
 		}
 	}
-	m.scopeAttributes = `error="insufficient_scope", scope="` + strings.Join(m.requiredScopes, " ") + `"`
-	return nil
+	if len(m.requiredScopes) > 0 {
+		m.scopeAttribute = `, scope="` + strings.Join(m.requiredScopes, " ") + `"`
+	}
+	var err error
+	m.claims, err = parseClaimsRule(config.Claims)
+	return err
 }
 
-// ServeHTTP runs the request through the steps in order: find this route's verdict on the
-// request's token, then answer with the challenge, or remove forged identity headers, set
-// the route's and forward.
+// ServeHTTP runs the request through the steps in order: answer a read of the route's
+// RFC 9728 document (resourceMetadata), find this route's verdict on the request's token,
+// then answer with the challenge, or remove forged identity headers, set the route's and
+// forward.
 //
 // A verdict is decided once per token and route and kept with the cached answer, so a
 // request whose Authorization header holds a bearer token this route has judged finds it
@@ -176,6 +184,9 @@ func (m *middleware) setPolicy(config *Config) error {
 // are on purpose: yaegi v0.16.1 allocates every value a function uses each time it is
 // called, so each expression in ServeHTTP costs every request, taken or not.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	if m.metadata != nil && m.serveMetadata(rw, req) {
+		return
+	}
 	// A hit needs no check of the token's form: a verdict exists only for a token this route
 	// extracted and found well-formed, and the hash is of exactly what follows "Bearer ".
 	var v *verdict
@@ -199,7 +210,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 
 	if v.rej != nil {
-		m.reject(rw, v.rej, false, 0) // a verdict found for a bearer token
+		m.reject(rw, v.rej, v.who, false, 0) // a verdict found for a bearer token
 		return
 	}
 	// Go's server writes every inbound name in its canonical form, so the precomputed
@@ -238,7 +249,7 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) (*ver
 	t := m.now()
 	wall := t.UnixNano()
 	if rej == nil && m.dpopRequired && !dpop {
-		rej = invalidToken // a bearer token: whatever its answer, it cannot pass here
+		rej = bearerRefused // a bearer token: whatever its answer, it cannot pass here
 	}
 	if rej != nil {
 		// No token: optional makes an anonymous request, whose identity headers are gone, and
@@ -246,7 +257,7 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) (*ver
 		if rej == noToken && (m.optional || (m.skipPreflight && isPreflight(req))) {
 			return anonymous, req
 		}
-		m.reject(rw, rej, dpop, wall)
+		m.reject(rw, rej, "", dpop, wall)
 		return nil, req
 	}
 	sum := sha256.Sum256([]byte(token))
@@ -254,7 +265,7 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) (*ver
 	if dpop {
 		checked, refused, _ := m.readProof(req, sum[:], wall)
 		if refused != nil {
-			m.reject(rw, refused, true, wall)
+			m.reject(rw, refused, "", true, wall)
 			return nil, req
 		}
 		p = checked
@@ -284,12 +295,12 @@ func (m *middleware) verdictFor(rw http.ResponseWriter, req *http.Request) (*ver
 		}
 	}
 	if v.rej != nil {
-		m.reject(rw, v.rej, dpop, wall) // here, where the request's scheme is known
+		m.reject(rw, v.rej, v.who, dpop, wall) // here, where the request's scheme is known
 		return nil, req
 	}
 	if v.bound || p != nil {
 		if rej := m.confirm(req, v, p, wall); rej != nil {
-			m.reject(rw, rej, dpop, wall)
+			m.reject(rw, rej, v.who, dpop, wall)
 			return nil, req
 		}
 		if p != nil && p.renewNonce {
@@ -337,7 +348,8 @@ type verdict struct {
 	// The token's binding (its answer's cnf), checked on every request by confirm: the
 	// thumbprints of the DPoP key (jkt) and of the TLS client certificate (x5t#S256).
 	jkt, x5t string
-	bound    bool // either is set: the fast path leaves the request to verdictFor
+	bound    bool   // either is set: the fast path leaves the request to verdictFor
+	who      string // logRejections: the answer's sub and client_id, as the log line shows them
 }
 
 // anonymous passes a request without identity; whatever it carries is not a token of ours
@@ -366,8 +378,8 @@ func (m *middleware) resolve(ctx context.Context, token, key string, now, wall i
 		if again := m.state.cache.get(key, now); again != nil && m.fresh(again, now) {
 			return again, nil
 		}
-		claims, signed, wants := m.state.wanted()
-		res, err := m.introspector.introspect(callCtx, token, now, wall, claims, signed)
+		keep, wants := m.state.wanted()
+		res, err := m.introspector.introspect(callCtx, token, now, wall, keep)
 		if err != nil {
 			return nil, err
 		}
@@ -418,12 +430,19 @@ func (m *middleware) remember(key string, res *result, wants int) *entry {
 // now; the verdict's window is on the monotonic clock.
 func (m *middleware) judge(e *entry, now, wall int64) *verdict {
 	res := e.res
-	v := &verdict{from: math.MinInt64, until: e.deadline, rej: invalidToken}
+	v := &verdict{from: math.MinInt64, until: e.deadline, rej: tokenInactive}
 	if fresh := e.storedAt + m.ttls[res.kind]; fresh < v.until {
 		v.until = fresh
 	}
 	// Ifs, not a tagless "case a, b:", which yaegi v0.16.1 reads as "case a:".
-	if !res.active || res.refresh {
+	if !res.active {
+		return v
+	}
+	if m.rejections != nil {
+		v.who = who(res)
+	}
+	if res.refresh {
+		v.rej = notAccessToken
 		return v
 	}
 	// Two statements: yaegi v0.16.1 may leave the second target of a multiple assignment
@@ -436,10 +455,12 @@ func (m *middleware) judge(e *entry, now, wall int64) *verdict {
 		if validFrom < v.until {
 			v.until = validFrom
 		}
+		v.rej = tokenNotYetValid
 		return v
 	}
 	if now > validUntil {
 		v.from = validUntil + 1
+		v.rej = tokenExpired
 		return v
 	}
 	v.from = validFrom
@@ -475,25 +496,31 @@ func addClamped(t, d int64) int64 {
 	return t + d
 }
 
-// checkPolicy applies the route's issuers, audiences and scopes to a result. Routes sharing
-// the cache may ask for different scopes (Oathkeeper CVE-2021-32701), so it runs once per
+// checkPolicy applies the route's issuers, audiences, scopes and claims rule to a result.
+// Routes sharing the cache may ask for different scopes (Oathkeeper CVE-2021-32701), so it runs once per
 // route and answer: a verdict is never shared between routes.
 func (m *middleware) checkPolicy(res *result) *rejection {
 	// A binding we cannot check, or none where the route demands one (dpop and
 	// certificateBound required).
-	if res.unknownBinding || (m.dpopRequired && res.jkt == "") || (m.certRequired && res.x5t == "") {
-		return invalidToken
+	switch {
+	case res.unknownBinding:
+		return bindingUnknown
+	case m.dpopRequired && res.jkt == "":
+		return notDPoPBound
+	case m.certRequired && res.x5t == "":
+		return notCertificateBound
+	case len(m.issuers) > 0 && !contains(m.issuers, res.iss):
+		return issuerMismatch
+	case len(m.audiences) > 0 && !containsAny(m.audiences, res.aud):
+		return audienceMismatch
 	}
-	if len(m.issuers) > 0 && !contains(m.issuers, res.iss) {
-		return invalidToken
-	}
-	if len(m.audiences) > 0 && !containsAny(m.audiences, res.aud) {
-		return invalidToken
-	}
-	for _, scope := range m.requiredScopes {
+	for i, scope := range m.requiredScopes {
 		if !res.scopes[scope] {
-			return insufficientScope
+			return m.missingScopes[i]
 		}
+	}
+	if m.claims != nil && !m.claims.holds(res.values) {
+		return claimsNotMet
 	}
 	return nil
 }

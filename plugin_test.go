@@ -79,6 +79,7 @@ func behaviourTable() []behaviourRow {
 		return func(rw http.ResponseWriter, req *http.Request) { http.Redirect(rw, req, "/moved", code) }
 	}
 	withAudiences := func(c *Config) { c.Audiences = []string{"api"} }
+	claimsChallenge := `Bearer realm="traefik", error="insufficient_scope"`
 	scopeChallenge := func(scope string) string {
 		return `Bearer realm="traefik", error="insufficient_scope", scope="` + scope + `"`
 	}
@@ -163,6 +164,16 @@ func behaviourTable() []behaviourRow {
 			{desc: "no scope at all", configure: func(c *Config) { c.RequiredScopes = []string{"read"} }, request: bearer(tok),
 				answer: withClaim("scope", nil), status: 403, challenge: scopeChallenge("read"), calls: 1},
 		}},
+		{name: "claims-not-met", cases: []behaviourCase{
+			{desc: "a claim with another value", configure: func(c *Config) { c.Claims = "Equals(`client_id`, `billing`)" }, request: bearer(tok),
+				answer: activeClaims(), status: 403, challenge: claimsChallenge, calls: 1},
+			{desc: "a missing claim", configure: func(c *Config) { c.Claims = "Equals(`realm_access.roles`, `admin`)" }, request: bearer(tok),
+				answer: activeClaims(), status: 403, challenge: claimsChallenge, calls: 1},
+			{desc: "a list claim without the item", configure: func(c *Config) { c.Claims = "Contains(`groups`, `admin`)" }, request: bearer(tok),
+				answer: withClaim("groups", []string{"admins", "staff"}), status: 403, challenge: claimsChallenge, calls: 1},
+			{desc: "one clause of two", configure: func(c *Config) { c.Claims = "Equals(`sub`, `alice`) && Prefix(`client_id`, `svc-`)" }, request: bearer(tok),
+				answer: activeClaims(), status: 403, challenge: claimsChallenge, calls: 1},
+		}},
 		{name: "endpoint-failure", cases: []behaviourCase{
 			{desc: "connection error: closed before an answer", request: bearer(tok), answer: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 				if conn, _, err := rw.(http.Hijacker).Hijack(); err == nil {
@@ -203,6 +214,9 @@ func behaviourTable() []behaviourRow {
 		}},
 		{name: "admitted", cases: []behaviourCase{
 			{desc: "active", request: bearer(tok), answer: activeClaims(), status: 200, calls: 1},
+			{desc: "a claims rule that holds", configure: func(c *Config) {
+				c.Claims = "Equals(`sub`, `alice`) && (OneOf(`client_id`, `app`, `cli`) || Equals(`realm_access.roles`, `admin`))"
+			}, request: bearer(tok), answer: activeClaims(), status: 200, calls: 1},
 			{desc: "bearer", request: header("bearer " + tok), answer: activeClaims(), status: 200, calls: 1},
 			{desc: "BEARER", request: header("BEARER " + tok), answer: activeClaims(), status: 200, calls: 1},
 			{desc: "bEaReR", request: header("bEaReR " + tok), answer: activeClaims(), status: 200, calls: 1},

@@ -39,16 +39,14 @@ type endpointState struct {
 	users     int
 	idleSince int64
 
-	// What the instances sharing the cache read of an answer beyond the policy's members:
-	// the claims their forwardHeaders name and, for forwardIntrospectionJWT, the signed
-	// answer. An answer keeps only these (RFC 7662 §5: no more than needed, and a cache
+	// What the instances sharing the cache read of an answer beyond the policy's members
+	// (keeping). An answer keeps only these (RFC 7662 §5: no more than needed, and a cache
 	// bounded in entries stays bounded in bytes). The set only grows; each growth is a new
 	// generation, and an entry reduced under an older one is not used by an instance that
 	// needs more.
-	wantsMu    sync.Mutex
-	wantClaims []string
-	wantSigned bool
-	wantsGen   int
+	wantsMu  sync.Mutex
+	keep     keeping
+	wantsGen int
 }
 
 // share takes up the state this instance shares with every other that calls the same
@@ -61,11 +59,17 @@ func (m *middleware) share(ctx context.Context, config *Config, tlsConfig *tls.C
 	if m.introspector.discovery != nil {
 		m.introspector.discovery = m.state.adopt(m.introspector.discovery)
 	}
-	claims := make([]string, 0, len(m.forwardHeaders))
+	keep := keeping{claims: make([]string, 0, len(m.forwardHeaders)+2), signed: m.forwardJWT != ""}
 	for _, h := range m.forwardHeaders {
-		claims = append(claims, h.claim)
+		keep.claims = append(keep.claims, h.claim)
 	}
-	m.wants = m.state.want(claims, m.forwardJWT != "")
+	if m.rejections != nil {
+		keep.claims = append(keep.claims, "sub", "client_id")
+	}
+	if m.claims != nil {
+		keep.keys = m.claims.keys()
+	}
+	m.wants = m.state.want(keep)
 }
 
 // sharingKey names the state: answers are shared by everything that asks the same endpoint
@@ -123,29 +127,37 @@ func (s *endpointState) adopt(d *discovery) *discovery {
 	return s.discovery
 }
 
-// want adds what one instance reads and returns the generation that holds it.
-func (s *endpointState) want(claims []string, signed bool) int {
+// want adds what one instance reads and returns the generation that holds it. The lists
+// are copied on growth: an answer being reduced may hold the old ones.
+func (s *endpointState) want(k keeping) int {
 	s.wantsMu.Lock()
 	defer s.wantsMu.Unlock()
-	grown := signed && !s.wantSigned
-	for _, claim := range claims {
-		if !contains(s.wantClaims, claim) {
-			s.wantClaims = append(s.wantClaims[:len(s.wantClaims):len(s.wantClaims)], claim)
-			grown = true
-		}
-	}
-	if grown {
-		s.wantSigned = s.wantSigned || signed
+	claims, grownClaims := union(s.keep.claims, k.claims)
+	keys, grownKeys := union(s.keep.keys, k.keys)
+	if grownClaims || grownKeys || (k.signed && !s.keep.signed) {
+		s.keep = keeping{claims: claims, keys: keys, signed: s.keep.signed || k.signed}
 		s.wantsGen++
 	}
 	return s.wantsGen
 }
 
+// union is list with the items of more it lacks, and whether it lacked any.
+func union(list, more []string) ([]string, bool) {
+	grown := false
+	for _, item := range more {
+		if !contains(list, item) {
+			list = append(list[:len(list):len(list)], item)
+			grown = true
+		}
+	}
+	return list, grown
+}
+
 // wanted is what an answer keeps now, and its generation.
-func (s *endpointState) wanted() ([]string, bool, int) {
+func (s *endpointState) wanted() (keeping, int) {
 	s.wantsMu.Lock()
 	defer s.wantsMu.Unlock()
-	return s.wantClaims, s.wantSigned, s.wantsGen
+	return s.keep, s.wantsGen
 }
 
 var (

@@ -150,3 +150,44 @@ func TestReloadStartsWarm(t *testing.T) {
 		t.Errorf("the old instance: status = %d, endpoint calls = %d; want 200 and 1", rec.Code, as.callCount())
 	}
 }
+
+// TestClaimsRulesAcrossRoutes: routes sharing a cache each decide their own claims rule
+// on one answer, which keeps what every rule reads; a route built later with a rule that
+// reads a claim the cached answers lack asks again rather than judge without it.
+func TestClaimsRulesAcrossRoutes(t *testing.T) {
+	as := newAuthServer(t)
+	answer := activeClaims()
+	answer["tenant"] = "acme"
+	answer["realm_access"] = map[string]interface{}{"roles": []string{"user"}}
+	answer["email"] = "alice@acme.example"
+	as.answer("tok", answer)
+	route := func(rule string) *middleware {
+		config := testConfig(as.URL)
+		config.Claims = rule
+		m, _ := newMiddleware(t, config)
+		return m
+	}
+	admins, acme := route("Contains(`realm_access.roles`, `admin`)"), route("Equals(`tenant`, `acme`)")
+	for i := 0; i < 2; i++ {
+		if rec := serve(admins, bearer("tok")); rec.Code != http.StatusForbidden {
+			t.Errorf("the admins' route: status %d, want 403", rec.Code)
+		}
+		if rec := serve(acme, bearer("tok")); rec.Code != http.StatusOK {
+			t.Errorf("the tenant's route: status %d, want 200", rec.Code)
+		}
+	}
+	if n := as.callCount(); n != 1 {
+		t.Errorf("two routes, four requests: %d endpoint calls, want 1", n)
+	}
+	later := route("Prefix(`email`, `alice@`)")
+	if rec := serve(later, bearer("tok")); rec.Code != http.StatusOK {
+		t.Errorf("a route built later: status %d, want 200", rec.Code)
+	}
+	if n := as.callCount(); n != 2 {
+		t.Errorf("a route reading a claim the cached answer dropped: %d endpoint calls in all, want 2", n)
+	}
+	cached, _ := acme.state.cache.entries.Load(cacheKeys(acme)[0])
+	if values := cached.(*entry).res.values; len(values) != 3 || values["tenant"].items[0] != "acme" {
+		t.Errorf("the cached answer keeps %v, want the three claims the rules read", values)
+	}
+}

@@ -233,7 +233,7 @@ func TestSignedAnswerWindow(t *testing.T) {
 		tc := tc
 		t.Run(tc.desc, func(t *testing.T) {
 			in := &introspector{clientID: "traefik", timeout: 5 * time.Second, clockSkew: int64(tc.clockSkew), responseKeys: keys, keysFrom: "responseKeysFile"}
-			_, err := in.parseSigned(answer, keys, issued+int64(tc.start), nil, false)
+			_, err := in.parseSigned(answer, keys, issued+int64(tc.start), keeping{})
 			if (err == nil) != tc.ok {
 				t.Errorf("accepted = %v (%v), want %v", err == nil, err, tc.ok)
 			}

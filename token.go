@@ -52,7 +52,7 @@ func (m *middleware) extractAny(req *http.Request) (string, bool, *rejection) {
 	if m.tokenHeader != "" {
 		values := req.Header[m.tokenHeader]
 		if len(values) > 1 {
-			return "", false, invalidRequest
+			return "", false, severalTokens
 		}
 		if len(values) == 1 {
 			if t, scheme, ok := m.headerToken(values[0]); ok {
@@ -63,8 +63,11 @@ func (m *middleware) extractAny(req *http.Request) (string, bool, *rejection) {
 
 	if m.tokenQuery != nil {
 		values, readable := m.tokenQuery.values(req.URL.RawQuery)
-		if !readable || len(values) > 1 {
-			return "", false, invalidRequest
+		if !readable {
+			return "", false, malformedToken
+		}
+		if len(values) > 1 {
+			return "", false, severalTokens
 		}
 		if len(values) == 1 {
 			token, found = values[0], found+1
@@ -73,8 +76,11 @@ func (m *middleware) extractAny(req *http.Request) (string, bool, *rejection) {
 
 	if m.tokenCookie != nil {
 		values, readable := m.tokenCookie.values(req.Header["Cookie"])
-		if !readable || len(values) > 1 {
-			return "", false, invalidRequest
+		if !readable {
+			return "", false, malformedToken
+		}
+		if len(values) > 1 {
+			return "", false, severalTokens
 		}
 		if len(values) == 1 {
 			token, found = values[0], found+1
@@ -86,11 +92,11 @@ func (m *middleware) extractAny(req *http.Request) (string, bool, *rejection) {
 	case found == 0:
 		return "", false, noToken
 	case found > 1:
-		return "", dpop, invalidRequest
+		return "", dpop, severalTokens
 	case len(token) > m.maxTokenLength:
-		return "", dpop, invalidRequest
+		return "", dpop, tokenTooLong
 	case !isB64token(token):
-		return "", dpop, invalidRequest
+		return "", dpop, malformedToken
 	}
 	return token, dpop, nil
 }

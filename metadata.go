@@ -1,0 +1,162 @@
+// RFC 9728 protected resource metadata (resourceMetadata): the document the middleware
+// answers for the route, and the resource_metadata attribute of its challenges that
+// points to it, so that a client (an MCP client, say) finds the authorization server.
+
+package introspection
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// wellKnownResource is RFC 9728 §3's well-known path.
+const wellKnownResource = "/.well-known/oauth-protected-resource"
+
+// resourceMetadata is the document, ready to send, and the paths it is answered on.
+type resourceMetadata struct {
+	document []byte
+	// The well-known path, and the one RFC 9728 §3.1 derives from the resource's path
+	// (the same for a resource without a path).
+	paths [2]string
+}
+
+// The RFC 9728 §2 members whose JSON type is fixed. A docker label holds only strings: a
+// list is comma-separated, a boolean "true" or "false".
+var (
+	metadataLists = []string{"authorization_servers", "scopes_supported", "bearer_methods_supported", "resource_signing_alg_values_supported",
+		"authorization_details_types_supported", "dpop_signing_alg_values_supported"}
+	metadataBools   = []string{"tls_client_certificate_bound_access_tokens", "dpop_bound_access_tokens_required"}
+	metadataStrings = []string{"resource", "jwks_uri", "resource_name", "resource_documentation", "resource_policy_uri", "resource_tos_uri"}
+)
+
+// setMetadata reads resourceMetadata: its members as given, those of a fixed type in that
+// type, resource an http or https URL without a query or fragment (RFC 9728 §1.2), and
+// the members the configuration decides when not given. It runs after setTokenSources
+// and setBinding, whose settings those are.
+func (m *middleware) setMetadata(config *Config) error {
+	if len(config.ResourceMetadata) == 0 {
+		return nil
+	}
+	doc := make(map[string]interface{}, len(config.ResourceMetadata)+4)
+	for name, value := range config.ResourceMetadata {
+		typed, err := metadataValue(name, value)
+		if err != nil {
+			return err
+		}
+		doc[name] = typed
+	}
+	resource, _ := doc["resource"].(string)
+	u, err := url.Parse(resource)
+	switch {
+	case resource == "":
+		return fmt.Errorf("resourceMetadata has no resource: the URL clients use for this API (RFC 9728 §2)")
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil:
+		return fmt.Errorf("resourceMetadata.resource %q is not an http or https URL", resource)
+	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(resource, "?#"):
+		return fmt.Errorf("resourceMetadata.resource %q has a query or fragment: its metadata's URL could not be derived (RFC 9728 §3.1)", resource)
+	}
+	m.defaultMetadata(doc)
+	document, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("resourceMetadata cannot be written as JSON: %v", err)
+	}
+	// RFC 9728 §3.1: the well-known path goes between the host and the resource's path, a
+	// terminating slash after the host removed.
+	suffix, escaped := u.Path, u.EscapedPath()
+	if suffix == "/" {
+		suffix, escaped = "", ""
+	}
+	documentURL := u.Scheme + "://" + u.Host + wellKnownResource + escaped
+	if !isQuotable(documentURL) {
+		return fmt.Errorf("resourceMetadata.resource %q makes a metadata URL a WWW-Authenticate quoted string cannot carry", resource)
+	}
+	m.metadata = &resourceMetadata{document: document, paths: [2]string{wellKnownResource, wellKnownResource + suffix}}
+	m.metadataAttribute = `, resource_metadata="` + documentURL + `"`
+	return nil
+}
+
+// metadataValue is a member's value in its JSON type.
+func metadataValue(name string, value interface{}) (interface{}, error) {
+	switch {
+	case contains(metadataLists, name):
+		if s, ok := value.(string); ok {
+			return cleanList(strings.Split(s, ",")), nil
+		}
+		if list, ok := value.([]string); ok {
+			return list, nil
+		}
+		items, ok := value.([]interface{})
+		list := make([]string, 0, len(items))
+		for _, item := range items {
+			s, isString := item.(string)
+			ok = ok && isString
+			list = append(list, s)
+		}
+		if !ok {
+			return nil, fmt.Errorf("resourceMetadata.%s must be a list of strings", name)
+		}
+		return list, nil
+	case contains(metadataBools, name):
+		if b, ok := value.(bool); ok {
+			return b, nil
+		}
+		s, _ := value.(string)
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, fmt.Errorf("resourceMetadata.%s %q must be true or false", name, s)
+		}
+		return b, nil
+	case contains(metadataStrings, name):
+		if _, ok := value.(string); !ok {
+			return nil, fmt.Errorf("resourceMetadata.%s must be a string", name)
+		}
+	}
+	return value, nil
+}
+
+// defaultMetadata adds what the configuration says about the members it decides, unless
+// given: how tokens may be sent (RFC 6750 §2's methods: the Authorization header, the
+// query; a cookie or another header is none of them) and what sender-constrained tokens
+// it takes.
+func (m *middleware) defaultMetadata(doc map[string]interface{}) {
+	if _, given := doc["bearer_methods_supported"]; !given {
+		methods := []string{}
+		if m.bearerScheme {
+			methods = append(methods, "header")
+		}
+		if m.tokenQuery != nil {
+			methods = append(methods, "query")
+		}
+		doc["bearer_methods_supported"] = methods
+	}
+	if _, given := doc["dpop_signing_alg_values_supported"]; !given && m.dpopScheme {
+		doc["dpop_signing_alg_values_supported"] = verifyingAlgNames
+	}
+	if _, given := doc["dpop_bound_access_tokens_required"]; !given && m.dpopRequired {
+		doc["dpop_bound_access_tokens_required"] = true
+	}
+	if _, given := doc["tls_client_certificate_bound_access_tokens"]; !given && m.certRequired {
+		doc["tls_client_certificate_bound_access_tokens"] = true
+	}
+}
+
+// serveMetadata answers a GET or HEAD of the document's paths with the document, and
+// reports whether it did. No token is asked for: the document is how a client learns
+// where to get one.
+func (m *middleware) serveMetadata(rw http.ResponseWriter, req *http.Request) bool {
+	if (req.Method != http.MethodGet && req.Method != http.MethodHead) || (req.URL.Path != m.metadata.paths[0] && req.URL.Path != m.metadata.paths[1]) {
+		return false
+	}
+	header := rw.Header()
+	header.Set("Content-Type", "application/json")
+	header.Set("Content-Length", strconv.Itoa(len(m.metadata.document)))
+	rw.WriteHeader(http.StatusOK)
+	if req.Method == http.MethodGet {
+		_, _ = rw.Write(m.metadata.document)
+	}
+	return true
+}
