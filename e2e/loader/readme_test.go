@@ -376,12 +376,14 @@ func TestReadmeClaimsAndMetadata(t *testing.T) {
 		"scopes_supported":      []interface{}{"read"},
 	}
 
-	p := Load(context.Background(), t, os.Environ())
+	// What the plugin logs, compiled (Go's log) and interpreted (yaegi's log on the
+	// interpreter's stderr, with the date and time first), goes to one buffer.
+	logged := captureLog(t)
+	p := LoadWith(context.Background(), t, os.Environ(), logged)
 	secretFile := filepath.Join(t.TempDir(), "client-secret")
 	if err := os.WriteFile(secretFile, []byte(ClientSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logged := captureLog(t)
 
 	configs := map[string]string{} // form → its Config as JSON, resourceMetadata's lists as lists
 	for _, form := range forms {
@@ -482,8 +484,10 @@ func TestReadmeClaimsAndMetadata(t *testing.T) {
 				}{
 					{"", http.StatusUnauthorized, []string{`Bearer realm="traefik"` + attr, dpopAlgs + attr}},
 					{"acme-token", http.StatusOK, nil},
+					// The example has requiredScopes: the rule's 403 names them too.
 					{"globex-token", http.StatusForbidden, []string{
-						`Bearer realm="traefik", error="insufficient_scope", error_description="claims rule not met"` + attr, dpopAlgs + attr}},
+						`Bearer realm="traefik", error="insufficient_scope", error_description="claims rule not met", scope="read"` + attr,
+						dpopAlgs + attr}},
 				} {
 					req := httptest.NewRequest(http.MethodGet, "https://api.example.com/mcp", nil)
 					if c.token != "" {
@@ -499,7 +503,7 @@ func TestReadmeClaimsAndMetadata(t *testing.T) {
 					t.Errorf("%s: next ran %d times and the endpoint had %d calls, want 1 and 2", what("the tokens"), next.calls, as.Calls.Load())
 				}
 				const line = `api-auth@file: refused 403: claims rule not met, sub "erin", client_id "globex-reports"`
-				if n := strings.Count(logged.String(), line+"\n"); n != 1 {
+				if n := countLines(logged.String(), line); n != 1 {
 					t.Errorf("%s: the log has %d lines %q, want 1:\n%s", what("logRejections"), n, line, logged.String())
 				}
 				for _, token := range []string{"acme-token", "globex-token", ClientSecret} {
@@ -586,8 +590,8 @@ func (l *logBuffer) Reset() {
 	l.buf.Reset()
 }
 
-// captureLog sends Go's standard log, which the plugin writes to (compiled, and interpreted:
-// yaegi's log symbols are the compiled package's), to a buffer until the test ends.
+// captureLog sends Go's standard log, which the compiled plugin writes to, to a buffer
+// until the test ends.
 func captureLog(t *testing.T) *logBuffer {
 	t.Helper()
 	l := &logBuffer{}
@@ -599,4 +603,16 @@ func captureLog(t *testing.T) *logBuffer {
 		log.SetFlags(flags)
 	})
 	return l
+}
+
+// countLines is how many lines of log are line, after the date and time that yaegi's own
+// log puts first.
+func countLines(log, line string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		if l == line || strings.HasSuffix(l, " "+line) {
+			n++
+		}
+	}
+	return n
 }
