@@ -83,6 +83,8 @@ func TestProtectedResourceMetadata(t *testing.T) {
 		"resource_documentation":   "https://docs.tokengate.test/mcp",
 		"resource_name":            "Tokengate MCP",
 		"bearer_methods_supported": []string{"header"},
+		// The DPoP scheme is accepted (dpop: allowed, the default): its proof algorithms.
+		"dpop_signing_alg_values_supported": []string{"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA"},
 	})
 	queryDocument := mustJSON(t, map[string]any{
 		"resource":                 queryResource,
@@ -161,8 +163,9 @@ func TestProtectedResourceMetadata(t *testing.T) {
 			calls           int
 		}{
 			{"no token", resource, "", 401, []string{`Bearer realm="traefik"` + attr, dpopLine + attr}, 0},
+			// The route has requiredScopes: the rule's 403 names them too.
 			{"claims rule not met", resource, "Bearer " + globex, 403,
-				[]string{`Bearer realm="traefik", error="insufficient_scope"` + attr, dpopLine + attr}, 1},
+				[]string{`Bearer realm="traefik", error="insufficient_scope", scope="read"` + attr, dpopLine + attr}, 1},
 			{"a scope missing", resource, "Bearer " + writeOnly, 403,
 				[]string{`Bearer realm="traefik", error="insufficient_scope", scope="read"` + attr, dpopLine + attr}, 1},
 			{"an inactive token", resource, "Bearer tokengate-never-issued", 401,
