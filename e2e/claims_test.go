@@ -221,6 +221,8 @@ func TestRejectionsExplained(t *testing.T) {
 	client := harness.Client(nil, nil)
 	t.Cleanup(client.CloseIdleConnections)
 
+	// explain-auth refuses 8 requests here, with startRoutes' one: within the 10 lines a
+	// second it may log, so that none is dropped.
 	acmeWho := `, sub "svc-acme-reports", client_id "svc-acme"`
 	for _, c := range []struct {
 		what      string

@@ -385,6 +385,8 @@ func TestReadmeClaimsAndMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Every middleware here is api-auth@file, which may log 10 lines a second in each world:
+	// the four forms refuse two requests each.
 	configs := map[string]string{} // form → its Config as JSON, resourceMetadata's lists as lists
 	for _, form := range forms {
 		t.Run(form.name, func(t *testing.T) {
