@@ -76,6 +76,14 @@ type OPConfig struct {
 	// HTTPSIssuer makes the issuer the HTTPS listener's URL, so that its metadata is read
 	// over TLS; the default is the plain HTTP listener's.
 	HTTPSIssuer bool
+	// Resources are more resource servers (resource indicator → the scopes its tokens may
+	// carry), beside OPResource and OPOtherResource.
+	Resources map[string]string
+	// ExtraClaims are members that the introspection answer of every access token issued
+	// to a client carries, by client_id (oidc-provider's extraTokenClaims). They cannot
+	// replace the members oidc-provider sets itself (active, client_id, scope, aud, iss,
+	// exp, ...); a sub can be given, since a client_credentials token has none.
+	ExtraClaims map[string]map[string]any
 }
 
 // OPCalls is how many requests each listener of the server got, per path.
@@ -128,6 +136,10 @@ func StartOIDCProvider(installDir, dir string, ca *TestCA, config OPConfig) (*OI
 		"scope":         OPScopes,
 		"tls_client_certificate_bound_access_tokens": true,
 	}}, config.Clients...)
+	resources := map[string]string{OPResource: OPScopes, OPOtherResource: OPScopes}
+	for resource, scope := range config.Resources {
+		resources[resource] = scope
+	}
 	serverConfig, err := json.Marshal(map[string]any{
 		"issuer":          p.Issuer,
 		"http":            addrs[0],
@@ -135,9 +147,10 @@ func StartOIDCProvider(installDir, dir string, ca *TestCA, config OPConfig) (*OI
 		"mtls":            addrs[2],
 		"tls":             map[string]string{"cert": certFile, "key": keyFile, "ca": ca.CertFile},
 		"clients":         all,
-		"resources":       map[string]string{OPResource: OPScopes, OPOtherResource: OPScopes},
+		"resources":       resources,
 		"defaultResource": OPResource,
 		"accessTokenTTL":  3600,
+		"extraClaims":     config.ExtraClaims,
 	})
 	if err != nil {
 		return nil, err
@@ -196,6 +209,21 @@ func (p *OIDCProvider) Token(scope, resource string) (string, error) {
 		form.Set("resource", resource)
 	}
 	req, err := newFormRequest(p.HTTPURL+OPTokenPath, form, OPTokenClientID, opTokenClientSecret)
+	if err != nil {
+		return "", err
+	}
+	return readToken(http.DefaultClient, req, "Bearer")
+}
+
+// TokenAs is Token asked as another client registered with OPConfig.Clients, authenticated
+// with client_secret_basic: the token's client_id is id, and its answer carries the
+// client's ExtraClaims.
+func (p *OIDCProvider) TokenAs(id, secret, scope, resource string) (string, error) {
+	form := tokenForm(scope)
+	if resource != "" {
+		form.Set("resource", resource)
+	}
+	req, err := newFormRequest(p.HTTPURL+OPTokenPath, form, id, secret)
 	if err != nil {
 		return "", err
 	}

@@ -17,6 +17,8 @@ type Route struct {
 	// TLS serves Host on Options.TLS's websecure entry point too, by a router <name>-tls
 	// with tls: {} through the same middleware.
 	TLS bool
+	// Rule is the router's rule; "" is Host(`<Host>`), every path of the host.
+	Rule string
 }
 
 // Dynamic is a file-provider configuration with one router per route, in order, each
@@ -26,7 +28,11 @@ func Dynamic(backendURL string, routes []Route) string {
 	var routers, middlewares strings.Builder
 	for _, r := range routes {
 		name := strings.SplitN(r.Host, ".", 2)[0]
-		router := fmt.Sprintf("      rule: Host(`%s`)\n      service: backend\n", r.Host)
+		rule := r.Rule
+		if rule == "" {
+			rule = fmt.Sprintf("Host(`%s`)", r.Host)
+		}
+		router := fmt.Sprintf("      rule: %q\n      service: backend\n", rule)
 		if r.Middleware != "" {
 			router += fmt.Sprintf("      middlewares: [%s-auth]\n", name)
 			fmt.Fprintf(&middlewares, "    %s-auth:\n%s", name, indent(r.Middleware, "      "))

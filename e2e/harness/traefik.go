@@ -98,6 +98,9 @@ type Options struct {
 	Quiet   bool           // ERROR log level and no access log, as under load
 	CPUs    string         // taskset's CPU list to pin Traefik to; "" leaves it unpinned
 	TLS     *EntryPointTLS // a websecure entry point besides web, for routes with Route.TLS
+	// Web is the web entry point's 127.0.0.1 address, for a test that must name Traefik's URL
+	// before Traefik starts (in a peer's configuration); "" picks a free one.
+	Web string
 }
 
 // EntryPointTLS is how the websecure entry point terminates TLS: the certificate it serves
@@ -156,9 +159,11 @@ func Start(bin, dir, dynamic string, opts Options) (*Traefik, error) {
 	if err != nil {
 		return nil, err
 	}
-	web, err := FreeAddr()
-	if err != nil {
-		return nil, err
+	web := opts.Web
+	if web == "" {
+		if web, err = FreeAddr(); err != nil {
+			return nil, err
+		}
 	}
 	ping, err := FreeAddr()
 	if err != nil {

@@ -38,6 +38,12 @@ var tokens = map[string]string{
 	"reader-token": `{"active":true,"scope":"read","sub":"bob"}`,
 	"writer-token": `{"active":true,"scope":"read write","sub":"alice",` +
 		`"aud":"https://api.example.com","iss":"https://auth.example.com"}`,
+	// The claims of the README's claims rule: acme's reporting client meets it, globex's
+	// client (the same roles, another tenant) does not.
+	"acme-token": `{"active":true,"scope":"read","sub":"dave","client_id":"acme-reports",` +
+		`"tenant":"acme","roles":["reports","billing"],"ext":{"group":"finance"}}`,
+	"globex-token": `{"active":true,"scope":"read","sub":"erin","client_id":"globex-reports",` +
+		`"tenant":"globex","roles":["reports"],"ext":{"group":"ops"}}`,
 }
 
 // ExampleServer is the README examples' introspection endpoint on 127.0.0.1: it

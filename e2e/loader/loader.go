@@ -11,6 +11,7 @@ package loader
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path"
@@ -42,14 +43,7 @@ type Plugin struct {
 // the interpreter's environment: Traefik passes os.Environ(), piceus passes none.
 func Load(ctx context.Context, t testing.TB, env []string) *Plugin {
 	t.Helper()
-	manifest := ReadManifest(t)
-	goPath := t.TempDir()
-	dst := filepath.Join(goPath, "src", filepath.FromSlash(harness.Module))
-	if err := harness.InstallPlugin(repoPath(t, "."), dst); err != nil {
-		t.Fatal(err)
-	}
-
-	return Interpret(ctx, t, env, goPath, manifest.Import, manifest.BasePkg)
+	return LoadWith(ctx, t, env, nil)
 }
 
 // Interpret evaluates the plugin under goPath/src/<importPath> and its New and
@@ -57,7 +51,28 @@ func Load(ctx context.Context, t testing.TB, env []string) *Plugin {
 // basePkg is the import path's last element, as Traefik derives it.
 func Interpret(ctx context.Context, t testing.TB, env []string, goPath, importPath, basePkg string) *Plugin {
 	t.Helper()
-	i := interp.New(interp.Options{GoPath: goPath, Env: env})
+	return InterpretWith(ctx, t, env, goPath, importPath, basePkg, nil)
+}
+
+// LoadWith is Load with the interpreter's stderr: where the plugin's log package writes.
+// yaegi gives interpreted code a log of its own on its Options.Stderr (interp/use.go), which
+// Traefik makes its error-level log; log.SetOutput of the compiled log does not reach it.
+// nil is os.Stderr.
+func LoadWith(ctx context.Context, t testing.TB, env []string, stderr io.Writer) *Plugin {
+	t.Helper()
+	manifest := ReadManifest(t)
+	goPath := t.TempDir()
+	dst := filepath.Join(goPath, "src", filepath.FromSlash(harness.Module))
+	if err := harness.InstallPlugin(repoPath(t, "."), dst); err != nil {
+		t.Fatal(err)
+	}
+	return InterpretWith(ctx, t, env, goPath, manifest.Import, manifest.BasePkg, stderr)
+}
+
+// InterpretWith is Interpret with the interpreter's stderr (see LoadWith).
+func InterpretWith(ctx context.Context, t testing.TB, env []string, goPath, importPath, basePkg string, stderr io.Writer) *Plugin {
+	t.Helper()
+	i := interp.New(interp.Options{GoPath: goPath, Env: env, Stderr: stderr})
 	if err := i.Use(stdlib.Symbols); err != nil {
 		t.Fatalf("loading the stdlib symbols: %v", err)
 	}
@@ -103,6 +118,24 @@ func (p *Plugin) New(raw map[string]interface{}, next http.Handler) (http.Handle
 		}
 	}
 	return callNew(context.Background(), p.fnNew, vConfig, next, "api-auth@file")
+}
+
+// Config is the configuration New would get from raw: a fresh CreateConfig, decoded as
+// Traefik decodes it (a pointer to the interpreted Config struct).
+func (p *Plugin) Config(raw map[string]interface{}) (reflect.Value, error) {
+	vConfig := p.fnCreateConfig.Call(nil)[0]
+	if len(raw) > 0 {
+		if err := decode(vConfig, raw); err != nil {
+			return reflect.Value{}, err
+		}
+	}
+	return vConfig, nil
+}
+
+// DecodeConfig decodes raw into config (a pointer to a Config, compiled or interpreted) as
+// Traefik decodes a plugin's configuration.
+func DecodeConfig(config interface{}, raw map[string]interface{}) error {
+	return decode(reflect.ValueOf(config), raw)
 }
 
 // decode is the mapstructure step of Traefik's createConfig and piceus's decodeConfig.

@@ -16,6 +16,8 @@
 //   resources        resource indicator -> the scopes its access tokens may carry
 //   defaultResource  the resource of a token request that names none
 //   accessTokenTTL   seconds an access token lives
+//   extraClaims      client_id -> members added to the introspection answer of every
+//                    access token issued to that client (extraTokenClaims); optional
 //
 // Sender-constrained tokens: a token request with a DPoP proof header gets a DPoP-bound
 // token (RFC 9449 §5), whose introspection answer carries cnf.jkt, on any listener and for
@@ -157,6 +159,10 @@ function newProvider() {
     // The scopes the resource servers' tokens may carry; oidc-provider refuses others.
     scopes: [...new Set(Object.values(config.resources).flatMap((scope) => scope.split(' ')))],
     discovery: { mtls_endpoint_aliases: mtlsAliases },
+    // Stored with an opaque token and spread into its introspection answer at the top level
+    // (before active, client_id, exp, iss, aud, scope..., which it cannot override; a sub of
+    // its own stays, since a client_credentials token has no account).
+    extraTokenClaims: (ctx, token) => structuredClone(config.extraClaims?.[token.clientId]),
     clientAuthMethods: [
       'client_secret_basic',
       'client_secret_post',
