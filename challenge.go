@@ -61,19 +61,19 @@ func (m *middleware) reject(rw http.ResponseWriter, rej *rejection, who string, 
 	}
 	onDPoP := dpop || m.challenge == "" || rej.code == codeInvalidProof || rej == useNonce
 	var challenges []string
-	switch {
-	case m.challenge == "":
-	case attributes != "" && !onDPoP:
-		challenges = append(challenges, m.challenge+", "+attributes+m.metadataAttribute)
-	default:
-		challenges = append(challenges, m.challenge+m.metadataAttribute)
+	if m.challenge != "" {
+		line := m.challenge
+		if attributes != "" && !onDPoP {
+			line += ", " + attributes
+		}
+		challenges = append(challenges, line+m.metadataAttribute)
 	}
-	switch {
-	case m.dpopAlgs == "":
-	case attributes != "" && onDPoP:
-		challenges = append(challenges, "DPoP "+attributes+", "+m.dpopAlgs+m.metadataAttribute)
-	default:
-		challenges = append(challenges, "DPoP "+m.dpopAlgs+m.metadataAttribute)
+	if m.dpopAlgs != "" {
+		line := "DPoP "
+		if attributes != "" && onDPoP {
+			line += attributes + ", "
+		}
+		challenges = append(challenges, line+m.dpopAlgs+m.metadataAttribute)
 	}
 	rw.Header()["Www-Authenticate"] = challenges
 	http.Error(rw, http.StatusText(rej.status), rej.status)

@@ -61,6 +61,8 @@ func TestRefusalReasons(t *testing.T) {
 			onBearer(described("insufficient_scope", "claims rule not met") + `, scope="read"`), `403: claims rule not met, sub "alice", client_id "app"`},
 		{"a sub that would forge a line is quoted", func(c *Config) { c.Audiences = []string{"billing"} }, withClaim("sub", `eve", client_id "root`), bearer("tok"), 401,
 			onBearer(described("invalid_token", "audience mismatch")), `401: audience mismatch, sub "eve\", client_id \"root", client_id "app"`},
+		{"a long sub is cut", func(c *Config) { c.Audiences = []string{"billing"} }, withClaim("sub", strings.Repeat("x", 300)), bearer("tok"), 401,
+			onBearer(described("invalid_token", "audience mismatch")), `401: audience mismatch, sub "` + strings.Repeat("x", 256) + `...", client_id "app"`},
 		{"a binding we cannot check", nil, boundTo(map[string]interface{}{"jwk": map[string]interface{}{"kty": "EC"}}), bearer("tok"), 401,
 			onBearer(described("invalid_token", "binding cannot be checked")), `401: binding cannot be checked, sub "alice", client_id "app"`},
 		{"dpop required: a bearer token", func(c *Config) { c.DPoP = "required" }, activeClaims(), bearer("tok"), 401,

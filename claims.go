@@ -16,7 +16,8 @@ import (
 	"unicode/utf8"
 )
 
-// maxClaimsDepth bounds the nesting of parentheses and "!".
+// maxClaimsDepth bounds the nesting of parentheses and "!": each level is a few
+// interpreted frames, and no rule a person writes nests deeper.
 const maxClaimsDepth = 32
 
 // The operators' ops; a function's op is its name.
@@ -151,20 +152,9 @@ func (r *claimsRule) matchesItem(item string) bool {
 	case "Prefix":
 		return strings.HasPrefix(item, r.args[0])
 	case "SplitContains":
-		return claimsListHas(strings.Split(item, r.args[0]), r.args[1])
+		return contains(strings.Split(item, r.args[0]), r.args[1])
 	case "OneOf":
-		return claimsListHas(r.args, item)
-	}
-	return false
-}
-
-// claimsListHas is contains (plugin.go) under a name of this file's own, so that the two
-// can change apart.
-func claimsListHas(list []string, s string) bool {
-	for _, item := range list {
-		if item == s {
-			return true
-		}
+		return contains(r.args, item)
 	}
 	return false
 }

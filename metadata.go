@@ -59,7 +59,7 @@ func (m *middleware) setMetadata(config *Config) error {
 	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(resource, "?#"):
 		return fmt.Errorf("resourceMetadata.resource %q has a query or fragment: its metadata's URL could not be derived (RFC 9728 §3.1)", resource)
 	}
-	m.defaultMetadata(doc)
+	m.defaultMetadata(doc, config)
 	document, err := json.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("resourceMetadata cannot be written as JSON: %v", err)
@@ -119,10 +119,10 @@ func metadataValue(name string, value interface{}) (interface{}, error) {
 }
 
 // defaultMetadata adds what the configuration says about the members it decides, unless
-// given: how tokens may be sent (RFC 6750 §2's methods: the Authorization header, the
-// query; a cookie or another header is none of them) and what sender-constrained tokens
-// it takes.
-func (m *middleware) defaultMetadata(doc map[string]interface{}) {
+// given: the authorization server (issuer), the scopes (requiredScopes), how tokens may be
+// sent (RFC 6750 §2's methods: the Authorization header, the query; a cookie or another
+// header is none of them) and what sender-constrained tokens it takes.
+func (m *middleware) defaultMetadata(doc map[string]interface{}, config *Config) {
 	if _, given := doc["bearer_methods_supported"]; !given {
 		methods := []string{}
 		if m.bearerScheme {
@@ -132,6 +132,14 @@ func (m *middleware) defaultMetadata(doc map[string]interface{}) {
 			methods = append(methods, "query")
 		}
 		doc["bearer_methods_supported"] = methods
+	}
+	// The MCP authorization specification needs authorization_servers; a discovered
+	// server is the one (issuer).
+	if _, given := doc["authorization_servers"]; !given && config.Issuer != "" {
+		doc["authorization_servers"] = []string{config.Issuer}
+	}
+	if _, given := doc["scopes_supported"]; !given && len(m.requiredScopes) > 0 {
+		doc["scopes_supported"] = m.requiredScopes
 	}
 	if _, given := doc["dpop_signing_alg_values_supported"]; !given && m.dpopScheme {
 		doc["dpop_signing_alg_values_supported"] = verifyingAlgNames
@@ -144,11 +152,11 @@ func (m *middleware) defaultMetadata(doc map[string]interface{}) {
 	}
 }
 
-// serveMetadata answers a GET or HEAD of the document's paths with the document, and
-// reports whether it did. No token is asked for: the document is how a client learns
-// where to get one.
+// serveMetadata answers a GET or HEAD of the document's paths (ServeHTTP has compared
+// them) with the document, and reports whether it did. No token is asked for: the
+// document is how a client learns where to get one.
 func (m *middleware) serveMetadata(rw http.ResponseWriter, req *http.Request) bool {
-	if (req.Method != http.MethodGet && req.Method != http.MethodHead) || (req.URL.Path != m.metadata.paths[0] && req.URL.Path != m.metadata.paths[1]) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		return false
 	}
 	header := rw.Header()

@@ -143,6 +143,13 @@ func TestResourceMetadataDefaults(t *testing.T) {
 			c.CertificateBound = "required"
 		}, "/.well-known/oauth-protected-resource/v1/mcp", `{"bearer_methods_supported":["header"],"dpop_bound_access_tokens_required":true,` +
 			`"dpop_signing_alg_values_supported":["ES256"],"resource":"https://api.example/v1/mcp","tls_client_certificate_bound_access_tokens":true}`},
+		{"a discovered server and required scopes: the authorization server and the scopes", func(c *Config) {
+			c.ResourceMetadata = map[string]interface{}{"resource": "https://api.example"}
+			c.Endpoint, c.Issuer = "", "https://as.example"
+			c.RequiredScopes = []string{"mcp:tools read"}
+			c.DPoP = "off"
+		}, "/.well-known/oauth-protected-resource", `{"authorization_servers":["https://as.example"],"bearer_methods_supported":["header"],` +
+			`"resource":"https://api.example","scopes_supported":["mcp:tools","read"]}`},
 		{"given members win, labels' strings typed, others as given", func(c *Config) {
 			c.ResourceMetadata = map[string]interface{}{"resource": "https://api.example", "bearer_methods_supported": "header,body",
 				"tls_client_certificate_bound_access_tokens": "false", "dpop_bound_access_tokens_required": false, "x_custom": "7"}

@@ -184,7 +184,8 @@ func (m *middleware) setPolicy(config *Config) error {
 // are on purpose: yaegi v0.16.1 allocates every value a function uses each time it is
 // called, so each expression in ServeHTTP costs every request, taken or not.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
-	if m.metadata != nil && m.serveMetadata(rw, req) {
+	// The comparisons inline: under yaegi a call on every request of the route costs more.
+	if m.metadata != nil && (req.URL.Path == m.metadata.paths[0] || req.URL.Path == m.metadata.paths[1]) && m.serveMetadata(rw, req) {
 		return
 	}
 	// A hit needs no check of the token's form: a verdict exists only for a token this route
@@ -512,8 +513,8 @@ func addClamped(t, d int64) int64 {
 }
 
 // checkPolicy applies the route's issuers, audiences, scopes and claims rule to a result.
-// Routes sharing the cache may ask for different scopes (Oathkeeper CVE-2021-32701), so it runs once per
-// route and answer: a verdict is never shared between routes.
+// Routes sharing the cache may ask for different scopes (Oathkeeper CVE-2021-32701), so it
+// runs once per route and answer: a verdict is never shared between routes.
 func (m *middleware) checkPolicy(res *result) *rejection {
 	// A binding we cannot check, or none where the route demands one (dpop and
 	// certificateBound required).

@@ -69,14 +69,25 @@ func (l *rejectionLog) flush(name string) {
 }
 
 // who is what a refusal's line says of the answer: its sub and client_id, quoted, so that a
-// value cannot forge a line. Never the token.
+// value cannot forge a line, and cut at loggedClaimBytes, so that an answer cannot make
+// ten lines a second of a megabyte each. Never the token. Made for every verdict, admitted
+// ones too: confirm may still refuse the request.
 func who(res *result) string {
 	s := ""
 	if sub, ok := res.claims["sub"]; ok {
-		s += fmt.Sprintf(", sub %q", sub)
+		s += fmt.Sprintf(", sub %q", cut(sub))
 	}
 	if clientID, ok := res.claims["client_id"]; ok {
-		s += fmt.Sprintf(", client_id %q", clientID)
+		s += fmt.Sprintf(", client_id %q", cut(clientID))
 	}
 	return s
+}
+
+const loggedClaimBytes = 256
+
+func cut(value string) string {
+	if len(value) > loggedClaimBytes {
+		return value[:loggedClaimBytes] + "..."
+	}
+	return value
 }
