@@ -173,7 +173,11 @@ func FuzzConfig(f *testing.F) {
 			}
 			return
 		}
-		if n := cap(handler.(*middleware).state.cache.slots); n > 0 {
+		m, _ := handler.(*middleware)
+		if md, documented := handler.(*resourceMetadata); documented {
+			m = md.next
+		}
+		if n := cap(m.state.cache.slots); n > 0 {
 			t.Fatalf("New made room for %d cache entries before any came", n)
 		}
 		rec := httptest.NewRecorder()

@@ -239,12 +239,20 @@ func testConfig(endpoint string) *Config {
 // newMiddleware builds the middleware for config in front of a fresh backend.
 func newMiddleware(t testing.TB, config *Config) (*middleware, *backend) {
 	t.Helper()
+	handler, next := newHandler(t, config)
+	return handler.(*middleware), next
+}
+
+// newHandler is New's handler for config in front of a fresh backend: the middleware, or
+// with resourceMetadata the document's handler in front of it.
+func newHandler(t testing.TB, config *Config) (http.Handler, *backend) {
+	t.Helper()
 	next := &backend{}
 	handler, err := New(context.Background(), next, config, "auth@test")
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return handler.(*middleware), next
+	return handler, next
 }
 
 // bearer puts token in the request's Authorization header.

@@ -16,12 +16,16 @@ import (
 // wellKnownResource is RFC 9728 §3's well-known path.
 const wellKnownResource = "/.well-known/oauth-protected-resource"
 
-// resourceMetadata is the document, ready to send, and the paths it is answered on.
+// resourceMetadata is the handler New returns for a route with resourceMetadata: it
+// answers the document's reads and hands every other request to the middleware. A handler
+// of its own, so that a route without the document pays nothing for it: under yaegi every
+// line of ServeHTTP costs every request.
 type resourceMetadata struct {
-	document []byte
+	document []byte // ready to send
 	// The well-known path, and the one RFC 9728 §3.1 derives from the resource's path
 	// (the same for a resource without a path).
 	paths [2]string
+	next  *middleware
 }
 
 // The RFC 9728 §2 members whose JSON type is fixed. A docker label holds only strings: a
@@ -37,15 +41,15 @@ var (
 // type, resource an http or https URL without a query or fragment (RFC 9728 §1.2), and
 // the members the configuration decides when not given. It runs after setTokenSources
 // and setBinding, whose settings those are.
-func (m *middleware) setMetadata(config *Config) error {
+func (m *middleware) setMetadata(config *Config) (*resourceMetadata, error) {
 	if len(config.ResourceMetadata) == 0 {
-		return nil
+		return nil, nil
 	}
 	doc := make(map[string]interface{}, len(config.ResourceMetadata)+4)
 	for name, value := range config.ResourceMetadata {
 		typed, err := metadataValue(name, value)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		doc[name] = typed
 	}
@@ -53,16 +57,16 @@ func (m *middleware) setMetadata(config *Config) error {
 	u, err := url.Parse(resource)
 	switch {
 	case resource == "":
-		return fmt.Errorf("resourceMetadata has no resource: the URL clients use for this API (RFC 9728 §2)")
+		return nil, fmt.Errorf("resourceMetadata has no resource: the URL clients use for this API (RFC 9728 §2)")
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil:
-		return fmt.Errorf("resourceMetadata.resource %q is not an http or https URL", resource)
+		return nil, fmt.Errorf("resourceMetadata.resource %q is not an http or https URL", resource)
 	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(resource, "?#"):
-		return fmt.Errorf("resourceMetadata.resource %q has a query or fragment: its metadata's URL could not be derived (RFC 9728 §3.1)", resource)
+		return nil, fmt.Errorf("resourceMetadata.resource %q has a query or fragment: its metadata's URL could not be derived (RFC 9728 §3.1)", resource)
 	}
 	m.defaultMetadata(doc, config)
 	document, err := json.Marshal(doc)
 	if err != nil {
-		return fmt.Errorf("resourceMetadata cannot be written as JSON: %v", err)
+		return nil, fmt.Errorf("resourceMetadata cannot be written as JSON: %v", err)
 	}
 	// RFC 9728 §3.1: the well-known path goes between the host and the resource's path, a
 	// terminating slash after the host removed.
@@ -72,11 +76,10 @@ func (m *middleware) setMetadata(config *Config) error {
 	}
 	documentURL := u.Scheme + "://" + u.Host + wellKnownResource + escaped
 	if !isQuotable(documentURL) {
-		return fmt.Errorf("resourceMetadata.resource %q makes a metadata URL a WWW-Authenticate quoted string cannot carry", resource)
+		return nil, fmt.Errorf("resourceMetadata.resource %q makes a metadata URL a WWW-Authenticate quoted string cannot carry", resource)
 	}
-	m.metadata = &resourceMetadata{document: document, paths: [2]string{wellKnownResource, wellKnownResource + suffix}}
 	m.metadataAttribute = `, resource_metadata="` + documentURL + `"`
-	return nil
+	return &resourceMetadata{document: document, paths: [2]string{wellKnownResource, wellKnownResource + suffix}}, nil
 }
 
 // metadataValue is a member's value in its JSON type.
@@ -152,19 +155,19 @@ func (m *middleware) defaultMetadata(doc map[string]interface{}, config *Config)
 	}
 }
 
-// serveMetadata answers a GET or HEAD of the document's paths (ServeHTTP has compared
-// them) with the document, and reports whether it did. No token is asked for: the
-// document is how a client learns where to get one.
-func (m *middleware) serveMetadata(rw http.ResponseWriter, req *http.Request) bool {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		return false
+// ServeHTTP answers a GET or HEAD of the document's paths with the document, and hands
+// any other request to the middleware. No token is asked for: the document is how a
+// client learns where to get one.
+func (md *resourceMetadata) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	if (req.Method != http.MethodGet && req.Method != http.MethodHead) || (req.URL.Path != md.paths[0] && req.URL.Path != md.paths[1]) {
+		md.next.ServeHTTP(rw, req)
+		return
 	}
 	header := rw.Header()
 	header.Set("Content-Type", "application/json")
-	header.Set("Content-Length", strconv.Itoa(len(m.metadata.document)))
+	header.Set("Content-Length", strconv.Itoa(len(md.document)))
 	rw.WriteHeader(http.StatusOK)
 	if req.Method == http.MethodGet {
-		_, _ = rw.Write(m.metadata.document)
+		_, _ = rw.Write(md.document)
 	}
-	return true
 }

@@ -33,7 +33,7 @@ func TestResourceMetadata(t *testing.T) {
 	as, _ := activeServer(t)
 	config := metadataConfig(as.URL)
 	config.ForwardHeaders = map[string]string{"X-User": "sub"}
-	m, next := newMiddleware(t, config)
+	m, next := newHandler(t, config)
 	at := func(method, path string, edit func(*http.Request)) func(*http.Request) {
 		return func(r *http.Request) {
 			r.Method = method
@@ -105,7 +105,7 @@ func TestResourceMetadataChallenges(t *testing.T) {
 		if tc.configure != nil {
 			tc.configure(config)
 		}
-		m, next := newMiddleware(t, config)
+		m, next := newHandler(t, config)
 		rec := serve(m, tc.request)
 		if rec.Code != tc.status || strings.Join(rec.Header()["Www-Authenticate"], "\n") != strings.Join(tc.challenge, "\n") || next.count() != 0 {
 			t.Errorf("%s: got %d %q; want %d %q", tc.desc, rec.Code, rec.Header()["Www-Authenticate"], tc.status, tc.challenge)
@@ -160,7 +160,7 @@ func TestResourceMetadataDefaults(t *testing.T) {
 	} {
 		config := testConfig("https://as.example/introspect")
 		tc.configure(config)
-		m, _ := newMiddleware(t, config)
+		m, _ := newHandler(t, config)
 		rec := serve(m, func(r *http.Request) { r.URL.Path = tc.path })
 		if rec.Code != 200 || rec.Body.String() != tc.want {
 			t.Errorf("%s: got %d %s, want %s", tc.desc, rec.Code, rec.Body, tc.want)

@@ -54,9 +54,8 @@ type middleware struct {
 	challenge      string // `Bearer realm="..."`; "" when dpop is required
 	scopeAttribute string // `, scope="..."` for insufficient_scope; "" without requiredScopes
 	describe       bool   // errorDescription
-	// resourceMetadata (metadata.go): the document, and `, resource_metadata="<its URL>"`
-	// for every challenge; nil and "" when off.
-	metadata          *resourceMetadata
+	// resourceMetadata (metadata.go): `, resource_metadata="<the document's URL>"` for
+	// every challenge; "" when off.
 	metadataAttribute string
 	rejections        *rejectionLog // logRejections; nil when off
 
@@ -119,7 +118,8 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if err := m.setBinding(config, secret); err != nil {
 		return nil, err
 	}
-	if err := m.setMetadata(config); err != nil {
+	metadata, err := m.setMetadata(config)
+	if err != nil {
 		return nil, err
 	}
 	if config.LogRejections {
@@ -133,6 +133,10 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		return nil, err
 	}
 	m.share(ctx, config, tlsConfig, tlsDigest)
+	if metadata != nil {
+		metadata.next = m
+		return metadata, nil
+	}
 	return m, nil
 }
 
@@ -171,10 +175,10 @@ func (m *middleware) setPolicy(config *Config) error {
 	return err
 }
 
-// ServeHTTP runs the request through the steps in order: answer a read of the route's
-// RFC 9728 document (resourceMetadata), find this route's verdict on the request's token,
-// then answer with the challenge, or remove forged identity headers, set the route's and
-// forward.
+// ServeHTTP runs the request through the steps in order: find this route's verdict on the
+// request's token, then answer with the challenge, or remove forged identity headers, set
+// the route's and forward. (With resourceMetadata, the document's reads are answered
+// before: resourceMetadata.ServeHTTP.)
 //
 // A verdict is decided once per token and route and kept with the cached answer, so a
 // request whose Authorization header holds a bearer token this route has judged finds it
@@ -184,10 +188,6 @@ func (m *middleware) setPolicy(config *Config) error {
 // are on purpose: yaegi v0.16.1 allocates every value a function uses each time it is
 // called, so each expression in ServeHTTP costs every request, taken or not.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
-	// The comparisons inline: under yaegi a call on every request of the route costs more.
-	if m.metadata != nil && (req.URL.Path == m.metadata.paths[0] || req.URL.Path == m.metadata.paths[1]) && m.serveMetadata(rw, req) {
-		return
-	}
 	// A hit needs no check of the token's form: a verdict exists only for a token this route
 	// extracted and found well-formed, and the hash is of exactly what follows "Bearer ".
 	var v *verdict

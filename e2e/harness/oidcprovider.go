@@ -204,15 +204,7 @@ func (p *OIDCProvider) Output() string { return p.out.String() }
 // Token asks for a client_credentials access token with scope for resource ("" for the
 // default one).
 func (p *OIDCProvider) Token(scope, resource string) (string, error) {
-	form := tokenForm(scope)
-	if resource != "" {
-		form.Set("resource", resource)
-	}
-	req, err := newFormRequest(p.HTTPURL+OPTokenPath, form, OPTokenClientID, opTokenClientSecret)
-	if err != nil {
-		return "", err
-	}
-	return readToken(http.DefaultClient, req, "Bearer")
+	return p.TokenAs(OPTokenClientID, opTokenClientSecret, scope, resource)
 }
 
 // TokenAs is Token asked as another client registered with OPConfig.Clients, authenticated
