@@ -33,6 +33,9 @@ type claimsRule struct {
 	key      string        // a function's key, in canonical form
 	args     []string      // a function's arguments after the key
 	operands []*claimsRule // claimsAnd, claimsOr: two or more, none of the same op; claimsNot: one
+	// The root's nodes in postfix order, for holds: one loop, no call per node (under
+	// yaegi each call costs about 40 allocations, and a rule is judged on every answer).
+	steps []*claimsRule
 }
 
 // claimsArity is how many arguments, the key included, a function takes; -1 for OneOf
@@ -72,7 +75,16 @@ func parseClaimsRule(expr string) (*claimsRule, error) {
 	if p.tok.kind != claimsEnd {
 		return nil, p.unexpected()
 	}
+	rule.steps = rule.postfix(nil)
 	return rule, nil
+}
+
+// postfix appends the rule's nodes to steps, each after its operands.
+func (r *claimsRule) postfix(steps []*claimsRule) []*claimsRule {
+	for i := 0; i < len(r.operands); i++ {
+		steps = r.operands[i].postfix(steps)
+	}
+	return append(steps, r)
 }
 
 // keys returns the distinct keys the rule reads, in canonical form, sorted. A nil rule
@@ -103,60 +115,56 @@ func (r *claimsRule) collectKeys(seen map[string]bool) {
 
 // holds evaluates the rule against the values readClaimValues returned (keyed by canonical
 // key); a nil map means no values. A nil rule (no expression configured) restricts nothing.
+// It runs the steps on a stack of results: a function pushes its result, "!" flips the
+// top, && and || fold their operands' results into one. The functions are applied in
+// place: under yaegi a call per step would cost more than the rule.
 func (r *claimsRule) holds(values map[string]claimsValue) bool {
 	if r == nil {
 		return true
 	}
-	switch r.op {
-	case claimsAnd:
-		for i := 0; i < len(r.operands); i++ {
-			if !r.operands[i].holds(values) {
-				return false
+	stack := make([]bool, 0, len(r.steps))
+	for i := 0; i < len(r.steps); i++ {
+		step := r.steps[i]
+		if step.op == claimsNot {
+			stack[len(stack)-1] = !stack[len(stack)-1]
+		} else if step.op == claimsAnd || step.op == claimsOr {
+			first := len(stack) - len(step.operands)
+			result := step.op == claimsAnd
+			for j := first; j < len(stack); j++ {
+				if stack[j] != result {
+					result = stack[j]
+					break
+				}
 			}
-		}
-		return true
-	case claimsOr:
-		for i := 0; i < len(r.operands); i++ {
-			if r.operands[i].holds(values) {
-				return true
+			stack = append(stack[:first], result)
+		} else {
+			// A missing claim, a null or an object (none of them in values) is false; a
+			// list holds when an item does, except for Contains on a string: a substring.
+			held := false
+			value, found := values[step.key]
+			substring := found && step.op == "Contains" && !value.list
+			if substring {
+				held = strings.Contains(value.items[0], step.args[0])
 			}
-		}
-		return false
-	case claimsNot:
-		return !r.operands[0].holds(values)
-	}
-	value, found := values[r.key]
-	if !found {
-		return false // a missing claim, a null or an object
-	}
-	return r.matches(value)
-}
-
-// matches applies the rule's function to a claim: for a list, to any of its items.
-func (r *claimsRule) matches(value claimsValue) bool {
-	if r.op == "Contains" && !value.list {
-		return strings.Contains(value.items[0], r.args[0])
-	}
-	for _, item := range value.items {
-		if r.matchesItem(item) {
-			return true
+			for j := 0; found && !substring && !held && j < len(value.items); j++ {
+				item := value.items[j]
+				switch step.op {
+				case "Equals", "Contains":
+					held = item == step.args[0]
+				case "Prefix":
+					held = strings.HasPrefix(item, step.args[0])
+				case "SplitContains":
+					held = contains(strings.Split(item, step.args[0]), step.args[1])
+				case "OneOf":
+					for k := 0; k < len(step.args) && !held; k++ {
+						held = item == step.args[k]
+					}
+				}
+			}
+			stack = append(stack, held)
 		}
 	}
-	return false
-}
-
-func (r *claimsRule) matchesItem(item string) bool {
-	switch r.op {
-	case "Equals", "Contains":
-		return item == r.args[0]
-	case "Prefix":
-		return strings.HasPrefix(item, r.args[0])
-	case "SplitContains":
-		return contains(strings.Split(item, r.args[0]), r.args[1])
-	case "OneOf":
-		return contains(r.args, item)
-	}
-	return false
+	return stack[0]
 }
 
 // String prints the rule back in canonical form: parentheses only where precedence needs
@@ -195,7 +203,18 @@ func readClaimValues(answer map[string]interface{}, keys []string) map[string]cl
 	var values map[string]claimsValue
 	var scalars []string
 	for _, key := range keys {
-		value := lookupClaim(answer, key)
+		// The lookup in place, and the usual key (no escapes) split by the standard
+		// library: under yaegi a call of ours per key costs more than the reading.
+		var value interface{} = answer
+		if strings.IndexByte(key, '\\') < 0 {
+			path := strings.Split(key, ".")
+			for i := 0; i < len(path) && value != nil; i++ {
+				object, _ := value.(map[string]interface{})
+				value = object[path[i]]
+			}
+		} else {
+			value = lookupClaim(answer, key)
+		}
 		var found claimsValue
 		if list, isList := value.([]interface{}); isList {
 			found = claimsValue{list: true, items: claimTexts(list)}

@@ -133,8 +133,8 @@ func TestClaimsRule(t *testing.T) {
 				t.Fatalf("parseClaimsRule(%q) = %v, %v", tc.expr, rule, err)
 			}
 			values := readClaimValues(claimsAnswer(t, tc.answer), rule.keys())
-			if got := rule.holds(values); got != tc.want {
-				t.Errorf("%s on %s = %v, want %v", tc.expr, tc.answer, got, tc.want)
+			if got := rule.holds(values); got != tc.want || holdsByTree(rule, values) != tc.want {
+				t.Errorf("%s on %s = %v (by the tree %v), want %v", tc.expr, tc.answer, got, holdsByTree(rule, values), tc.want)
 			}
 		})
 	}
@@ -341,8 +341,51 @@ func FuzzClaimsRule(f *testing.F) {
 			if rule.holds(values) != again.holds(values) {
 				t.Fatalf("%q and its print %q judge %s differently", expr, printed, claimsFuzzAnswers[i])
 			}
+			if rule.holds(values) != holdsByTree(rule, values) {
+				t.Fatalf("%q judges %s unlike its tree", expr, claimsFuzzAnswers[i])
+			}
 		}
 	})
+}
+
+// holdsByTree is the rule judged by walking its tree, as the language defines it: the
+// reference for holds, which runs the steps on a stack.
+func holdsByTree(r *claimsRule, values map[string]claimsValue) bool {
+	switch r.op {
+	case claimsAnd:
+		for _, operand := range r.operands {
+			if !holdsByTree(operand, values) {
+				return false
+			}
+		}
+		return true
+	case claimsOr:
+		for _, operand := range r.operands {
+			if holdsByTree(operand, values) {
+				return true
+			}
+		}
+		return false
+	case claimsNot:
+		return !holdsByTree(r.operands[0], values)
+	}
+	value, found := values[r.key]
+	if !found {
+		return false
+	}
+	if r.op == "Contains" && !value.list {
+		return strings.Contains(value.items[0], r.args[0])
+	}
+	for _, item := range value.items {
+		// One expression, not a tagless "case a, b:", which yaegi v0.16.1 reads as "case a:".
+		if (r.op == "Equals" || r.op == "Contains") && item == r.args[0] ||
+			r.op == "Prefix" && strings.HasPrefix(item, r.args[0]) ||
+			r.op == "SplitContains" && contains(strings.Split(item, r.args[0]), r.args[1]) ||
+			r.op == "OneOf" && contains(r.args, item) {
+			return true
+		}
+	}
+	return false
 }
 
 // claimsAnswer decodes an answer as introspect.go does: numbers kept as their text.

@@ -151,6 +151,13 @@ func BenchmarkInterpretedCacheMiss(b *testing.B) {
 	pluginSetup(b, map[string]string{"cacheTTL": "0s"}).run(b, false, callEach, "")
 }
 
+// BenchmarkInterpretedCacheMissClaims is BenchmarkInterpretedCacheMiss on a route with a
+// two-clause claims rule: what the rule costs when every request is a new answer (its
+// values read, the rule judged).
+func BenchmarkInterpretedCacheMissClaims(b *testing.B) {
+	pluginSetup(b, map[string]string{"cacheTTL": "0s", "claims": "!Equals(`sub`, `nobody`) && !OneOf(`client_id`, `nobody`, `x`)"}).run(b, false, callEach, "")
+}
+
 func BenchmarkInterpretedFloorUncached(b *testing.B) {
 	floorSetup(b, "flooruncached", "uncached", 1).run(b, false, callEach, "")
 }
