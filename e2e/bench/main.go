@@ -94,7 +94,7 @@ var rows = []row{
 		middleware: pluginRow(harness.Alias, "/active", "forwardHeaders:\n  X-Auth-Subject: sub\n"), spoof: true, calls: 1, subject: "bench-user",
 		targets: []target{{"one forwardHeaders entry vs floor, cached + 1 header", "floor-header.localhost", 0.90}}},
 	{name: "this plugin, token cached, a two-clause claims rule", host: "claims.localhost",
-		middleware: pluginRow(harness.Alias, "/active", "claims: 'Equals(`sub`, `bench-user`) && OneOf(`client_id`, `"+clientID+"`, `other`)'\n"), calls: 1,
+		middleware: pluginRow(harness.Alias, "/claims", "claims: 'Equals(`sub`, `bench-user`) && OneOf(`client_id`, `"+clientID+"`, `other`)'\n"), calls: 1,
 		targets: []target{{"a two-clause claims rule vs floor, cached", "floor-cached.localhost", 0.90}}},
 	{name: "floor, DPoP proof (ES256 signature only)", host: "floor-dpop.localhost", dpop: true,
 		middleware: harness.PluginMiddleware("floordpop", "{}")},

@@ -55,9 +55,11 @@ var spellingFolder = strings.NewReplacer("_", "-", ".", "-")
 const herdPause = 200 * time.Millisecond
 
 // newAuthServer is a fast RFC 7662 endpoint, its answers made once: /active says every
-// token is active with scope "read", /slow says the same after herdPause, /dpop says the
-// same bound to the DPoP key whose thumbprint is jkt (cnf.jkt, RFC 9449 §6.2), /flood says
-// the same as /active with 64 KiB of claims more, /inactive says no token is.
+// token is active with scope "read", /claims the same for the claims row (a state of its
+// own: a rule's keys are read from every answer of the routes sharing its cache), /slow
+// the same after herdPause, /dpop the same bound to the DPoP key whose thumbprint is jkt
+// (cnf.jkt, RFC 9449 §6.2), /flood the same as /active with 64 KiB of claims more;
+// /inactive says no token is.
 func newAuthServer(jkt string) *harness.AuthServer {
 	claims := map[string]interface{}{
 		"active": true, "sub": "bench-user", "client_id": clientID, "scope": "read",
@@ -72,6 +74,7 @@ func newAuthServer(jkt string) *harness.AuthServer {
 	answer := func(body []byte) func() []byte { return func() []byte { return body } }
 	return harness.NewAuthServer(clientID, clientSecret, map[string]harness.Introspection{
 		"/active":   {Answer: answer(active)},
+		"/claims":   {Answer: answer(active)},
 		"/slow":     {Answer: answer(active), Pause: herdPause},
 		"/dpop":     {Answer: answer(bound)},
 		"/flood":    {Answer: answer(large)},
