@@ -197,8 +197,8 @@ func (r *claimsRule) String() string {
 // readClaimValues looks up each canonical key in a decoded answer (json.Decoder with
 // UseNumber) and returns the values found; an absent key, a null, an object or anything
 // that is not a string, json.Number, bool or array is not in the map.
-// It runs on every introspection answer, so all scalars share one array and nothing is
-// allocated when no key is found.
+// It runs on every introspection answer, so all scalars share one array and no map is
+// made when no key is found.
 func readClaimValues(answer map[string]interface{}, keys []string) map[string]claimsValue {
 	var values map[string]claimsValue
 	var scalars []string
