@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/tokengate/traefik-oauth2-introspection/e2e/harness"
 )
 
 // The client credentials of the README examples, which the mock authorization server requires.
@@ -191,24 +192,11 @@ func (as *ExampleServer) LastSigned() string {
 // signAnswer wraps an RFC 7662 answer in an RFC 9701 JWT for ClientID, signed
 // ES256 by AnswerKey.
 func signAnswer(answer string) (string, error) {
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: AnswerKey(), KeyID: AnswerKID}},
-		(&jose.SignerOptions{}).WithType("token-introspection+jwt"))
-	if err != nil {
-		return "", err
-	}
-	payload, err := json.Marshal(map[string]interface{}{
-		"iss":                 Issuer,
-		"aud":                 ClientID,
-		"iat":                 time.Now().Unix(),
-		"token_introspection": json.RawMessage(answer),
-	})
-	if err != nil {
-		return "", err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
+	return harness.SignJWS(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: AnswerKey(), KeyID: AnswerKID}},
+		(&jose.SignerOptions{}).WithType("token-introspection+jwt"), map[string]any{
+			"iss":                 Issuer,
+			"aud":                 ClientID,
+			"iat":                 time.Now().Unix(),
+			"token_introspection": json.RawMessage(answer),
+		})
 }
