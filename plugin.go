@@ -70,7 +70,10 @@ type middleware struct {
 	introspector *introspector
 	state        *endpointState
 	wants        int // the generation of state's wants that holds what this instance reads
-	now          func() time.Time
+	// "\x00" and wants: what resolve adds to a token's key in the single flight, so that
+	// a call is shared only by instances of one generation.
+	flightGeneration string
+	now              func() time.Time
 }
 
 // New checks the configuration and builds the middleware. It makes no network call.
@@ -371,9 +374,12 @@ func (m *middleware) resolve(ctx context.Context, token, key string, now, wall i
 		return cached, nil
 	}
 	// The call is not cancelled when its own client leaves, since others may wait on it and
-	// its answer is cached; the timeout still bounds it.
+	// its answer is cached; the timeout still bounds it. It is shared only by instances of
+	// this one's generation: one built before it said what it reads (a reload in between)
+	// keeps less of the answer, and a claims rule would take a dropped claim for a missing
+	// one, which "!" admits.
 	callCtx := context.WithoutCancel(ctx)
-	call := func() (*entry, error) {
+	e, err := m.state.flight.do(ctx, key+m.flightGeneration, func() (*entry, error) {
 		// A call for this token that ended since the lookup above has cached its answer:
 		// one call per token, however the herd's requests interleave.
 		if again := m.state.cache.get(key, now); again != nil && m.fresh(again, now) {
@@ -386,16 +392,7 @@ func (m *middleware) resolve(ctx context.Context, token, key string, now, wall i
 		}
 		m.state.failures.succeeded(m.name)
 		return m.remember(key, res, wants), nil
-	}
-	e, err := m.state.flight.do(ctx, key, call)
-	// A call that an instance built before this one started (a reload in between) may keep
-	// less of the answer than this one reads: a claims rule would take a dropped claim for
-	// a missing one, which "!" admits. Once more, then no answer rather than a wrong one.
-	if err == nil && e.wants < m.wants {
-		if e, err = m.state.flight.do(ctx, key, call); err == nil && e.wants < m.wants {
-			err = errOutdated
-		}
-	}
+	})
 	// Stale only when the endpoint failed: errBusy is our own bound, which any client can
 	// reach with random tokens while the endpoint is well, and errLeft the client's
 	// leaving; and only an answer that keeps what this instance reads.
@@ -406,10 +403,6 @@ func (m *middleware) resolve(ctx context.Context, token, key string, now, wall i
 	}
 	return e, err
 }
-
-// errOutdated: twice, the call this request waited for was another instance's, which
-// keeps less of the answer than this one reads.
-var errOutdated = errors.New("the introspection answer was read for an older configuration")
 
 // fresh reports whether this instance may use a live cached answer at now: within its own
 // TTL for the answer's kind, and reduced after the instance said what it reads.

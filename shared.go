@@ -70,6 +70,7 @@ func (m *middleware) share(ctx context.Context, config *Config, tlsConfig *tls.C
 		keep.keys = m.claims.keys()
 	}
 	m.wants = m.state.want(keep)
+	m.flightGeneration = "\x00" + strconv.Itoa(m.wants)
 }
 
 // sharingKey names the state: answers are shared by everything that asks the same endpoint
