@@ -65,6 +65,12 @@ type Config struct {
 	ErrorDescription bool                   `json:"errorDescription,omitempty" mapstructure:"errorDescription"`
 	LogRejections    bool                   `json:"logRejections,omitempty" mapstructure:"logRejections"`
 	ResourceMetadata map[string]interface{} `json:"resourceMetadata,omitempty" mapstructure:"resourceMetadata"`
+	// The cache shared by replicas, in Redis or Valkey (sharedcache.go, resp.go).
+	SharedCache             string `json:"sharedCache,omitempty" mapstructure:"sharedCache"`
+	SharedCachePasswordFile string `json:"sharedCachePasswordFile,omitempty" mapstructure:"sharedCachePasswordFile"`
+	SharedCacheKeyFile      string `json:"sharedCacheKeyFile,omitempty" mapstructure:"sharedCacheKeyFile"`
+	SharedCacheTimeout      string `json:"sharedCacheTimeout,omitempty" mapstructure:"sharedCacheTimeout"`
+	SharedCacheCAFile       string `json:"sharedCacheCAFile,omitempty" mapstructure:"sharedCacheCAFile"`
 }
 
 // CreateConfig returns the defaults. Maps and slices are new on every call: Traefik's
@@ -98,6 +104,9 @@ func CreateConfig() *Config {
 		DPoPProofMaxAge:             "60s",
 		CertificateBound:            bindingAllowed,
 		ResourceMetadata:            map[string]interface{}{},
+		// A round trip on a LAN takes well under a millisecond; past 50 ms the endpoint
+		// may as well be asked.
+		SharedCacheTimeout: "50ms",
 	}
 }
 

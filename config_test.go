@@ -29,6 +29,10 @@ func TestNewErrors(t *testing.T) {
 	// Not calls inside the cases' multiple assignments: yaegi v0.16.1 then sets only the
 	// call's target.
 	secret32 := strings.Repeat("s", 32)
+	sharedKey := writeFile(t, "shared.key", "s3cret-value"+strings.Repeat("k", 20))
+	shortKey := writeFile(t, "short.key", "s3cret-value"+strings.Repeat("k", 19)+"\n")
+	empty := writeFile(t, "empty", "\n")
+	redis := func(c *Config, url string) { c.SharedCache, c.SharedCacheKeyFile = url, sharedKey }
 	secret64 := strings.Repeat("s", 64)
 	cases := []struct {
 		desc      string
@@ -169,6 +173,25 @@ func TestNewErrors(t *testing.T) {
 		{"dpop required with another tokenHeader", func(c *Config) { c.DPoP = "required"; c.TokenHeader = "X-Token" }, `tokenHeader "X-Token"`},
 		{"dpopNonce with dpop off", func(c *Config) { c.DPoP = "off"; c.DPoPNonce = true }, `dpopNonce is set, but dpop "off"`},
 		{"dpopNonce without a secret", func(c *Config) { c.AuthMethod = "none"; c.ClientSecret = ""; c.DPoPNonce = true }, `dpopNonce needs a client secret or key`},
+		{"sharedCache host:port", func(c *Config) { redis(c, "cache:6379") }, `sharedCache "cache:6379" is not a redis://host:port or rediss://host:port URL`},
+		{"sharedCache http", func(c *Config) { redis(c, "http://cache:6379") }, `sharedCache "http://cache:6379" is not a redis://`},
+		{"sharedCache without a host", func(c *Config) { redis(c, "redis:///0") }, `sharedCache "redis:///0" is not`},
+		{"sharedCache with a query", func(c *Config) { redis(c, "redis://cache?db=1") }, `sharedCache "redis://cache?<redacted>" is not`},
+		{"sharedCache with a password", func(c *Config) { redis(c, "redis://default:s3cret-value@cache:6379") },
+			`sharedCache "<userinfo>@cache:6379" carries a password: put it in sharedCachePasswordFile`},
+		{"sharedCache database not a number", func(c *Config) { redis(c, "redis://cache/one") }, `sharedCache "redis://cache/one": the database "one" is not a number`},
+		{"sharedCache without a key file", func(c *Config) { c.SharedCache = "redis://cache" },
+			`sharedCacheKeyFile is missing: sharedCache needs a secret of at least 32 bytes, the same on every replica`},
+		{"sharedCacheKeyFile short", func(c *Config) { redis(c, "redis://cache"); c.SharedCacheKeyFile = shortKey },
+			`sharedCacheKeyFile "` + shortKey + `" holds 31 bytes: it needs at least 32`},
+		{"sharedCacheKeyFile missing", func(c *Config) { redis(c, "redis://cache"); c.SharedCacheKeyFile = missing }, `sharedCacheKeyFile "` + missing + `": `},
+		{"sharedCacheKeyFile without sharedCache", func(c *Config) { c.SharedCacheKeyFile = sharedKey }, `sharedCacheKeyFile "` + sharedKey + `" is set without sharedCache`},
+		{"sharedCachePasswordFile empty", func(c *Config) { redis(c, "redis://cache"); c.SharedCachePasswordFile = empty }, `sharedCachePasswordFile "` + empty + `" is empty`},
+		{"sharedCacheTimeout zero", func(c *Config) { redis(c, "redis://cache"); c.SharedCacheTimeout = "0s" }, `sharedCacheTimeout "0s" must be more than 0`},
+		{"sharedCacheTimeout not a duration", func(c *Config) { redis(c, "redis://cache"); c.SharedCacheTimeout = "50" }, `sharedCacheTimeout "50" is not a duration`},
+		{"sharedCacheCAFile with redis://", func(c *Config) { redis(c, "redis://cache"); c.SharedCacheCAFile = certFile },
+			`sharedCacheCAFile "` + certFile + `" is only read with a rediss:// sharedCache`},
+		{"sharedCacheCAFile not PEM", func(c *Config) { redis(c, "rediss://cache"); c.SharedCacheCAFile = notPEM }, `sharedCacheCAFile "` + notPEM + `" holds no PEM`},
 	}
 	for _, tc := range cases {
 		tc := tc

@@ -132,10 +132,14 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if err != nil {
 		return nil, err
 	}
+	tier, tierIdentity, err := readSharedCache(config)
+	if err != nil {
+		return nil, err
+	}
 	if m.introspector, err = newIntrospector(config, endpoint, discovery, secret, timeout, m.clockSkew, m.issuers); err != nil {
 		return nil, err
 	}
-	m.share(ctx, config, tlsConfig, tlsDigest)
+	m.share(ctx, config, tlsConfig, tlsDigest, tier, tierIdentity)
 	if metadata != nil {
 		metadata.next = m
 		return metadata, nil
@@ -367,7 +371,8 @@ type identityHeader struct {
 }
 
 // resolve returns the token's introspection answer: a fresh cached one, or the answer of
-// one call shared by every request waiting for the same token.
+// one lookup shared by every request waiting for the same token, in the shared cache
+// (sharedCache) and then at the endpoint.
 func (m *middleware) resolve(ctx context.Context, token, key string, now, wall int64) (*entry, error) {
 	cached := m.state.cache.get(key, now)
 	if cached != nil && m.fresh(cached, now) {
@@ -386,12 +391,21 @@ func (m *middleware) resolve(ctx context.Context, token, key string, now, wall i
 			return again, nil
 		}
 		keep, wants := m.state.wanted()
+		tier := m.state.tier
+		if tier != nil {
+			if res, age := tier.get(m.name, token, keep, m.ttls, now, wall); res != nil {
+				return m.remember(key, res, wants, age), nil
+			}
+		}
 		res, err := m.introspector.introspect(callCtx, token, now, wall, keep)
 		if err != nil {
 			return nil, err
 		}
 		m.state.failures.succeeded(m.name)
-		return m.remember(key, res, wants), nil
+		if tier != nil {
+			tier.put(m.name, token, res, keep, m.ttls[res.kind], now, wall)
+		}
+		return m.remember(key, res, wants, 0), nil
 	})
 	// Stale only when the endpoint failed: errBusy is our own bound, which any client can
 	// reach with random tokens while the endpoint is well, and errLeft the client's
@@ -410,10 +424,10 @@ func (m *middleware) fresh(e *entry, now int64) bool {
 	return now-e.storedAt < m.ttls[e.res.kind] && e.wants >= m.wants
 }
 
-// remember caches res, never beyond its cacheUntil (RFC 7662 §4: "MUST NOT be cached
-// beyond" its exp), and returns its entry, cached or not: an answer over maxEntryBytes is
-// used once.
-func (m *middleware) remember(key string, res *result, wants int) *entry {
+// remember caches res, fetched age ns ago (by another replica, when it comes from the
+// shared cache), never beyond its cacheUntil (RFC 7662 §4: "MUST NOT be cached beyond" its
+// exp), and returns its entry, cached or not: an answer over maxEntryBytes is used once.
+func (m *middleware) remember(key string, res *result, wants int, age int64) *entry {
 	t := m.now()
 	now := int64(t.Sub(monoEpoch))
 	wall := t.UnixNano()
@@ -421,7 +435,7 @@ func (m *middleware) remember(key string, res *result, wants int) *entry {
 	if res.active {
 		keep += m.staleIfError
 	}
-	e := &entry{key: key, res: res, wants: wants, storedAt: now, deadline: now + keep}
+	e := &entry{key: key, res: res, wants: wants, storedAt: now - age, deadline: now - age + keep}
 	if until := addClamped(res.cacheUntil, now-wall); until < e.deadline {
 		e.deadline = until
 	}

@@ -28,6 +28,7 @@ import (
 // instance uses leaves it after idleStateGrace (see release).
 type endpointState struct {
 	client   *http.Client
+	tier     *sharedTier // sharedCache; nil without
 	cache    *cache
 	flight   *flight
 	failures failureLog
@@ -51,8 +52,15 @@ type endpointState struct {
 
 // share takes up the state this instance shares with every other that calls the same
 // endpoint the same way, and says what it reads of the answers.
-func (m *middleware) share(ctx context.Context, config *Config, tlsConfig *tls.Config, tlsDigest string) {
-	m.state = sharedState(ctx, m.sharingKey(config, tlsDigest), config.CacheSize, config.MaxConcurrentIntrospections, func() *http.Client {
+// With a shared cache tier, the state is also the tier's: its entries are named and sealed
+// with the sharing key, so that they are shared by the replicas' states of the same name.
+func (m *middleware) share(ctx context.Context, config *Config, tlsConfig *tls.Config, tlsDigest string, tier *sharedTier, tierIdentity string) {
+	key := m.sharingKey(config, tlsDigest)
+	if tier != nil {
+		tier.scope = key
+		key += "\x00" + tierIdentity
+	}
+	m.state = sharedState(ctx, key, config.CacheSize, config.MaxConcurrentIntrospections, tier, func() *http.Client {
 		return newHTTPClient(tlsConfig, config.MaxConcurrentIntrospections)
 	})
 	m.introspector.client = m.state.client
@@ -175,13 +183,13 @@ var idleStateGrace = int64(time.Minute)
 // sharedState returns the state for key, creating it with newClient on first use, and
 // counts the instance built with ctx as its user until ctx ends. It takes the latest
 // cacheSize and maxCalls, so a reload that changes them takes effect.
-func sharedState(ctx context.Context, key string, cacheSize, maxCalls int, newClient func() *http.Client) *endpointState {
+func sharedState(ctx context.Context, key string, cacheSize, maxCalls int, tier *sharedTier, newClient func() *http.Client) *endpointState {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	freeIdle()
 	state, ok := registry[key]
 	if !ok {
-		state = &endpointState{client: newClient(), cache: newCache(cacheSize), flight: newFlight()}
+		state = &endpointState{client: newClient(), tier: tier, cache: newCache(cacheSize), flight: newFlight()}
 		registry[key] = state
 	}
 	state.users++
@@ -219,6 +227,9 @@ func freeIdle() {
 		if state.users == 0 && now-state.idleSince >= idleStateGrace {
 			delete(registry, key)
 			state.client.CloseIdleConnections()
+			if state.tier != nil {
+				state.tier.redis.closeIdle()
+			}
 		}
 	}
 }
@@ -231,37 +242,59 @@ const failureLogInterval = int64(10 * time.Second)
 // succeeds again. An outage under load would otherwise write a line per request.
 type failureLog struct {
 	mu       sync.Mutex
-	lastLine int64 // the monotonic now of monoEpoch
-	unlogged int   // failed requests since the last line
-	total    int   // failed requests since the endpoint last answered
+	requests spacedLog // the requests that failed since the endpoint last answered
 }
 
 // failed reports a request whose introspection failed with err, and what it got instead.
 func (l *failureLog) failed(name, outcome string, err error, now int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.total++
-	l.unlogged++
-	if l.total > 1 && now-l.lastLine < failureLogInterval {
+	failures, due := l.requests.count(now)
+	if !due {
 		return
 	}
 	more := ""
-	if l.unlogged > 1 {
-		more = fmt.Sprintf(" (failed requests since the last report: %d)", l.unlogged)
+	if failures > 1 {
+		more = fmt.Sprintf(" (failed requests since the last report: %d)", failures)
 	}
 	log.Printf("%s: introspection failed, %s: %v%s", name, outcome, err, more)
-	l.lastLine = now
-	l.unlogged = 0
 }
 
 // succeeded reports a call that got an answer, which ends a run of failures.
 func (l *failureLog) succeeded(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total == 0 {
-		return
+	if total := l.requests.reset(); total > 0 {
+		log.Printf("%s: introspection works again (failed requests meanwhile: %d)", name, total)
 	}
-	log.Printf("%s: introspection works again (failed requests meanwhile: %d)", name, l.total)
+}
+
+// spacedLog counts the events of a run (failures, say) and says when one is due a line: the
+// first at once, then at most one per failureLogInterval, standing for those since the last
+// line. The caller guards it.
+type spacedLog struct {
+	lastLine  int64 // the monotonic now of monoEpoch
+	sinceLine int
+	total     int // since the run began
+}
+
+// count counts one event at now and, when it is due a line, how many that line stands for.
+func (l *spacedLog) count(now int64) (int, bool) {
+	l.total++
+	l.sinceLine++
+	if l.total > 1 && now-l.lastLine < failureLogInterval {
+		return 0, false
+	}
+	events := l.sinceLine
+	l.lastLine = now
+	l.sinceLine = 0
+	return events, true
+}
+
+// reset ends the run and returns how many events it had.
+func (l *spacedLog) reset() int {
+	total := l.total
 	l.total = 0
-	l.unlogged = 0
+	l.sinceLine = 0
+	return total
 }
