@@ -60,43 +60,64 @@ func (e redisError) Error() string { return "redis: " + string(e) }
 var errRedisProtocol = errors.New("redis: a reply that is not RESP")
 
 // do sends one command and returns its reply: a bulk string's bytes (nil, false for a nil
-// bulk), or "OK"-like simple strings as their text. An error reply is a redisError.
+// bulk), or a simple string or an integer as its text. An error reply is a redisError.
 func (c *redisClient) do(args ...string) ([]byte, bool, error) {
-	rc, err := c.take()
-	if err != nil {
-		return nil, false, err
+	return c.send(encode(args))
+}
+
+// encode spells a command as RESP's array of bulk strings.
+func encode(args []string) []byte {
+	size := 16
+	for _, arg := range args {
+		size += len(arg) + 16
 	}
-	value, ok, err := rc.roundTrip(c.server.timeout, args)
+	command := make([]byte, 0, size)
+	command = append(command, '*')
+	command = strconv.AppendInt(command, int64(len(args)), 10)
+	command = append(command, "\r\n"...)
+	for _, arg := range args {
+		command = append(command, '$')
+		command = strconv.AppendInt(command, int64(len(arg)), 10)
+		command = append(command, "\r\n"...)
+		command = append(command, arg...)
+		command = append(command, "\r\n"...)
+	}
+	return command
+}
+
+// send writes a command, already a RESP array of bulk strings, on a connection of the pool
+// (or a new one) and reads its reply. The connection goes back to the pool unless its
+// stream broke or enough are idle. One function, the pool's steps inline: under yaegi each
+// call costs the request path.
+func (c *redisClient) send(command []byte) ([]byte, bool, error) {
+	var rc *redisConn
+	c.mu.Lock()
+	if n := len(c.idle); n > 0 {
+		rc = c.idle[n-1]
+		c.idle = c.idle[:n-1]
+	}
+	c.mu.Unlock()
+	if rc == nil {
+		var err error
+		if rc, err = c.dial(); err != nil {
+			return nil, false, err
+		}
+	}
+	value, ok, err := rc.roundTrip(c.server.timeout, command)
 	if _, isReply := err.(redisError); err != nil && !isReply {
 		rc.conn.Close()
 		return nil, false, err
 	}
-	c.give(rc)
-	return value, ok, err
-}
-
-// take returns an idle connection, or dials a new one.
-func (c *redisClient) take() (*redisConn, error) {
 	c.mu.Lock()
-	if n := len(c.idle); n > 0 {
-		rc := c.idle[n-1]
-		c.idle = c.idle[:n-1]
-		c.mu.Unlock()
-		return rc, nil
-	}
-	c.mu.Unlock()
-	return c.dial()
-}
-
-// give puts a connection back for the next command, or closes it when enough are idle.
-func (c *redisClient) give(rc *redisConn) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if len(c.idle) < maxIdleRedis {
 		c.idle = append(c.idle, rc)
-		return
+		rc = nil
 	}
-	rc.conn.Close()
+	c.mu.Unlock()
+	if rc != nil {
+		rc.conn.Close()
+	}
+	return value, ok, err
 }
 
 // closeIdle closes the idle connections: the state that owns the client is gone.
@@ -139,7 +160,7 @@ func (c *redisClient) dial() (*redisConn, error) {
 		setup = append(setup, []string{"SELECT", strconv.Itoa(s.db)})
 	}
 	for _, command := range setup {
-		if _, _, err := rc.roundTrip(s.timeout, command); err != nil {
+		if _, _, err := rc.roundTrip(s.timeout, encode(command)); err != nil {
 			conn.Close()
 			// Never the command: AUTH's holds the password.
 			return nil, fmt.Errorf("%s: %w", command[0], err)
@@ -148,25 +169,10 @@ func (c *redisClient) dial() (*redisConn, error) {
 	return rc, nil
 }
 
-// roundTrip writes one command as a RESP array of bulk strings and reads one reply.
-func (rc *redisConn) roundTrip(timeout time.Duration, args []string) ([]byte, bool, error) {
+// roundTrip writes one command and reads one reply.
+func (rc *redisConn) roundTrip(timeout time.Duration, command []byte) ([]byte, bool, error) {
 	if err := rc.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, false, err
-	}
-	size := 16
-	for _, arg := range args {
-		size += len(arg) + 16
-	}
-	command := make([]byte, 0, size)
-	command = append(command, '*')
-	command = strconv.AppendInt(command, int64(len(args)), 10)
-	command = append(command, "\r\n"...)
-	for _, arg := range args {
-		command = append(command, '$')
-		command = strconv.AppendInt(command, int64(len(arg)), 10)
-		command = append(command, "\r\n"...)
-		command = append(command, arg...)
-		command = append(command, "\r\n"...)
 	}
 	if _, err := rc.conn.Write(command); err != nil {
 		return nil, false, err

@@ -1,6 +1,7 @@
 package introspection
 
 import (
+	"crypto/cipher"
 	"encoding/base64"
 	"encoding/hex"
 	"log"
@@ -48,10 +49,21 @@ func sharedSetup(t *testing.T) (*authServer, *testRedis, *Config) {
 	return as, r, config
 }
 
+// nameOf is the Redis key of token's entry under m's tier, gcmOf the cipher of its value.
+func nameOf(m *middleware, token string) string {
+	name, _ := m.state.tier.entryKeys(token)
+	return name
+}
+
+func gcmOf(m *middleware, token string) cipher.AEAD {
+	_, gcm := m.state.tier.entryKeys(token)
+	return gcm
+}
+
 // storedValue is the value Redis holds for token under m's tier.
 func storedValue(t testing.TB, r *testRedis, m *middleware, token string) []byte {
 	t.Helper()
-	value, found, err := r.client("").do("GET", m.state.tier.name(token))
+	value, found, err := r.client("").do("GET", nameOf(m, token))
 	if err != nil || !found {
 		t.Fatalf("Redis holds no entry for the token: %v", err)
 	}
@@ -100,7 +112,7 @@ func TestSharedCacheHoldsNothingInClear(t *testing.T) {
 	if rec := serve(m, bearer(token)); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
-	name := m.state.tier.name(token)
+	name := nameOf(m, token)
 	value := storedValue(t, r, m, token)
 	stored := name + string(value)
 	secrets := []string{token, config.ClientSecret, "alice", "alice@example.com", "read:orders", "traefik"}
@@ -131,7 +143,7 @@ func TestSharedCacheTTL(t *testing.T) {
 		if rec := serve(m, bearer(token)); rec.Code == http.StatusServiceUnavailable {
 			t.Fatalf("%s: status %d", token, rec.Code)
 		}
-		reply, _, _ := r.client("").do("PTTL", m.state.tier.name(token))
+		reply, _, _ := r.client("").do("PTTL", nameOf(m, token))
 		if ms, _ := strconv.Atoi(string(reply)); ms <= 0 || ms > want {
 			t.Errorf("%s: PTTL %s, want within (0, %d]", token, reply, want)
 		}
@@ -223,7 +235,7 @@ func TestSharedCacheEntriesThatDoNotOpen(t *testing.T) {
 	writer, _ := replica(t, config)
 	serve(writer, bearer("tok"))
 	good := storedValue(t, r, writer, "tok")
-	name := writer.state.tier.name("tok")
+	name := nameOf(writer, "tok")
 
 	other := *config
 	other.SharedCacheKeyFile = writeFile(t, "other.key", strings.Repeat("o", 40))
@@ -263,7 +275,7 @@ func TestSharedCacheEntriesThatDoNotOpen(t *testing.T) {
 			t.Errorf("%s: %d calls, want 1: the entry is ignored", tc.desc, calls)
 		}
 		// The replica's answer replaced it, and opens.
-		if m.state.tier.open("tok", storedValue(t, r, m, "tok")) == nil {
+		if open(gcmOf(m, "tok"), storedValue(t, r, m, "tok")) == nil {
 			t.Errorf("%s: the entry was not replaced", tc.desc)
 		}
 		// Each replica's first is logged at once.

@@ -175,3 +175,37 @@ func interpretFloor(b *testing.B, alias, dir string) *loader.Plugin {
 	}
 	return loader.Interpret(context.Background(), b, os.Environ(), goPath, floor.Module, "")
 }
+
+// BenchmarkInterpretedSharedCacheHit is a request whose token the process's cache does not
+// hold and Redis does (sharedCache): cacheSize 1 and two tokens taking turns, each stored
+// in Redis by the first requests. Its counterparts are BenchmarkInterpretedCacheHit (a
+// local hit) and BenchmarkInterpretedCacheMiss (an endpoint call).
+func BenchmarkInterpretedSharedCacheHit(b *testing.B) {
+	redis, err := harness.StartRedis(b.TempDir(), harness.RedisOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(redis.Stop)
+	keyFile := b.TempDir() + "/shared.key"
+	if err := os.WriteFile(keyFile, []byte(harness.RandomID()+harness.RandomID()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	f := pluginSetup(b, cached(map[string]string{"cacheSize": "1", "sharedCache": redis.URL(), "sharedCacheKeyFile": keyFile}))
+	other := f.req.Clone(context.Background())
+	other.Header.Set("Authorization", "Bearer reader-token")
+	f.handler.ServeHTTP(f.rw, other) // the second token's call
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			f.handler.ServeHTTP(f.rw, other)
+		} else {
+			f.handler.ServeHTTP(f.rw, f.req)
+		}
+	}
+	b.StopTimer()
+	if f.next.calls != 2+b.N || f.auth.Calls.Load() != 2 {
+		b.Fatalf("after %d requests: next reached %d times, endpoint called %d times; want %d and 2 (Redis answers the rest)",
+			b.N, f.next.calls-2, f.auth.Calls.Load(), b.N)
+	}
+}

@@ -174,7 +174,7 @@ func TestDemo(t *testing.T) {
 // TestBenchSmoke runs the benchmark's checks without its timings (`go run ./bench -smoke`):
 // every row of its table, the floors included, answers as it should through Traefik, a
 // forged identity header never reaches the backend, and herds of concurrent requests for
-// new tokens make one introspection call per token.
+// new tokens make one introspection call per token, and Redis answers a local miss.
 func TestBenchSmoke(t *testing.T) {
 	out := goRun(t, "./bench", "-smoke")
 	if strings.Contains(string(out), "WRONG") {
@@ -185,6 +185,7 @@ func TestBenchSmoke(t *testing.T) {
 		`ok     this plugin, token cached: 3 requests reach the backend with identity "" and make 1 introspection calls`,
 		`ok     floor, cached + 1 header: 3 requests reach the backend with identity "X-Auth-Subject=bench-user" and make 0 introspection calls`,
 		`ok     this plugin, token cached, one forwardHeaders entry: 3 requests reach the backend with identity "X-Auth-Subject=bench-user" and make 1 introspection calls`,
+		`ok     this plugin, local miss that the shared cache (Redis) answers: a token pushed out of the process's cache is answered from Redis, with no call`,
 		`ok     floor, uncached: 3 requests reach the backend with identity "" and make 3 introspection calls`,
 		`ok     this plugin, cacheTTL: 0s: 3 requests reach the backend with identity "" and make 3 introspection calls`,
 		`ok     ForwardAuth + introspecting adapter: 3 requests reach the backend with identity "" and make 3 introspection calls`,

@@ -61,6 +61,9 @@ type row struct {
 	// (dpop.lua); refusesReplay: checkRows sends its last proof again, which must be refused
 	// without a call.
 	dpop, refusesReplay bool
+	// pool: the requests cycle through this many tokens (token.lua), the same in every
+	// round, so that only the warm-up makes calls.
+	pool int
 }
 
 // A target is what a row's throughput should be at least, as a ratio to another row's.
@@ -100,6 +103,12 @@ var rows = []row{
 		middleware: harness.PluginMiddleware("floordpop", "{}")},
 	{name: "this plugin, DPoP-bound token cached, fresh proof per request", host: "dpop.localhost", dpop: true, refusesReplay: true, calls: 1,
 		middleware: pluginRow(harness.Alias, "/dpop", "dpopProofMaxAge: "+dpopProofMaxAge.String()+"\n")},
+	// cacheSize 1 keeps one of the pool's tokens at a time: nearly every request misses the
+	// process's cache, and Redis (sharedCache) answers it, as it answers a replica that has
+	// not seen the token. The endpoint is asked once per token, in the warm-up.
+	{name: "this plugin, local miss that the shared cache (Redis) answers", host: "shared.localhost", pool: 256, calls: 1,
+		middleware: pluginRow(harness.Alias, "/active", "cacheSize: 1\ncacheTTL: 1h\nsharedCache: {sharedCache}\nsharedCacheKeyFile: {sharedCacheKeyFile}\n"),
+		targets: []target{{"local miss answered by Redis vs cacheTTL 0s", "nocache.localhost", 1.0}}},
 	{name: "floor, uncached", host: "floor-uncached.localhost", unique: true, calls: 3,
 		middleware: pluginRow("flooruncached", "/active", "")},
 	{name: "this plugin, cacheTTL: 0s", host: "nocache.localhost", middleware: pluginRow(harness.Alias, "/active", "cacheTTL: 0s\n"), unique: true, calls: 3,
@@ -136,11 +145,13 @@ func routes() []row {
 }
 
 // dynamic is the file-provider configuration: one router per route, every one to the same
-// backend; the ForwardAuth row's middleware points at the adapter, the others at the endpoint.
-func dynamic(asURL, adapterURL, backendURL string) string {
+// backend; the ForwardAuth row's middleware points at the adapter, the others at the
+// endpoint, and the shared cache row's at Redis too (shared fills in {sharedCache} and
+// {sharedCacheKeyFile}).
+func dynamic(asURL, adapterURL, backendURL string, shared *strings.Replacer) string {
 	var config []harness.Route
 	for _, r := range routes() {
-		middleware := r.middleware
+		middleware := shared.Replace(r.middleware)
 		if strings.Contains(middleware, "%s") {
 			target := asURL
 			if strings.HasPrefix(middleware, "forwardAuth") {
@@ -206,7 +217,17 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	tr, err := harness.Start(bin, dir, dynamic(asServer.URL, adapter.URL, backendServer.URL), harness.Options{
+	redis, err := harness.StartRedis(dir, harness.RedisOptions{})
+	if err != nil {
+		return err
+	}
+	defer redis.Stop()
+	keyFile := filepath.Join(dir, "shared.key")
+	if err := os.WriteFile(keyFile, []byte(harness.RandomID()+harness.RandomID()), 0o600); err != nil {
+		return err
+	}
+	shared := strings.NewReplacer("{sharedCache}", redis.URL(), "{sharedCacheKeyFile}", keyFile)
+	tr, err := harness.Start(bin, dir, dynamic(asServer.URL, adapter.URL, backendServer.URL, shared), harness.Options{
 		Plugins: plugins,
 		Quiet:   true,
 		CPUs:    pin.traefik,
@@ -354,6 +375,16 @@ func checkRows(c client, as *harness.AuthServer, key *dpopKey) int {
 			r.name, wantIdentity, r.calls),
 			fmt.Sprintf("%d reached, identity %q, %d calls", reached, identity, as.TotalCalls()-calls),
 			reached == 3 && identity == wantIdentity && as.TotalCalls()-calls == r.calls)
+		if r.pool > 0 {
+			// Another token takes the one place of the process's cache: the first is now a
+			// local miss, which Redis answers.
+			calls := as.TotalCalls()
+			other, _ := c.send(r.host, token+"-other", "", false)
+			again, err := c.send(r.host, token, "", false)
+			wrong += report(fmt.Sprintf("%s: a token pushed out of the process's cache is answered from Redis, with no call", r.name),
+				fmt.Sprintf("%d then %d, %d calls, err %v", other.status, again.status, as.TotalCalls()-calls, err),
+				err == nil && other.status == http.StatusOK && again.status == http.StatusOK && again.reached && as.TotalCalls()-calls == 1)
+		}
 		if r.refusesReplay {
 			calls := as.TotalCalls()
 			a, err := c.send(r.host, token, proof, r.spoof)

@@ -61,6 +61,8 @@ func (l load) run(r row, token string, d time.Duration) (measure, error) {
 		args = append(args, "-H", "Authorization: DPoP "+token, "-s", l.scripts.dpop, l.url, "--", l.scripts.proofs)
 	case r.unique:
 		args = append(args, "-s", l.scripts.token, l.url, "--", token)
+	case r.pool > 0:
+		args = append(args, "-s", l.scripts.token, l.url, "--", token, strconv.Itoa(r.pool))
 	default:
 		args = append(args, "-H", "Authorization: Bearer "+token, l.url)
 	}
