@@ -22,7 +22,7 @@ import (
 // and those must fit the middleware's keys.
 
 // replicasHeading is the README's heading of those examples.
-const replicasHeading = "Several Traefik replicas"
+const replicasHeading = "Several Traefik replicas (docker compose and Kubernetes)"
 
 // fromReplicasCompose decodes the api service's labels as the docker provider does, and
 // checks the compose file around them: more than one Traefik replica, the sharedCache host
