@@ -182,18 +182,17 @@ func (d *sharedDeployment) token(t *testing.T) string {
 }
 
 // TestSharedCacheThroughTraefik runs the shared cache tier's behaviour on one deployment, a
-// subtest per behaviour: each sends tokens of its own, and what Redis holds is checked
-// before it is stopped and restarted, last. The plugin logs entries that did not open at
+// subtest per behaviour, each with tokens of its own (any one runs alone with -run): what
+// Redis holds is checked before it is stopped and restarted, last. The plugin logs entries that did not open at
 // most once per 10 s per replica, so each subtest that plants one has it read by a replica
 // that met none before.
 func TestSharedCacheThroughTraefik(t *testing.T) {
 	d := startSharedDeployment(t)
 	r1, r2, r3 := d.replicas[0], d.replicas[1], d.replicas[2]
 	admitted := map[string]string{"X-User": apiSub, "X-Tenant": apiTenant}
-	var token string // the first subtest's, cached by every replica
+	token := d.token(t) // the first subtest's
 
 	t.Run("300 requests over three replicas, one introspection call", func(t *testing.T) {
-		token = d.token(t)
 		before := keySet(t, d.redis)
 		d.calls()
 		// One at a time, round robin: each replica's first request finds what the one
@@ -217,9 +216,8 @@ func TestSharedCacheThroughTraefik(t *testing.T) {
 	})
 
 	t.Run("a replica started later answers from Redis", func(t *testing.T) {
-		if token == "" {
-			t.Skip("the first subtest issued no token")
-		}
+		// In Redis since the first subtest; sent again in case that one did not run.
+		assertAdmitted(t, "replica 1", send(t, r1, sharedHost, "/", token), admitted)
 		r4 := startReplicas(t, 1, d.dynamic(d.keyFile), sharedHosts...)[0]
 		d.calls()
 		assertAdmitted(t, "the fourth replica's first request", send(t, r4, sharedHost, "/", token), admitted)
@@ -331,14 +329,14 @@ func TestSharedCacheThroughTraefik(t *testing.T) {
 		tr := startReplicas(t, 1, harness.Routes(d.backend, routes), sharedHost)[0]
 		for host := range refused {
 			router := strings.SplitN(host, ".", 2)[0]
-			if a := send(t, tr, host, "/", token); a.Status != http.StatusNotFound || a.Seen != nil {
+			if a := send(t, tr, host, "/", ""); a.Status != http.StatusNotFound || a.Seen != nil {
 				t.Errorf("%s: got %d (backend reached: %v), want Traefik's 404", host, a.Status, a.Seen != nil)
 			}
 			if !waitLog(tr, "routerName="+router+"@file", " ERR ", "sharedCache") {
 				t.Errorf("traefik log has no error line of router %s@file naming sharedCache", router)
 			}
 		}
-		assertLogHoldsNo(t, tr, append(d.secrets, token)...)
+		assertLogHoldsNo(t, tr, d.secrets...)
 	})
 
 	t.Run("an entry sealed with another key file is asked again", func(t *testing.T) {
@@ -431,6 +429,9 @@ func TestSharedCacheThroughTraefik(t *testing.T) {
 	})
 
 	t.Run("what Redis holds", func(t *testing.T) {
+		// One entry in each at least, whatever ran before.
+		assertAdmitted(t, "replica 1", send(t, r1, sharedHost, "/", d.token(t)), admitted)
+		assertAdmitted(t, "replica 1, rediss://", send(t, r1, tlsHost, "/", d.token(t)), admitted)
 		// The claims of the answers: oidc-provider's (with its extraTokenClaims) and the mock's.
 		claims := []string{apiSub, apiClient, apiTenant, otherSub, otherClient, otherTenant, harness.OPScopes, d.op.Issuer, harness.OPResource,
 			harness.DemoSubject, harness.DemoClientID, "tenant-demo-3"}
@@ -468,15 +469,18 @@ func TestSharedCacheThroughTraefik(t *testing.T) {
 		}
 		// A wait for progress, not a timing: Redis stops while the replicas are busy.
 		_ = harness.WaitUntil(30*time.Second, 2*time.Millisecond, func() (bool, error) { return sent.Load() >= 20, nil })
+		atStop := sent.Load()
 		d.redis.Stop()
 		wg.Wait()
 		if len(refused) > 0 {
 			t.Errorf("with Redis stopped mid-run, %d of %d requests were not admitted: %q", len(refused), 3*len(fresh), refused)
 		}
 		// Each token at least once, at most once per replica.
-		if n := d.calls(); n < len(fresh) || n > 3*len(fresh) {
+		n := d.calls()
+		if n < len(fresh) || n > 3*len(fresh) {
 			t.Errorf("introspection calls = %d, want between %d and %d", n, len(fresh), 3*len(fresh))
 		}
+		t.Logf("Redis stopped after %d of %d requests; %d introspection calls for %d tokens", atStop, 3*len(fresh), n, len(fresh))
 
 		// Redis down: a new token costs a call on each replica, a token in memory none.
 		down := d.token(t)
@@ -484,7 +488,7 @@ func TestSharedCacheThroughTraefik(t *testing.T) {
 			assertAdmitted(t, fmt.Sprintf("replica %d, Redis down", i+1), send(t, tr, sharedHost, "/", down), admitted)
 			assertCount(t, fmt.Sprintf("replica %d, Redis down: introspection calls", i+1), d.calls(), 1)
 			assertAdmitted(t, fmt.Sprintf("replica %d, Redis down, again", i+1), send(t, tr, sharedHost, "/", down), admitted)
-			assertAdmitted(t, fmt.Sprintf("replica %d, Redis down, the first token", i+1), send(t, tr, sharedHost, "/", token), admitted)
+			assertAdmitted(t, fmt.Sprintf("replica %d, Redis down, a token of the run", i+1), send(t, tr, sharedHost, "/", fresh[0]), admitted)
 			assertCount(t, fmt.Sprintf("replica %d, Redis down, tokens in memory: introspection calls", i+1), d.calls(), 0)
 		}
 		failed := regexp.MustCompile(`^shared cache ` + regexp.QuoteMeta(d.redis.Addr) + ` failed, asking the endpoint: .+`)
@@ -518,7 +522,9 @@ func TestSharedCacheThroughTraefik(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after the restart, after %d rounds, a token still costs more than one call: %v", rounds, err)
 		}
-		works := regexp.MustCompile(`^shared cache ` + regexp.QuoteMeta(d.redis.Addr) + ` works again$`)
+		// The plugin adds how many round trips failed meanwhile: "works again (failed
+		// round trips meanwhile: 1)".
+		works := regexp.MustCompile(`^shared cache ` + regexp.QuoteMeta(d.redis.Addr) + ` works again( \(.+\))?$`)
 		for i, tr := range d.replicas[:3] {
 			if !waitPluginLine(tr, "shared-auth@file", works) {
 				t.Errorf("replica %d logged no line of shared-auth@file matching %q", i+1, works)
