@@ -25,7 +25,7 @@ HYDRA   = $(CACHE_DIR)/bin/hydra-$(HYDRA_VERSION)
 OIDC_PROVIDER_LOCK = e2e/oidc-provider/package-lock.json
 OIDC_PROVIDER = $(CACHE_DIR)/oidc-provider-$(shell sha256sum $(OIDC_PROVIDER_LOCK) | cut -c1-16)
 
-.PHONY: test lint unit yaegi-test e2e demo bench wrk peers oidc-provider fuzz
+.PHONY: test lint unit yaegi-test e2e demo bench wrk redis-server peers oidc-provider fuzz
 
 test: lint yaegi-test unit e2e
 
@@ -38,7 +38,7 @@ lint: $(STATICCHECK)
 	cd e2e && $(STATICCHECK) ./...
 
 # Each benchmark once too: a fixture that no longer fits the code fails here, not in make bench.
-unit:
+unit: redis-server
 	go test -race -count=1 ./...
 	go test -count=1 -run '^$$' -bench . -benchtime 1x .
 
@@ -50,14 +50,14 @@ IN_YAEGI = gopath=$$(mktemp -d) && trap 'rm -rf "$$gopath"' EXIT && \
 	cd "$$gopath/src/$(MODULE)" && \
 	GOPATH="$$gopath" GO111MODULE=off "$(YAEGI)"
 
-yaegi-test: $(YAEGI)
+yaegi-test: $(YAEGI) redis-server
 	@$(IN_YAEGI) test -v .
 
 # The loader tests (Traefik's plugin loader and config decoding, no network) and the
 # end-to-end tests through a real Traefik with Hydra, the zitadel/oidc example OP, node
 # oidc-provider, the demo servers and the benchmark's checks; then, without -race, the
 # interpreted herd (see e2e/loader/herd_test.go).
-e2e: $(TRAEFIK) $(HYDRA) $(OIDC_PROVIDER)
+e2e: $(TRAEFIK) $(HYDRA) $(OIDC_PROVIDER) redis-server
 	cd e2e && TRAEFIK_BIN=$(TRAEFIK) HYDRA_BIN=$(HYDRA) OIDC_PROVIDER_DIR=$(OIDC_PROVIDER) \
 		go test -race -count=1 -timeout 30m ./...
 	cd e2e && go test -count=1 -run '^TestInterpretedHerd$$' ./loader/
@@ -82,7 +82,13 @@ wrk:
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || \
 		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
 
-peers: $(YAEGI) $(TRAEFIK) $(HYDRA) $(OIDC_PROVIDER)
+# redis-server, the shared cache tier that the unit and end-to-end tests start, from Debian's
+# packages.
+redis-server:
+	@command -v redis-server >/dev/null || $(SUDO) apt-get install -y redis-server || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; }
+
+peers: $(YAEGI) $(TRAEFIK) $(HYDRA) $(OIDC_PROVIDER) redis-server
 
 oidc-provider: $(OIDC_PROVIDER)
 

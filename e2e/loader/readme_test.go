@@ -89,6 +89,9 @@ func TestReadmeExamples(t *testing.T) {
 		"tlsCertFile":      certFile,
 		"tlsKeyFile":       certKeyFile,
 	}
+	for key, file := range sharedCacheFiles(t) {
+		mounted[key] = file
+	}
 
 	fromFile := func(ext string) func(*testing.T, string) map[string]interface{} {
 		return func(t *testing.T, block string) map[string]interface{} {
@@ -169,6 +172,16 @@ func TestReadmeExamples(t *testing.T) {
 		{"Sender-constrained tokens (YAML)", "dpop:", senderConstrained, map[string]string{
 			"clientSecretFile": "/secrets/introspection/client-secret", "dpop": "required", "dpopNonce": "true", "certificateBound": "allowed",
 		}},
+		{replicasHeading, "traefik.http.middlewares.api-auth.plugin.introspection.", fromReplicasCompose, map[string]string{
+			"clientSecretFile": "/run/secrets/introspection-client-secret",
+			"sharedCache":      "redis://valkey:6379/0", "sharedCacheKeyFile": "/run/secrets/shared-cache-key",
+		}},
+		{replicasHeading, "kind: Middleware", fromReplicasCRD(blocks[replicasHeading]), map[string]string{
+			"clientSecretFile":        "/secrets/introspection/client-secret",
+			"sharedCache":             "rediss://tokengate@redis.traefik.svc.cluster.local:6380/0",
+			"sharedCachePasswordFile": "/secrets/shared-cache/redis-password", "sharedCacheCAFile": "/secrets/shared-cache/redis-ca.crt",
+			"sharedCacheKeyFile": "/secrets/shared-cache/shared-cache-key", "sharedCacheTimeout": "50ms",
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.heading+"/"+tc.pick, func(t *testing.T) {
@@ -206,6 +219,11 @@ func TestReadmeExamples(t *testing.T) {
 				if _, ok := raw[key]; ok {
 					raw[key] = path
 				}
+			}
+			// The shared cache's Redis is not there: the endpoint answers (never a 503 for it).
+			if sharedCache, ok := raw["sharedCache"].(string); ok {
+				raw["sharedCache"] = unreachableRedis(t, sharedCache)
+				assertSharedCacheConfig(t, raw)
 			}
 			if _, err := p.New(raw, &backend{}); err != nil {
 				t.Fatalf("New with the README's configuration: %v", err)
