@@ -108,7 +108,7 @@ var rows = []row{
 	// not seen the token. The endpoint is asked once per token, in the warm-up.
 	{name: "this plugin, local miss that the shared cache (Redis) answers", host: "shared.localhost", pool: 256, calls: 1,
 		middleware: pluginRow(harness.Alias, "/active", "cacheSize: 1\ncacheTTL: 1h\nsharedCache: {sharedCache}\nsharedCacheKeyFile: {sharedCacheKeyFile}\n"),
-		targets: []target{{"local miss answered by Redis vs cacheTTL 0s", "nocache.localhost", 1.0}}},
+		targets:    []target{{"local miss answered by Redis vs cacheTTL 0s", "nocache.localhost", 1.0}}},
 	{name: "floor, uncached", host: "floor-uncached.localhost", unique: true, calls: 3,
 		middleware: pluginRow("flooruncached", "/active", "")},
 	{name: "this plugin, cacheTTL: 0s", host: "nocache.localhost", middleware: pluginRow(harness.Alias, "/active", "cacheTTL: 0s\n"), unique: true, calls: 3,
