@@ -81,7 +81,7 @@ func (r *testRedis) start(t testing.TB) {
 	client.closeIdle()
 }
 
-// stop ends the server; restart starts it again on the same port, empty.
+// stop ends the server; start starts it again on the same port, empty.
 func (r *testRedis) stop() {
 	if r.proc != nil {
 		r.proc.Kill()
@@ -101,11 +101,6 @@ func lookPath(name string) string {
 	return ""
 }
 
-func (r *testRedis) restart(t testing.TB) {
-	t.Helper()
-	r.stop()
-	r.start(t)
-}
 
 // client is a client of r logged in with password ("" for none).
 func (r *testRedis) client(password string) *redisClient {
