@@ -101,7 +101,6 @@ func lookPath(name string) string {
 	return ""
 }
 
-
 // client is a client of r logged in with password ("" for none).
 func (r *testRedis) client(password string) *redisClient {
 	return &redisClient{server: redisServer{addr: r.addr, password: password, tls: r.tls, timeout: 5 * time.Second}}
