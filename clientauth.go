@@ -156,13 +156,18 @@ func clientSecret(config *Config) (string, error) {
 	if config.ClientSecret != "" {
 		return "", fmt.Errorf("clientSecret and clientSecretFile %q are both set: keep one", config.ClientSecretFile)
 	}
-	data, err := os.ReadFile(config.ClientSecretFile)
+	return readSecretFile("clientSecretFile", config.ClientSecretFile)
+}
+
+// readSecretFile reads a secret from a file, without the line ending an editor or echo adds.
+func readSecretFile(key, path string) (string, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("clientSecretFile %q: %w", config.ClientSecretFile, err)
+		return "", fmt.Errorf("%s %q: %w", key, path, err)
 	}
 	secret := strings.TrimRight(string(data), "\r\n")
 	if secret == "" {
-		return "", fmt.Errorf("clientSecretFile %q is empty", config.ClientSecretFile)
+		return "", fmt.Errorf("%s %q is empty", key, path)
 	}
 	return secret, nil
 }

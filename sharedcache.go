@@ -146,19 +146,6 @@ func parseSharedCache(raw string) (redisServer, error) {
 	return server, nil
 }
 
-// readSecretFile reads a secret from a file, without the line ending an editor or echo adds.
-func readSecretFile(key, path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s %q: %w", key, path, err)
-	}
-	secret := strings.TrimRight(string(data), "\r\n")
-	if secret == "" {
-		return "", fmt.Errorf("%s %q is empty", key, path)
-	}
-	return secret, nil
-}
-
 // sharedNameLength is the length of every entry's name: "tokengate:" and 32 bytes in
 // base64url. getCommand is GET of such a name, but for the name and its CRLF: written
 // once, since under yaegi encoding a command costs a loop of calls per lookup.
